@@ -1,0 +1,1 @@
+//! FLV tag reading and writing without GStreamer.

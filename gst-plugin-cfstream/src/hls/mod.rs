@@ -1,0 +1,1 @@
+//! MPEG-TS segment writing and HLS playlists without GStreamer.

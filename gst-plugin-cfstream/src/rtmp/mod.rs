@@ -1,0 +1,1 @@
+//! RTMP protocol (handshake, chunk stream, AMF0, server session) without GStreamer.

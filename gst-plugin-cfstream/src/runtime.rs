@@ -1,0 +1,1 @@
+//! The process-wide tokio runtime shared by every element.

@@ -1,0 +1,121 @@
+//! Helpers shared by the element tests: plugin registration and test media made with ffmpeg.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+/// Initialises GStreamer and registers this crate's elements statically.
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstcfstream::plugin_register_static().expect("register cfstream plugin");
+    });
+}
+
+/// What `generate_media` encodes: a lavfi test picture and tone, small and short.
+#[derive(Clone, Debug)]
+pub struct Media {
+    pub seconds: f64,
+    pub fps: &'static str,
+    pub size: &'static str,
+    /// Keyframe interval in seconds (x264 `keyint` = fps × this, scene cuts off).
+    pub keyint_seconds: f64,
+    /// Extra x264 options appended to `-x264-params`, e.g. `open-gop=1`.
+    pub x264_params: &'static str,
+    pub bframes: u32,
+    /// ffmpeg audio codec arguments; empty for no audio.
+    pub audio: &'static [&'static str],
+    /// ffmpeg video codec arguments replacing x264 entirely when non-empty.
+    pub video_override: &'static [&'static str],
+    /// Container: "flv", "mpegts", "mp4".
+    pub format: &'static str,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            seconds: 10.0,
+            fps: "30",
+            size: "320x240",
+            keyint_seconds: 4.0,
+            x264_params: "",
+            bframes: 2,
+            audio: &["-c:a", "aac", "-b:a", "64k", "-ar", "44100"],
+            video_override: &[],
+            format: "flv",
+        }
+    }
+}
+
+/// Frames per second of a `Media::fps` string such as "30" or "30000/1001".
+pub fn fps_value(fps: &str) -> f64 {
+    match fps.split_once('/') {
+        Some((n, d)) => n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap(),
+        None => fps.parse().unwrap(),
+    }
+}
+
+/// The ffmpeg arguments that encode `media` (without the output path), for tests that publish
+/// live with `-re` instead of writing a file.
+pub fn ffmpeg_args(media: &Media) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-hide_banner".into(),
+        "-loglevel".into(),
+        "error".into(),
+        "-f".into(),
+        "lavfi".into(),
+        "-i".into(),
+        format!("testsrc2=size={}:rate={}", media.size, media.fps),
+    ];
+    if !media.audio.is_empty() {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from));
+    }
+    args.extend(["-t".into(), format!("{}", media.seconds)]);
+    if media.video_override.is_empty() {
+        let keyint = (fps_value(media.fps) * media.keyint_seconds).round() as u32;
+        let mut params = format!("keyint={keyint}:min-keyint={keyint}:scenecut=0");
+        if !media.x264_params.is_empty() {
+            params.push(':');
+            params.push_str(media.x264_params);
+        }
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-pix_fmt",
+                "yuv420p",
+            ]
+            .map(String::from),
+        );
+        // zerolatency turns B-frames off; put them back when asked for.
+        args.extend(["-bf".into(), media.bframes.to_string()]);
+        args.extend(["-x264-params".into(), params]);
+    } else {
+        args.extend(media.video_override.iter().map(|s| s.to_string()));
+    }
+    args.extend(media.audio.iter().map(|s| s.to_string()));
+    args.extend(["-f".into(), media.format.into()]);
+    args
+}
+
+/// Encodes `media` into `out` with ffmpeg; panics with ffmpeg's stderr on failure.
+pub fn generate_media(out: &Path, media: &Media) -> PathBuf {
+    let output = Command::new("ffmpeg")
+        .args(ffmpeg_args(media))
+        .arg("-y")
+        .arg(out)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        output.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out.to_path_buf()
+}
