@@ -1,1 +1,252 @@
-fn main() {}
+//! `controld`: runs the daemon, or manages API tokens (`controld token create --account ID`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use controld::pipeline::{IngestConfig, PipelineManager, RTMP_APP, TlsPaths};
+use controld::store::Store;
+use controld::{AppState, PublicUrls, bootstrap};
+
+#[derive(Parser)]
+#[command(version, about = "Cloudflare Stream Live compatible live video server")]
+struct Cli {
+    /// Directory of the database (controld.sqlite3) and the recordings (media/).
+    #[arg(
+        long,
+        env = "CONTROLD_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for an account (created if it does not exist) and print it.
+    Create {
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// HTTP address of the API, playback and dashboard.
+    #[arg(long, env = "CONTROLD_HTTP", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// RTMP ingest address.
+    #[arg(long, env = "CONTROLD_RTMP", default_value = "0.0.0.0:1935")]
+    rtmp: SocketAddr,
+    /// RTMPS ingest address (needs --tls-cert and --tls-key).
+    #[arg(long, env = "CONTROLD_RTMPS", requires_all = ["tls_cert", "tls_key"])]
+    rtmps: Option<SocketAddr>,
+    /// PEM certificate chain for RTMPS.
+    #[arg(long, env = "CONTROLD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for RTMPS.
+    #[arg(long, env = "CONTROLD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Base URL clients reach this server at (default: http://<--http address>); its host is
+    /// also used in the RTMP(S) URLs handed out.
+    #[arg(long, env = "CONTROLD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Use this account id instead of generating one on first start.
+    #[arg(long, env = "CONTROLD_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Accept this API token for the account (instead of generating one on first start).
+    #[arg(long, env = "CONTROLD_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONTROLD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Token(TokenCommand::Create { account })) => {
+            create_token(&cli.data_dir, &account)
+        }
+        None => tokio::runtime::Runtime::new()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(serve(cli.data_dir, cli.serve))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("controld: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn open_store(data_dir: &std::path::Path) -> Result<Store, BoxError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
+    Ok(Store::open(&data_dir.join("controld.sqlite3"))?)
+}
+
+fn create_token(data_dir: &std::path::Path, account: &str) -> Result<(), BoxError> {
+    let store = open_store(data_dir)?;
+    let token = bootstrap::create_token(&store, account)?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
+    let store = open_store(&data_dir)?;
+    let (account, new_token) = bootstrap::ensure_credentials(
+        &store,
+        args.account_id.as_deref(),
+        args.api_token.as_deref(),
+    )?;
+
+    let media_dir = data_dir.join("media");
+    std::fs::create_dir_all(&media_dir)
+        .map_err(|e| format!("creating {}: {e}", media_dir.display()))?;
+    let rtmps = match (args.rtmps, args.tls_cert, args.tls_key) {
+        (Some(addr), Some(certificate), Some(private_key)) => Some((
+            addr,
+            TlsPaths {
+                certificate,
+                private_key,
+            },
+        )),
+        _ => None,
+    };
+    let pipelines = PipelineManager::start(
+        store.clone(),
+        media_dir,
+        IngestConfig {
+            rtmp: args.rtmp,
+            rtmps,
+        },
+    )
+    .await?;
+    let http = tokio::net::TcpListener::bind(args.http)
+        .await
+        .map_err(|e| format!("binding HTTP on {}: {e}", args.http))?;
+    let http_addr = http.local_addr()?;
+    let urls = public_urls(args.public_url.as_deref(), http_addr, &pipelines);
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "controld: account {account}")?;
+    if let Some(token) = new_token {
+        writeln!(
+            out,
+            "controld: API token {token} (shown only this once: keep it)"
+        )?;
+    }
+    writeln!(
+        out,
+        "controld: API {}/client/v4  dashboard {}/",
+        urls.http, urls.http
+    )?;
+    writeln!(out, "controld: RTMP {}", urls.rtmp)?;
+    if let Some(rtmps) = &urls.rtmps {
+        writeln!(out, "controld: RTMPS {rtmps}")?;
+    }
+    let mut ready = format!("controld: http={http_addr} rtmp={}", pipelines.rtmp_addr());
+    if let Some(addr) = pipelines.rtmps_addr() {
+        ready.push_str(&format!(" rtmps={addr}"));
+    }
+    writeln!(out, "{ready}")?;
+    out.flush()?;
+    drop(out);
+
+    let state = AppState {
+        store,
+        pipelines: pipelines.clone(),
+        urls: Arc::new(urls),
+    };
+    axum::serve(http, controld::app(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing live recordings");
+            pipelines.shutdown().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match terminate.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+/// URLs handed out: the public URL's host, or the HTTP address's, with the actual ports.
+fn public_urls(
+    public_url: Option<&str>,
+    http: SocketAddr,
+    pipelines: &PipelineManager,
+) -> PublicUrls {
+    let local_host = |addr: SocketAddr| match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let http_base = match public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}:{}", local_host(http), http.port()),
+    };
+    let host = public_url.map(host_of).unwrap_or_else(|| local_host(http));
+    let rtmp = pipelines.rtmp_addr();
+    PublicUrls {
+        http: http_base,
+        rtmp: format!("rtmp://{host}:{}/{RTMP_APP}/", rtmp.port()),
+        rtmps: pipelines
+            .rtmps_addr()
+            .map(|a| format!("rtmps://{host}:{}/{RTMP_APP}/", a.port())),
+    }
+}
+
+/// Host part of a URL (`https://[::1]:8443/x` → `[::1]`).
+fn host_of(url: &str) -> String {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if authority.starts_with('[') {
+        authority
+            .split_inclusive(']')
+            .next()
+            .unwrap_or(authority)
+            .to_owned()
+    } else {
+        authority.split(':').next().unwrap_or(authority).to_owned()
+    }
+}

@@ -1,1 +1,395 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: the real `controld` binary, its HTTP API, ffmpeg
+//! publishers and ffprobe, all on loopback ports chosen by the OS.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ACCOUNT_ID: &str = "e2eaccount";
+pub const API_TOKEN: &str = "e2e-token-0123456789abcdef0123456789abcdef";
+
+/// Polls `f` every 200 ms until it returns `Some`, panicking with `what` after `timeout`.
+/// Only for state that has no event to wait on (API status, files on disk).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Path of a workspace binary built next to the test executable.
+fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("test executable has no target directory");
+    assert!(
+        path.exists(),
+        "{} not found: build it first with `cargo build -p {name}` (same profile and target dir as the tests)",
+        path.display()
+    );
+    path
+}
+
+/// A running `controld` with a temp data dir (kept across `kill9`/`restart`).
+pub struct Controld {
+    pub data_dir: tempfile::TempDir,
+    pub http: SocketAddr,
+    pub rtmp: SocketAddr,
+    child: Child,
+}
+
+impl Controld {
+    pub fn start() -> Controld {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(data_dir)
+    }
+
+    fn start_in(data_dir: tempfile::TempDir) -> Controld {
+        let mut child = Command::new(workspace_binary("controld"))
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir.path())
+            .env("CONTROLD_ACCOUNT_ID", ACCOUNT_ID)
+            .env("CONTROLD_API_TOKEN", API_TOKEN)
+            .env_remove("CONTROLD_PUBLIC_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning controld");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("controld: http=") => break line,
+                Some(Ok(_)) => continue,
+                _ => {
+                    let status = child.wait();
+                    panic!("controld exited before listening: {status:?}");
+                }
+            }
+        };
+        // Keep draining stdout so that controld never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| -> SocketAddr {
+            ready
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
+        };
+        Controld {
+            http: field("http"),
+            rtmp: field("rtmp"),
+            data_dir,
+            child,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn api(&self) -> Api {
+        self.api_with(ACCOUNT_ID, API_TOKEN)
+    }
+
+    pub fn api_with(&self, account: &str, token: &str) -> Api {
+        Api {
+            base: format!("{}/client/v4/accounts/{account}/stream", self.base_url()),
+            token: token.to_owned(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+        }
+    }
+
+    /// `controld token create --account …` against this data dir (while running).
+    pub fn create_token(&self, account: &str) -> String {
+        let out = Command::new(workspace_binary("controld"))
+            .args(["token", "create", "--account", account, "--data-dir"])
+            .arg(self.data_dir.path())
+            .output()
+            .expect("running controld token create");
+        assert!(out.status.success(), "token create failed: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/KEY`
+    pub fn rtmp_url(&self, stream_key: &str) -> String {
+        format!("rtmp://{}/live/{stream_key}", self.rtmp)
+    }
+
+    /// SIGKILL, then a new process on the same data dir.
+    pub fn kill9_and_restart(mut self) -> Controld {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Self::start_in(data_dir)
+    }
+
+    /// SIGTERM and wait for the exit; the data dir is handed back for inspection.
+    pub fn terminate(mut self) -> (ExitStatus, tempfile::TempDir) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill -TERM");
+        let status = wait_child(&mut self.child, Duration::from_secs(30))
+            .expect("controld did not exit within 30 s of SIGTERM");
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        (status, data_dir)
+    }
+}
+
+impl Drop for Controld {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The v4 API of one account.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    /// `(HTTP status, JSON body)`; every response, errors included, must be JSON.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let text = response.into_string().expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path} → {status}: not JSON ({e}): {text:?}"));
+        (status, json)
+    }
+
+    /// `result` of a successful call.
+    pub fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, json) = self.call(method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {json}");
+        assert_eq!(json["success"], true, "{json}");
+        json["result"].clone()
+    }
+
+    pub fn create_input(&self, body: Value) -> Value {
+        self.ok("POST", "/live_inputs", Some(body))
+    }
+
+    pub fn input(&self, uid: &str) -> Value {
+        self.ok("GET", &format!("/live_inputs/{uid}"), None)
+    }
+
+    pub fn videos_of(&self, uid: &str) -> Vec<Value> {
+        self.ok("GET", &format!("/live_inputs/{uid}/videos"), None)
+            .as_array()
+            .expect("videos array")
+            .clone()
+    }
+
+    /// Waits until the input's `status.current` satisfies `pred`; returns it.
+    pub fn await_status(&self, uid: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, Duration::from_secs(45), || {
+            let current = self.input(uid)["status"]["current"].clone();
+            pred(&current).then_some(current)
+        })
+    }
+}
+
+/// Plain GET without credentials (playback): `(status, content-type, body)`.
+pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
+    let response = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.content_type().to_owned();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut body).expect("body");
+    (status, content_type, body)
+}
+
+/// How ffmpeg encodes the test stream.
+#[derive(Clone, Copy)]
+pub struct Encoding {
+    /// Keyframe interval in frames at 30 fps (120 = 4 s, within Cloudflare's rules).
+    pub keyint: u32,
+    /// Seconds of media.
+    pub seconds: u32,
+}
+
+impl Encoding {
+    /// A 4 s keyframe interval: what Cloudflare asks for.
+    pub fn good(seconds: u32) -> Encoding {
+        Encoding {
+            keyint: 120,
+            seconds,
+        }
+    }
+}
+
+impl Default for Encoding {
+    fn default() -> Self {
+        Encoding::good(12)
+    }
+}
+
+/// An ffmpeg publishing lavfi test video (x264, 320x240, 30 fps) and a sine tone (AAC) in
+/// real time to `url`.
+pub struct Publisher {
+    child: Child,
+}
+
+impl Publisher {
+    pub fn start(url: &str, enc: Encoding) -> Publisher {
+        Self::start_with_audio(url, enc, "aac")
+    }
+
+    /// Like `start` with another ffmpeg audio encoder (`libmp3lame`: a codec Cloudflare refuses).
+    pub fn start_with_audio(url: &str, enc: Encoding, audio_encoder: &str) -> Publisher {
+        let x264 = format!("keyint={0}:min-keyint={0}:scenecut=0", enc.keyint);
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &enc.seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-x264-params", &x264])
+            .args(["-c:a", audio_encoder, "-b:a", "64k", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning ffmpeg (is it installed? scripts/setup.sh)");
+        Publisher { child }
+    }
+
+    /// Waits for ffmpeg to end; returns its status and stderr.
+    pub fn wait(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let status = wait_child(&mut self.child, timeout)
+            .unwrap_or_else(|| panic!("ffmpeg still running after {timeout:?}"));
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    }
+
+    /// Cuts the connection abruptly, like an encoder losing its network.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ffprobe` on a URL: the streams it decodes (`codec_type`s), or its error text.
+pub fn ffprobe_streams(url: &str) -> Result<Vec<String>, String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "20000000",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+        ])
+        .args(["-of", "json", url])
+        .output()
+        .map_err(|e| format!("running ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let json: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok(json["streams"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Decodes a whole media file/URL with ffmpeg (`-f null`); `Err` with its messages on failure.
+pub fn decode_all(url: &str) -> Result<(), String> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-nostdin",
+            "-xerror",
+            "-i",
+            url,
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .map_err(|e| format!("running ffmpeg: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

@@ -70,7 +70,9 @@ pub fn ffmpeg_args(media: &Media) -> Vec<String> {
         format!("testsrc2=size={}:rate={}", media.size, media.fps),
     ];
     if !media.audio.is_empty() {
-        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from));
+        args.extend(
+            ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from),
+        );
     }
     args.extend(["-t".into(), format!("{}", media.seconds)]);
     if media.video_override.is_empty() {
@@ -118,4 +120,71 @@ pub fn generate_media(out: &Path, media: &Media) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     out.to_path_buf()
+}
+
+/// `ffmpeg_args` with `-re` before every input, so that ffmpeg encodes and sends in real time
+/// like a live encoder.
+pub fn ffmpeg_live_args(media: &Media) -> Vec<String> {
+    let args = ffmpeg_args(media);
+    let mut live = vec!["-nostdin".to_string()];
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "-f" && args.get(i + 1).is_some_and(|next| next == "lavfi") {
+            live.push("-re".into());
+        }
+        live.push(arg.clone());
+    }
+    live
+}
+
+/// A child process that is killed and reaped on drop; its stderr is collected by a thread, whose
+/// end (stderr closed) tells that the process exited.
+pub struct ChildGuard {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl ChildGuard {
+    pub fn spawn(command: &mut Command) -> Self {
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn child process");
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let (sender, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            let _ = sender.send(text);
+        });
+        ChildGuard { child, stderr }
+    }
+
+    /// Waits for the process to end; panics after `timeout`. Returns its status and stderr.
+    pub fn wait_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> (std::process::ExitStatus, String) {
+        let stderr = self
+            .stderr
+            .recv_timeout(timeout)
+            .expect("child process did not end in time");
+        (self.child.wait().expect("wait for child"), stderr)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Publishes `media` in real time with ffmpeg to `url` (rtmp:// or rtmps://).
+pub fn publish_live(media: &Media, url: &str) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new("ffmpeg")
+            .args(ffmpeg_live_args(media))
+            .arg(url),
+    )
 }

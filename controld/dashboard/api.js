@@ -1,0 +1,69 @@
+// Client of controld's Cloudflare-v4-shaped Stream API. Every failure becomes an ApiError that
+// carries the API's own `errors[].message` text, so the page can show what the server said.
+
+const SESSION_KEY = "cfstream.session";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// The session ({accountId, token}) lives in sessionStorage: gone when the tab closes, never in a URL.
+export function loadSession() {
+  const raw = sessionStorage.getItem(SESSION_KEY);
+  return raw ? JSON.parse(raw) : null;
+}
+
+export function saveSession(session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+async function request(session, method, path, body) {
+  const headers = { Authorization: `Bearer ${session.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const base = `/client/v4/accounts/${encodeURIComponent(session.accountId)}/stream`;
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, `controld is not reachable (${err.message})`);
+  }
+  const envelope = await response.json().catch(() => null);
+  if (!envelope || typeof envelope !== "object") {
+    throw new ApiError(response.status, `HTTP ${response.status} ${response.statusText} without an API response`);
+  }
+  if (!response.ok || envelope.success === false) {
+    const messages = (envelope.errors || []).map((e) => (e.code ? `${e.message} (code ${e.code})` : e.message));
+    throw new ApiError(response.status, messages.join("; ") || `HTTP ${response.status} ${response.statusText}`);
+  }
+  return envelope.result;
+}
+
+export function api(session) {
+  const input = (uid) => `/live_inputs/${encodeURIComponent(uid)}`;
+  return {
+    listInputs: () => request(session, "GET", "/live_inputs"),
+    getInput: (uid) => request(session, "GET", input(uid)),
+    createInput: (body) => request(session, "POST", "/live_inputs", body),
+    deleteInput: (uid) => request(session, "DELETE", input(uid)),
+    setEnabled: (uid, enabled) => request(session, "POST", `${input(uid)}/${enabled ? "enable" : "disable"}`),
+    rotateKeys: (uid) => request(session, "POST", `${input(uid)}/rotate_keys`),
+    listRecordings: (uid) => request(session, "GET", `?live_input_id=${encodeURIComponent(uid)}`),
+    signedToken: (uid) => request(session, "POST", `/${encodeURIComponent(uid)}/token`, {}),
+    listOutputs: (uid) => request(session, "GET", `${input(uid)}/outputs`),
+    addOutput: (uid, body) => request(session, "POST", `${input(uid)}/outputs`, body),
+    setOutputEnabled: (uid, outputUid, enabled) =>
+      request(session, "PUT", `${input(uid)}/outputs/${encodeURIComponent(outputUid)}`, { enabled }),
+    deleteOutput: (uid, outputUid) => request(session, "DELETE", `${input(uid)}/outputs/${encodeURIComponent(outputUid)}`),
+  };
+}

@@ -1,0 +1,71 @@
+// HLS playback in a <video> with hls.js (a classic script served at /assets/hls.min.js that
+// defines the global `Hls`; when controld was built without it, a stand-in defines
+// `hlsUnavailableReason` instead).
+
+const LIVE_POLL_MS = 2000;
+
+function attach(video, url, report, onFatal) {
+  if (!window.Hls) {
+    report(window.hlsUnavailableReason || "preview unavailable: hls.js did not load");
+    return () => {};
+  }
+  if (!Hls.isSupported()) {
+    // Safari plays HLS natively.
+    video.src = url;
+    video.play().catch(() => {});
+    return () => video.removeAttribute("src");
+  }
+  const hls = new Hls({ liveDurationInfinity: true });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (data.fatal) onFatal(`${data.type}: ${data.details}`);
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  let destroyed = false;
+  return () => {
+    if (!destroyed) hls.destroy();
+    destroyed = true;
+  };
+}
+
+// Live preview of an input. Its manifest answers 204 while nobody publishes, so poll it until it
+// answers 200, play, and go back to polling when playback fails (the broadcast ended).
+export function startLivePreview(video, manifestUrl, report) {
+  let stopped = false;
+  let detach = null;
+  let timer = null;
+
+  const poll = async () => {
+    timer = null;
+    const response = await fetch(manifestUrl, { cache: "no-store" }).catch(() => null);
+    if (stopped) return;
+    if (!response || response.status !== 200) {
+      report(response && response.status !== 204 ? `Preview: HTTP ${response.status}` : "Waiting for the encoder…");
+      timer = setTimeout(poll, LIVE_POLL_MS);
+      return;
+    }
+    report("Live");
+    detach = attach(video, manifestUrl, report, (reason) => {
+      detach();
+      detach = null;
+      report(`Preview stopped (${reason}); waiting for the encoder…`);
+      if (!stopped) timer = setTimeout(poll, LIVE_POLL_MS);
+    });
+  };
+  poll();
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (detach) detach();
+  };
+}
+
+export function playRecording(video, manifestUrl, report) {
+  const detach = attach(video, manifestUrl, report, (reason) => {
+    detach();
+    report(`Playback failed (${reason})`);
+  });
+  return detach;
+}

@@ -1,0 +1,354 @@
+//! `/stream/live_inputs…`: create, read, update, delete, enable/disable, rotate keys.
+//!
+//! Settings changed while an input is live apply to its next broadcast; disabling, deleting
+//! and rotating keys cut a live publisher at once.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Account;
+use super::body::{JsonBody, present};
+use super::envelope::{ApiError, ok};
+use crate::store::live_inputs::{self as rows, LiveInput, RecordingMode, RecordingSettings};
+use crate::store::status::{self, StatusEntry};
+use crate::{AppState, ids, timefmt};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/live_inputs", get(list).post(create))
+        .route(
+            "/live_inputs/{uid}",
+            get(get_one).put(update).delete(delete),
+        )
+        .route("/live_inputs/{uid}/enable", post(enable))
+        .route("/live_inputs/{uid}/disable", post(disable))
+        .route("/live_inputs/{uid}/rotate_keys", post(rotate_keys))
+        .route(
+            "/live_inputs/{uid}/videos",
+            get(super::videos::list_for_input),
+        )
+}
+
+#[derive(Deserialize)]
+pub struct InputPath {
+    pub uid: String,
+}
+
+/// Body of create and update; absent fields keep their value (defaults on create).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveInputBody {
+    meta: Option<serde_json::Value>,
+    enabled: Option<bool>,
+    /// A JSON number (the SDKs type it as float): whole days.
+    #[serde(default, deserialize_with = "present")]
+    delete_recording_after_days: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    default_creator: Option<Option<String>>,
+    recording: Option<RecordingBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordingBody {
+    mode: Option<RecordingMode>,
+    timeout_seconds: Option<u32>,
+    #[serde(rename = "requireSignedURLs")]
+    require_signed_urls: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_origins: Option<Option<Vec<String>>>,
+    hide_live_viewer_count: Option<bool>,
+}
+
+const MAX_ALLOWED_ORIGINS: usize = 100;
+const MAX_TEXT: usize = 1024;
+
+impl LiveInputBody {
+    fn apply_to(self, input: &mut LiveInput) -> Result<(), ApiError> {
+        if let Some(meta) = self.meta {
+            input.meta = meta;
+        }
+        if let Some(enabled) = self.enabled {
+            input.enabled = enabled;
+        }
+        if let Some(days) = self.delete_recording_after_days {
+            input.delete_recording_after_days = match days {
+                None => None,
+                Some(d) if d.fract() == 0.0 && (30.0..=1096.0).contains(&d) => Some(d as u32),
+                Some(d) => {
+                    return Err(ApiError::invalid_field(
+                        "deleteRecordingAfterDays",
+                        format!("must be a whole number of days from 30 to 1096, or null; got {d}"),
+                    ));
+                }
+            };
+        }
+        if let Some(creator) = self.default_creator {
+            if creator.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
+                return Err(ApiError::invalid_field(
+                    "defaultCreator",
+                    format!("longer than {MAX_TEXT} bytes"),
+                ));
+            }
+            input.default_creator = creator;
+        }
+        if let Some(r) = self.recording {
+            let rec = &mut input.recording;
+            rec.mode = r.mode.unwrap_or(rec.mode);
+            rec.timeout_seconds = r.timeout_seconds.unwrap_or(rec.timeout_seconds);
+            rec.require_signed_urls = r.require_signed_urls.unwrap_or(rec.require_signed_urls);
+            rec.hide_live_viewer_count = r
+                .hide_live_viewer_count
+                .unwrap_or(rec.hide_live_viewer_count);
+            if let Some(origins) = r.allowed_origins {
+                validate_origins(origins.as_deref().unwrap_or_default())?;
+                rec.allowed_origins = origins;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_origins(origins: &[String]) -> Result<(), ApiError> {
+    if origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(ApiError::invalid_field(
+            "recording.allowedOrigins",
+            format!("at most {MAX_ALLOWED_ORIGINS} origins"),
+        ));
+    }
+    for (i, o) in origins.iter().enumerate() {
+        let valid = !o.is_empty()
+            && o.len() <= 253
+            && o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b));
+        if !valid {
+            return Err(ApiError::invalid_field(
+                &format!("recording.allowedOrigins.{i}"),
+                format!("{o:?} is not a host name (with optional *. prefix and :port)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Endpoint {
+    url: String,
+    stream_key: String,
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    current: StatusEntry,
+    history: Vec<StatusEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveInputView {
+    uid: String,
+    created: String,
+    modified: String,
+    meta: serde_json::Value,
+    enabled: bool,
+    delete_recording_after_days: Option<u32>,
+    default_creator: Option<String>,
+    recording: RecordingSettings,
+    rtmps: Option<Endpoint>,
+    rtmp: Endpoint,
+    status: Option<StatusView>,
+    keys_rotated_at: Option<String>,
+}
+
+/// The list omits credentials and status, as Cloudflare's does.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveInputSummary {
+    uid: String,
+    created: String,
+    modified: String,
+    meta: serde_json::Value,
+    delete_recording_after_days: Option<u32>,
+    enabled: bool,
+}
+
+fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
+    let uid = input.uid.clone();
+    let mut entries = state.store.read(|c| status::history(c, &uid))?;
+    let status = (!entries.is_empty()).then(|| {
+        let current = entries.remove(0);
+        StatusView {
+            current,
+            history: entries,
+        }
+    });
+    let urls = &state.urls;
+    Ok(ok(LiveInputView {
+        rtmps: urls.rtmps.as_ref().map(|url| Endpoint {
+            url: url.clone(),
+            stream_key: input.stream_key.clone(),
+        }),
+        rtmp: Endpoint {
+            url: urls.rtmp.clone(),
+            stream_key: input.stream_key,
+        },
+        uid: input.uid,
+        created: input.created,
+        modified: input.modified,
+        meta: input.meta,
+        enabled: input.enabled,
+        delete_recording_after_days: input.delete_recording_after_days,
+        default_creator: input.default_creator,
+        recording: input.recording,
+        status,
+        keys_rotated_at: input.keys_rotated_at,
+    }))
+}
+
+/// The account's input `uid`, or 404.
+pub fn load(state: &AppState, account: &str, uid: &str) -> Result<LiveInput, ApiError> {
+    if !ids::is_uid(uid) {
+        return Err(ApiError::live_input_not_found());
+    }
+    state
+        .store
+        .read(|c| rows::get(c, account, uid))?
+        .ok_or_else(ApiError::live_input_not_found)
+}
+
+/// Persists the input and tells the pipeline manager (which may cut a live publisher).
+async fn save(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
+    let row = input.clone();
+    state.store.write(move |c| rows::save(c, &row)).await?;
+    state.pipelines.configure(&input);
+    view(state, input)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Account(account): Account,
+    JsonBody(body): JsonBody<LiveInputBody>,
+) -> Result<Response, ApiError> {
+    let uid = ids::new_uid();
+    let now = timefmt::now();
+    let mut input = LiveInput {
+        stream_key: ids::new_stream_key(&uid),
+        uid,
+        account_id: account,
+        created: now.clone(),
+        modified: now,
+        meta: serde_json::json!({}),
+        enabled: true,
+        delete_recording_after_days: None,
+        default_creator: None,
+        recording: RecordingSettings::default(),
+        keys_rotated_at: None,
+    };
+    body.apply_to(&mut input)?;
+    save(&state, input).await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Account(account): Account,
+) -> Result<Response, ApiError> {
+    let inputs = state.store.read(|c| rows::list(c, &account))?;
+    let live_inputs: Vec<LiveInputSummary> = inputs
+        .into_iter()
+        .map(|i| LiveInputSummary {
+            uid: i.uid,
+            created: i.created,
+            modified: i.modified,
+            meta: i.meta,
+            delete_recording_after_days: i.delete_recording_after_days,
+            enabled: i.enabled,
+        })
+        .collect();
+    let total = live_inputs.len();
+    Ok(ok(serde_json::json!({
+        "liveInputs": live_inputs,
+        "range": total,
+        "total": total,
+    })))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+) -> Result<Response, ApiError> {
+    let input = load(&state, &account, &p.uid)?;
+    view(&state, input)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+    JsonBody(body): JsonBody<LiveInputBody>,
+) -> Result<Response, ApiError> {
+    let mut input = load(&state, &account, &p.uid)?;
+    body.apply_to(&mut input)?;
+    input.modified = timefmt::now();
+    save(&state, input).await
+}
+
+async fn set_enabled(
+    state: AppState,
+    account: String,
+    uid: String,
+    enabled: bool,
+) -> Result<Response, ApiError> {
+    let mut input = load(&state, &account, &uid)?;
+    input.enabled = enabled;
+    input.modified = timefmt::now();
+    save(&state, input).await
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+) -> Result<Response, ApiError> {
+    set_enabled(state, account, p.uid, true).await
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+) -> Result<Response, ApiError> {
+    set_enabled(state, account, p.uid, false).await
+}
+
+async fn rotate_keys(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+) -> Result<Response, ApiError> {
+    let mut input = load(&state, &account, &p.uid)?;
+    let now = timefmt::now();
+    input.stream_key = ids::new_stream_key(&input.uid);
+    input.keys_rotated_at = Some(now.clone());
+    input.modified = now;
+    save(&state, input).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(p): Path<InputPath>,
+) -> Result<Response, ApiError> {
+    let input = load(&state, &account, &p.uid)?;
+    let uid = input.uid.clone();
+    state
+        .store
+        .write(move |c| rows::delete(c, &account, &uid))
+        .await?;
+    state.pipelines.remove(&input.uid);
+    Ok(ok(serde_json::Value::Null))
+}

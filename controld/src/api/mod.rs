@@ -1,0 +1,22 @@
+//! The Cloudflare-compatible v4 API under `/client/v4/accounts/{account_id}/stream`.
+
+mod auth;
+mod body;
+pub mod envelope;
+mod live_inputs;
+mod videos;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::AppState;
+
+/// Request bodies are small JSON documents; anything larger is refused before parsing.
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    let stream = live_inputs::router().merge(videos::router());
+    Router::new()
+        .nest("/client/v4/accounts/{account_id}/stream", stream)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}

@@ -1,0 +1,50 @@
+//! controld: Cloudflare Stream Live on your own machine.
+//!
+//! `app` is the whole HTTP surface: the v4 API (`api`), playback (`playback`) and the dashboard.
+//! `pipeline` owns GStreamer and the RTMP listeners; `store` is the SQLite layer.
+
+pub mod api;
+pub mod bootstrap;
+mod dashboard;
+pub mod ids;
+pub mod pipeline;
+pub mod playback;
+pub mod store;
+pub mod timefmt;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::pipeline::PipelineManager;
+use crate::store::Store;
+
+/// Base URLs handed out in API objects.
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    /// `http://host:port` (no trailing slash), base of playback URLs.
+    pub http: String,
+    /// `rtmp://host:port/live/`
+    pub rtmp: String,
+    /// `rtmps://host:port/live/` when an RTMPS listener is configured.
+    pub rtmps: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub pipelines: PipelineManager,
+    pub urls: Arc<PublicUrls>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(playback::router())
+        .method_not_allowed_fallback(api::envelope::method_not_allowed)
+        .with_state(state)
+        .merge(dashboard::router())
+        .fallback(api::envelope::route_not_found)
+        .layer(TraceLayer::new_for_http())
+}

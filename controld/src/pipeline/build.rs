@@ -1,0 +1,122 @@
+//! The GStreamer graph of one live input.
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::{DEFAULT_RECONNECT_TIMEOUT_SECS, Listener};
+use crate::store::live_inputs::{LiveInput, RecordingMode};
+
+/// Builds (does not start) the pipeline for a publisher that arrived on `listener`.
+///
+/// `mode: automatic`: `cfrtmpsrc ! flvdemux`, whose pads are linked as they appear to
+/// `h264parse ! gopvalidate ! cfhlssink.video` and `aacparse ! gopvalidate ! cfhlssink.audio`.
+/// `mode: off` only relays: `cfrtmpsrc enforce-codecs=false ! fakesink`, no codec/GOP rules.
+/// No queues: everything runs in the source's streaming thread.
+pub fn pipeline(
+    input: &LiveInput,
+    listener: &Listener,
+    input_media_dir: &std::path::Path,
+) -> Result<gst::Pipeline, glib::BoolError> {
+    let pipeline = gst::Pipeline::with_name(&format!("input-{}", input.uid));
+    let timeout = match input.recording.timeout_seconds {
+        0 => DEFAULT_RECONNECT_TIMEOUT_SECS,
+        t => t,
+    };
+    let automatic = input.recording.mode == RecordingMode::Automatic;
+    let mut src = gst::ElementFactory::make("cfrtmpsrc")
+        .name("src")
+        .property("location", &listener.location)
+        .property("stream-key", &input.stream_key)
+        .property("idle-timeout", timeout)
+        .property("enforce-codecs", automatic);
+    if let Some(tls) = &listener.tls {
+        src = src
+            .property(
+                "tls-certificate",
+                tls.certificate.to_string_lossy().into_owned(),
+            )
+            .property(
+                "tls-private-key",
+                tls.private_key.to_string_lossy().into_owned(),
+            );
+    }
+    let src = src.build()?;
+    pipeline.add(&src)?;
+
+    if !automatic {
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()?;
+        pipeline.add(&sink)?;
+        src.link(&sink)?;
+        return Ok(pipeline);
+    }
+
+    let demux = gst::ElementFactory::make("flvdemux")
+        .name("demux")
+        .build()?;
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .name("hls")
+        .property("location", input_media_dir.to_string_lossy().as_ref())
+        .build()?;
+    pipeline.add_many([&demux, &sink])?;
+    src.link(&demux)?;
+
+    let pipeline_weak = pipeline.downgrade();
+    demux.connect_pad_added(move |demux, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let (parser, sink_pad) = match pad.name().as_str() {
+            "video" => ("h264parse", "video"),
+            "audio" => ("aacparse", "audio"),
+            other => {
+                tracing::warn!(pad = other, "ignoring unexpected flvdemux pad");
+                return;
+            }
+        };
+        if let Err(e) = link_branch(&pipeline, pad, parser, sink_pad) {
+            demux.post_error_message(gst::error_msg!(
+                gst::CoreError::Negotiation,
+                ["linking the {} branch: {}", sink_pad, e]
+            ));
+        }
+    });
+    Ok(pipeline)
+}
+
+/// `pad ! parser ! gopvalidate ! cfhlssink.<sink_pad>`, started in the pipeline's state.
+fn link_branch(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    parser: &str,
+    sink_pad: &str,
+) -> Result<(), glib::BoolError> {
+    let parse = gst::ElementFactory::make(parser).build()?;
+    let validate = gst::ElementFactory::make("gopvalidate")
+        .name(format!("gopvalidate-{sink_pad}"))
+        .build()?;
+    let sink = pipeline
+        .by_name("hls")
+        .ok_or_else(|| glib::bool_error!("cfhlssink is missing"))?;
+    pipeline.add_many([&parse, &validate])?;
+    parse.link(&validate)?;
+    let sink_pad = sink
+        .request_pad_simple(sink_pad)
+        .ok_or_else(|| glib::bool_error!("cfhlssink refused a {sink_pad} pad"))?;
+    validate
+        .static_pad("src")
+        .ok_or_else(|| glib::bool_error!("gopvalidate has no src pad"))?
+        .link(&sink_pad)
+        .map_err(|e| glib::bool_error!("gopvalidate ! cfhlssink: {e:?}"))?;
+    let parse_sink = parse
+        .static_pad("sink")
+        .ok_or_else(|| glib::bool_error!("{parser} has no sink pad"))?;
+    for element in [&validate, &parse] {
+        element.sync_state_with_parent()?;
+    }
+    pad.link(&parse_sink)
+        .map_err(|e| glib::bool_error!("flvdemux ! {parser}: {e:?}"))?;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Closing recordings that were not finished by their pipeline (crash, or a sink that failed).
+
+use std::path::{Path, PathBuf};
+
+use crate::store::{Store, StoreError, status, videos};
+use crate::timefmt;
+
+/// At startup: every video still `live-inprogress` was cut by a crash. Its directory is closed
+/// (ENDLIST, only complete segments listed) and the video marked ready; statuses that still say
+/// connected are closed too.
+pub async fn close_unfinished(store: &Store, media_dir: &Path) -> Result<(), StoreError> {
+    for video in store.read(videos::unfinished)? {
+        tracing::info!(
+            video = video.uid,
+            "closing a recording interrupted by a restart"
+        );
+        let dir = super::recording_dir(media_dir, &video.live_input, &video.uid);
+        close_recording(store, dir, video.uid).await;
+    }
+    let now = timefmt::now();
+    store.write(move |c| status::close_open(c, &now)).await?;
+    Ok(())
+}
+
+pub async fn close_recording(store: &Store, dir: PathBuf, video_uid: String) {
+    let duration = tokio::task::spawn_blocking(move || {
+        match gstcfstream::hls::finish_recording_dir(&dir) {
+            Ok(summary) => summary.duration.as_secs_f64(),
+            // Nothing was written before the cut: an empty recording.
+            Err(e) => {
+                tracing::warn!("closing recording {}: {e}", dir.display());
+                0.0
+            }
+        }
+    })
+    .await
+    .unwrap_or(0.0);
+    let now = timefmt::now();
+    if let Err(e) = store
+        .write(move |c| videos::mark_ready(c, &video_uid, duration, &now))
+        .await
+    {
+        tracing::error!("marking a closed recording ready: {e}");
+    }
+}

@@ -1,0 +1,366 @@
+//! One broadcast session of a live input: from the accepted publisher to the pipeline's end.
+//! Its bus messages drive the input's status and the video records.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use gst::MessageView;
+use gst::prelude::*;
+use tokio::sync::oneshot;
+
+use super::{Inner, StartRequest, StopReason, build, lock, recovery};
+use crate::store::live_inputs::LiveInput;
+use crate::store::status::{self, StatusEntry};
+use crate::store::videos::{self, STATE_LIVE, Video};
+use crate::{ids, timefmt};
+
+/// The registry gives an accepted publisher 5 s to be handed over; past this the session
+/// gives up (the publisher went away before its pipeline started).
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a session ended.
+#[derive(Debug)]
+enum End {
+    /// The daemon stopped it (disable, delete, key rotation, shutdown).
+    Stopped(StopReason),
+    /// No publisher came back within the reconnect window (`cfrtmpsrc` EOS).
+    IdleTimeout,
+    /// An element error or a refused publisher: the input's status carries the code.
+    Failed { code: String, message: String },
+    /// The accepted publisher never reached the pipeline.
+    NoPublisher,
+}
+
+struct Session {
+    inner: Arc<Inner>,
+    input: Arc<LiveInput>,
+    protocol: &'static str,
+    connected_once: bool,
+    /// Uid of the video being recorded.
+    recording: Option<String>,
+    /// Status reason of the last disconnect, kept for the final status.
+    last_disconnect: Option<String>,
+    /// Code of the last `gopvalidate-violation`, in case a generic error follows it.
+    last_violation: Option<(String, String)>,
+}
+
+pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
+    let StartRequest { input, tls, stop } = request;
+    let uid = input.uid.clone();
+    let mut session = Session {
+        inner: inner.clone(),
+        input,
+        protocol: if tls { "rtmps" } else { "rtmp" },
+        connected_once: false,
+        recording: None,
+        last_disconnect: None,
+        last_violation: None,
+    };
+    let end = match session.start(tls).await {
+        Ok(pipeline) => session.drive(pipeline, stop).await,
+        Err(message) => {
+            tracing::error!(input = uid, "starting the pipeline: {message}");
+            End::Failed {
+                code: "ERR_INTERNAL".into(),
+                message,
+            }
+        }
+    };
+    tracing::info!(input = uid, ?end, "live pipeline ended");
+    session.finish(end).await;
+    lock(&inner.sessions).remove(&uid);
+    inner.session_ended.notify_waiters();
+}
+
+impl Session {
+    async fn start(&self, tls: bool) -> Result<gst::Pipeline, String> {
+        let inner = self.inner.clone();
+        let input = self.input.clone();
+        tokio::task::spawn_blocking(move || {
+            let listener = match (tls, &inner.rtmps) {
+                (true, Some(rtmps)) => rtmps,
+                _ => &inner.rtmp,
+            };
+            let dir = inner.media_dir.join(&input.uid);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("creating {dir:?}: {e}"))?;
+            let pipeline = build::pipeline(&input, listener, &dir).map_err(|e| e.to_string())?;
+            if let Some(sink) = pipeline.by_name("hls") {
+                let store = inner.store.clone();
+                sink.connect("recording-name", false, move |_| {
+                    new_video(&store, &input).map(|uid| uid.to_value())
+                });
+            }
+            pipeline
+                .set_state(gst::State::Playing)
+                .map_err(|e| format!("starting: {e}"))?;
+            Ok(pipeline)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    async fn drive(
+        &mut self,
+        pipeline: gst::Pipeline,
+        mut stop: oneshot::Receiver<StopReason>,
+    ) -> End {
+        let Some(bus) = pipeline.bus() else {
+            return End::Failed {
+                code: "ERR_INTERNAL".into(),
+                message: "pipeline without a bus".into(),
+            };
+        };
+        let mut messages = bus.stream();
+        let handover = tokio::time::sleep(HANDOVER_TIMEOUT);
+        tokio::pin!(handover);
+        let end = loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => if let Some(end) = self.handle(&message).await { break end },
+                    None => break End::Failed { code: "ERR_INTERNAL".into(), message: "bus closed".into() },
+                },
+                reason = &mut stop => break End::Stopped(reason.unwrap_or(StopReason::Shutdown)),
+                _ = &mut handover, if !self.connected_once => break End::NoPublisher,
+            }
+        };
+        // Going to NULL finishes the recording (cfhlssink writes ENDLIST at READY) and closes
+        // the publisher's connection. It joins the streaming thread, hence the blocking pool.
+        let stopping = pipeline.clone();
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || stopping.set_state(gst::State::Null)).await
+        {
+            tracing::warn!(input = self.input.uid, "stopping the pipeline: {e}");
+        }
+        // Messages posted while stopping (recording finished) are already in the stream;
+        // errors among them are consequences of the end, not news.
+        while let Some(Some(message)) = messages.next().now_or_never() {
+            if !matches!(message.view(), MessageView::Error(_)) {
+                self.handle(&message).await;
+            }
+        }
+        end
+    }
+
+    /// Applies one bus message; returns how the session ends if this message ends it.
+    async fn handle(&mut self, message: &gst::Message) -> Option<End> {
+        match message.view() {
+            MessageView::Element(e) => {
+                let s = e.structure()?;
+                let text = |field: &str| s.get::<String>(field).unwrap_or_default();
+                match s.name().as_str() {
+                    "cfrtmpsrc-publisher-connected" => {
+                        let reconnect = s.get::<bool>("reconnect").unwrap_or(false);
+                        self.protocol = if s.get::<bool>("tls").unwrap_or(false) {
+                            "rtmps"
+                        } else {
+                            "rtmp"
+                        };
+                        self.connected_once = true;
+                        self.set_publishing(true);
+                        let state = if reconnect {
+                            "reconnected"
+                        } else {
+                            "connected"
+                        };
+                        tracing::info!(
+                            input = self.input.uid,
+                            remote = text("remote-address"),
+                            state
+                        );
+                        self.push_status(state, state, None).await;
+                    }
+                    "cfrtmpsrc-publisher-disconnected" => {
+                        let reason = match text("reason").as_str() {
+                            "closed" => "client_disconnect".to_owned(),
+                            "read-timeout" => "read_timeout".to_owned(),
+                            // Our own stop and refusals are reported by `finish`/`rejected`.
+                            "stopped" | "rejected" => return None,
+                            other => other.split(':').next().unwrap_or(other).replace('-', "_"),
+                        };
+                        self.set_publishing(false);
+                        self.push_status("reconnecting", &reason, None).await;
+                        self.last_disconnect = Some(reason);
+                    }
+                    "cfrtmpsrc-publisher-rejected" => {
+                        let code = text("code");
+                        tracing::info!(
+                            input = self.input.uid,
+                            code,
+                            reason = text("reason"),
+                            "publisher refused"
+                        );
+                        // A second publisher for a live key does not disturb the live one.
+                        if code != "ERR_STREAM_KEY_IN_USE" {
+                            return Some(End::Failed {
+                                code,
+                                message: text("reason"),
+                            });
+                        }
+                    }
+                    "gopvalidate-violation" => {
+                        self.last_violation = Some((text("code"), text("reason")));
+                    }
+                    "cfhlssink-recording-started" => {
+                        let video = text("recording");
+                        if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+                            s.recording = Some(video.clone());
+                        }
+                        self.recording = Some(video);
+                    }
+                    "cfhlssink-segment-added" => {
+                        let uid = self.input.uid.clone();
+                        let now = timefmt::now();
+                        self.store_call(move |c| status::touch(c, &uid, &now)).await;
+                    }
+                    "cfhlssink-recording-finished" => {
+                        let video = text("recording");
+                        let seconds = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
+                        if self.recording.as_ref() == Some(&video) {
+                            self.recording = None;
+                            if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+                                s.recording = None;
+                            }
+                        }
+                        let now = timefmt::now();
+                        self.store_call(move |c| videos::mark_ready(c, &video, seconds, &now))
+                            .await;
+                    }
+                    _ => {}
+                }
+                None
+            }
+            MessageView::Error(err) => {
+                let details = err.details();
+                let coded = details.and_then(|d| {
+                    let code = d.get::<String>("code").ok()?;
+                    let reason = d
+                        .get::<String>("reason")
+                        .unwrap_or_else(|_| err.error().to_string());
+                    Some((code, reason))
+                });
+                let (code, message) = coded
+                    .or_else(|| self.last_violation.take())
+                    .unwrap_or_else(|| ("ERR_INTERNAL".into(), err.error().to_string()));
+                tracing::warn!(
+                    input = self.input.uid,
+                    code,
+                    message,
+                    debug = ?err.debug(),
+                    "pipeline error"
+                );
+                Some(End::Failed { code, message })
+            }
+            MessageView::Eos(_) => Some(End::IdleTimeout),
+            MessageView::Warning(w) => {
+                tracing::warn!(input = self.input.uid, "pipeline warning: {}", w.error());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Final status, and closing a recording the sink could not finish itself.
+    async fn finish(&mut self, end: End) {
+        let (state, reason, error) = match end {
+            End::Stopped(why) => (
+                "disconnected",
+                match why {
+                    StopReason::Disabled => "input_disabled",
+                    StopReason::Deleted => "input_deleted",
+                    StopReason::KeysRotated => "keys_rotated",
+                    StopReason::Shutdown => "server_shutdown",
+                }
+                .to_owned(),
+                None,
+            ),
+            End::IdleTimeout => (
+                "disconnected",
+                self.last_disconnect
+                    .take()
+                    .unwrap_or_else(|| "client_disconnect".into()),
+                None,
+            ),
+            End::Failed { code, message } => {
+                ("disconnected", "errored".into(), Some((code, message)))
+            }
+            End::NoPublisher => ("failed_to_connect", "publisher_did_not_arrive".into(), None),
+        };
+        self.set_publishing(false);
+        self.push_status(state, &reason, error).await;
+        if let Some(video) = self.recording.take() {
+            let dir = super::recording_dir(&self.inner.media_dir, &self.input.uid, &video);
+            recovery::close_recording(&self.inner.store, dir, video).await;
+        }
+    }
+
+    fn set_publishing(&self, publishing: bool) {
+        if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+            s.publishing = publishing;
+        }
+    }
+
+    async fn push_status(&self, state: &str, reason: &str, error: Option<(String, String)>) {
+        let now = timefmt::now();
+        let (error_code, error_message) = error.unzip();
+        let entry = StatusEntry {
+            state: state.to_owned(),
+            reason: reason.to_owned(),
+            ingest_protocol: Some(self.protocol.to_owned()),
+            status_entered_at: now.clone(),
+            status_last_seen: now,
+            error_code,
+            error_message,
+        };
+        let uid = self.input.uid.clone();
+        self.store_call(move |c| status::push(c, &uid, &entry))
+            .await;
+    }
+
+    /// Bookkeeping writes: a failure is logged, the broadcast goes on.
+    async fn store_call<F>(&self, f: F)
+    where
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        if let Err(e) = self.inner.store.write(f).await {
+            tracing::error!(input = self.input.uid, "recording state: {e}");
+        }
+    }
+}
+
+/// `recording-name` handler (streaming thread): creates the video row, names the directory.
+fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
+    let now = time::OffsetDateTime::now_utc();
+    let when = now
+        .format(time::macros::format_description!(
+            "[day] [month repr:short] [year repr:last_two] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let name = input
+        .meta
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("Live Input");
+    let created = timefmt::format(now);
+    let video = Video {
+        uid: ids::new_uid(),
+        account_id: input.account_id.clone(),
+        live_input: input.uid.clone(),
+        modified: created.clone(),
+        created,
+        state: STATE_LIVE.to_owned(),
+        ready_to_stream_at: None,
+        duration: -1.0,
+        meta: serde_json::json!({ "name": format!("{name} {when}") }),
+        creator: input.default_creator.clone(),
+        require_signed_urls: input.recording.require_signed_urls,
+        allowed_origins: input.recording.allowed_origins.clone(),
+    };
+    match store.write_blocking(|c| videos::insert(c, &video)) {
+        Ok(()) => Some(video.uid),
+        Err(e) => {
+            tracing::error!(input = input.uid, "creating the video record: {e}");
+            None
+        }
+    }
+}

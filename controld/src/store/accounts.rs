@@ -1,0 +1,47 @@
+//! Accounts and their API tokens (stored as SHA-256 hashes).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{ids, timefmt};
+
+/// Creates the account if it does not exist; returns whether it was created.
+pub fn ensure(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO accounts (id, created) VALUES (?1, ?2)",
+        params![id, timefmt::now()],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn first(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT id FROM accounts ORDER BY created LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub fn has_tokens(conn: &Connection, account_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM api_tokens WHERE account_id = ?1)",
+        [account_id],
+        |r| r.get(0),
+    )
+}
+
+/// Registers `token` for the account; a token already registered keeps its account.
+pub fn add_token(conn: &Connection, account_id: &str, token: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO api_tokens (token_hash, account_id, created) VALUES (?1, ?2, ?3)",
+        params![ids::token_hash(token), account_id, timefmt::now()],
+    )?;
+    Ok(())
+}
+
+/// The account a token belongs to.
+pub fn account_for_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT account_id FROM api_tokens WHERE token_hash = ?1")?
+        .query_row([ids::token_hash(token)], |r| r.get(0))
+        .optional()
+}

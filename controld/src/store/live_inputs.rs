@@ -1,0 +1,167 @@
+//! Live input rows.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingMode {
+    Off,
+    Automatic,
+}
+
+impl RecordingMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecordingMode::Off => "off",
+            RecordingMode::Automatic => "automatic",
+        }
+    }
+}
+
+/// The `recording` object of a live input, serialized exactly as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingSettings {
+    pub mode: RecordingMode,
+    /// 0 means the platform default (`pipeline::DEFAULT_RECONNECT_TIMEOUT_SECS`).
+    pub timeout_seconds: u32,
+    #[serde(rename = "requireSignedURLs")]
+    pub require_signed_urls: bool,
+    pub allowed_origins: Option<Vec<String>>,
+    pub hide_live_viewer_count: bool,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            mode: RecordingMode::Off,
+            timeout_seconds: 0,
+            require_signed_urls: false,
+            allowed_origins: None,
+            hide_live_viewer_count: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveInput {
+    pub uid: String,
+    pub account_id: String,
+    pub created: String,
+    pub modified: String,
+    pub meta: serde_json::Value,
+    pub enabled: bool,
+    pub delete_recording_after_days: Option<u32>,
+    pub default_creator: Option<String>,
+    pub recording: RecordingSettings,
+    pub stream_key: String,
+    pub keys_rotated_at: Option<String>,
+}
+
+const COLUMNS: &str = "uid, account_id, created, modified, meta, enabled, \
+    delete_recording_after_days, default_creator, recording_mode, timeout_seconds, \
+    require_signed_urls, allowed_origins, hide_live_viewer_count, stream_key, keys_rotated_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<LiveInput> {
+    let mode: String = r.get(8)?;
+    let origins: Option<String> = r.get(11)?;
+    Ok(LiveInput {
+        uid: r.get(0)?,
+        account_id: r.get(1)?,
+        created: r.get(2)?,
+        modified: r.get(3)?,
+        meta: super::json_column(r.get(4)?),
+        enabled: r.get(5)?,
+        delete_recording_after_days: r.get(6)?,
+        default_creator: r.get(7)?,
+        recording: RecordingSettings {
+            mode: if mode == "automatic" {
+                RecordingMode::Automatic
+            } else {
+                RecordingMode::Off
+            },
+            timeout_seconds: r.get(9)?,
+            require_signed_urls: r.get(10)?,
+            allowed_origins: origins.and_then(|o| serde_json::from_str(&o).ok()),
+            hide_live_viewer_count: r.get(12)?,
+        },
+        stream_key: r.get(13)?,
+        keys_rotated_at: r.get(14)?,
+    })
+}
+
+/// Inserts a new row or updates every column of an existing one (in place: `INSERT OR
+/// REPLACE` would delete the row and cascade to its status history).
+pub fn save(conn: &Connection, input: &LiveInput) -> rusqlite::Result<()> {
+    let origins = input
+        .recording
+        .allowed_origins
+        .as_ref()
+        .map(|o| serde_json::to_string(o).unwrap_or_default());
+    conn.prepare_cached(&format!(
+        "INSERT INTO live_inputs ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+         ON CONFLICT(uid) DO UPDATE SET modified = ?4, meta = ?5, enabled = ?6, \
+         delete_recording_after_days = ?7, default_creator = ?8, recording_mode = ?9, \
+         timeout_seconds = ?10, require_signed_urls = ?11, allowed_origins = ?12, \
+         hide_live_viewer_count = ?13, stream_key = ?14, keys_rotated_at = ?15"
+    ))?
+    .execute(params![
+        input.uid,
+        input.account_id,
+        input.created,
+        input.modified,
+        input.meta.to_string(),
+        input.enabled,
+        input.delete_recording_after_days,
+        input.default_creator,
+        input.recording.mode.as_str(),
+        input.recording.timeout_seconds,
+        input.recording.require_signed_urls,
+        origins,
+        input.recording.hide_live_viewer_count,
+        input.stream_key,
+        input.keys_rotated_at,
+    ])?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<Option<LiveInput>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1 AND account_id = ?2"
+    ))?
+    .query_row([uid, account_id], from_row)
+    .optional()
+}
+
+/// Looks an input up by uid alone (playback, which has no account).
+pub fn get_any(conn: &Connection, uid: &str) -> rusqlite::Result<Option<LiveInput>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1"))?
+        .query_row([uid], from_row)
+        .optional()
+}
+
+pub fn list(conn: &Connection, account_id: &str) -> rusqlite::Result<Vec<LiveInput>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM live_inputs WHERE account_id = ?1 ORDER BY created DESC"
+    ))?
+    .query_map([account_id], from_row)?
+    .collect()
+}
+
+/// Every input of every account: the pipeline manager's key index at startup.
+pub fn all(conn: &Connection) -> rusqlite::Result<Vec<LiveInput>> {
+    conn.prepare(&format!("SELECT {COLUMNS} FROM live_inputs"))?
+        .query_map([], from_row)?
+        .collect()
+}
+
+/// Deletes the row; returns whether it existed.
+pub fn delete(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM live_inputs WHERE uid = ?1 AND account_id = ?2",
+        [uid, account_id],
+    )?;
+    Ok(n == 1)
+}

@@ -1,0 +1,77 @@
+//! Versioned schema; append new `M::up` steps, never edit released ones.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = "
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created TEXT NOT NULL
+);
+CREATE TABLE live_inputs (
+    uid TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    delete_recording_after_days INTEGER,
+    default_creator TEXT,
+    recording_mode TEXT NOT NULL,
+    timeout_seconds INTEGER NOT NULL,
+    require_signed_urls INTEGER NOT NULL,
+    allowed_origins TEXT,
+    hide_live_viewer_count INTEGER NOT NULL,
+    stream_key TEXT NOT NULL UNIQUE,
+    keys_rotated_at TEXT
+);
+CREATE INDEX live_inputs_by_account ON live_inputs(account_id, created);
+CREATE TABLE live_input_status (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    input_uid TEXT NOT NULL REFERENCES live_inputs(uid) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ingest_protocol TEXT,
+    entered_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    error_code TEXT,
+    error_message TEXT
+);
+CREATE INDEX live_input_status_by_input ON live_input_status(input_uid, id);
+-- Videos outlive their live input (Cloudflare keeps recordings when an input is deleted).
+CREATE TABLE videos (
+    uid TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    live_input TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    state TEXT NOT NULL,
+    ready_to_stream_at TEXT,
+    duration REAL NOT NULL,
+    meta TEXT NOT NULL,
+    creator TEXT,
+    require_signed_urls INTEGER NOT NULL,
+    allowed_origins TEXT
+);
+CREATE INDEX videos_by_account ON videos(account_id, created);
+CREATE INDEX videos_by_input ON videos(live_input, created);
+CREATE INDEX videos_by_state ON videos(state);
+";
+
+pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+    Migrations::new(vec![M::up(V1)]).to_latest(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::apply(&mut conn).unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! Connection status history of live inputs: the latest entry is `status.current`.
+
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+
+/// Entries kept per input, so that a flapping encoder cannot grow the database without bound.
+const KEPT_ENTRIES: u32 = 20;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusEntry {
+    pub state: String,
+    pub reason: String,
+    pub ingest_protocol: Option<String>,
+    pub status_entered_at: String,
+    pub status_last_seen: String,
+    /// Error code of a failed attempt (`ERR_GOP_OUT_OF_RANGE`, …); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+fn from_row(r: &Row) -> rusqlite::Result<StatusEntry> {
+    Ok(StatusEntry {
+        state: r.get(0)?,
+        reason: r.get(1)?,
+        ingest_protocol: r.get(2)?,
+        status_entered_at: r.get(3)?,
+        status_last_seen: r.get(4)?,
+        error_code: r.get(5)?,
+        error_message: r.get(6)?,
+    })
+}
+
+pub fn push(conn: &Connection, input_uid: &str, e: &StatusEntry) -> rusqlite::Result<()> {
+    let inserted = conn.execute(
+        "INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, \
+         last_seen, error_code, error_message) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM live_inputs WHERE uid = ?1)",
+        params![
+            input_uid,
+            e.state,
+            e.reason,
+            e.ingest_protocol,
+            e.status_entered_at,
+            e.status_last_seen,
+            e.error_code,
+            e.error_message
+        ],
+    )?;
+    if inserted == 1 {
+        conn.execute(
+            "DELETE FROM live_input_status WHERE input_uid = ?1 AND id NOT IN \
+             (SELECT id FROM live_input_status WHERE input_uid = ?1 ORDER BY id DESC LIMIT ?2)",
+            params![input_uid, KEPT_ENTRIES],
+        )?;
+    }
+    Ok(())
+}
+
+/// Marks the current status as still observed at `now`.
+pub fn touch(conn: &Connection, input_uid: &str, now: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE live_input_status SET last_seen = ?2 WHERE id = \
+         (SELECT MAX(id) FROM live_input_status WHERE input_uid = ?1)",
+    )?
+    .execute([input_uid, now])?;
+    Ok(())
+}
+
+/// Newest first; empty before the first connection.
+pub fn history(conn: &Connection, input_uid: &str) -> rusqlite::Result<Vec<StatusEntry>> {
+    conn.prepare_cached(
+        "SELECT state, reason, ingest_protocol, entered_at, last_seen, error_code, error_message \
+         FROM live_input_status WHERE input_uid = ?1 ORDER BY id DESC",
+    )?
+    .query_map([input_uid], from_row)?
+    .collect()
+}
+
+/// After a restart, inputs whose status still says a publisher is there are marked
+/// disconnected (the publisher was cut by the crash).
+pub fn close_open(conn: &Connection, now: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, last_seen) \
+         SELECT input_uid, 'disconnected', 'server_restart', ingest_protocol, ?1, ?1 \
+         FROM live_input_status s \
+         WHERE id = (SELECT MAX(id) FROM live_input_status WHERE input_uid = s.input_uid) \
+         AND state IN ('connected', 'reconnected', 'reconnecting')",
+        [now],
+    )?;
+    Ok(())
+}

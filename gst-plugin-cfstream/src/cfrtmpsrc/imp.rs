@@ -1,0 +1,640 @@
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::base_src::CreateSuccess;
+use gst_base::subclass::prelude::*;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::flv;
+use crate::rtmp::server::{
+    self, IngestItem, ListenerConfig, MediaItem, Registration, StreamOptions, TlsFiles,
+};
+use crate::rtmp::url::ListenUrl;
+use crate::runtime::RUNTIME;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "cfrtmpsrc",
+        gst::DebugColorFlags::empty(),
+        Some("cfstream RTMP/RTMPS server source"),
+    )
+});
+
+const DEFAULT_LOCATION: &str = "rtmp://0.0.0.0:1935/live";
+const DEFAULT_IDLE_TIMEOUT: u32 = 0;
+const DEFAULT_ENFORCE_CODECS: bool = true;
+const DEFAULT_READ_TIMEOUT: u32 = 10;
+const DEFAULT_HANDSHAKE_TIMEOUT: u32 = 10;
+/// Stats bitrate is measured over windows of at least this length.
+const BITRATE_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    location: String,
+    stream_key: Option<String>,
+    tls_certificate: Option<PathBuf>,
+    tls_private_key: Option<PathBuf>,
+    idle_timeout: u32,
+    enforce_codecs: bool,
+    read_timeout: u32,
+    handshake_timeout: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: DEFAULT_LOCATION.into(),
+            stream_key: None,
+            tls_certificate: None,
+            tls_private_key: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            enforce_codecs: DEFAULT_ENFORCE_CODECS,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// Maps a publisher's tag timestamps onto the element's running time.
+#[derive(Debug, Clone, Copy)]
+struct TimeMapping {
+    first_tag_ms: u32,
+    first_output_ms: u64,
+}
+
+#[derive(Default)]
+struct State {
+    registration: Option<Registration>,
+    header_sent: bool,
+    /// Address of the publisher being received.
+    publisher: Option<String>,
+    /// Set by a publisher's first media message.
+    mapping: Option<TimeMapping>,
+    /// Timestamp of the latest tag output (any publisher).
+    last_output_ms: Option<u64>,
+    /// When the last publisher left; the idle timeout counts from here.
+    idle_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Stats {
+    bytes: u64,
+    frames: u64,
+    bitrate: u64,
+    window_start: Option<Instant>,
+    window_bytes: u64,
+    publisher_address: String,
+    connected_since: String,
+}
+
+impl Stats {
+    fn count(&mut self, bytes: usize, frame: bool) {
+        let now = Instant::now();
+        self.bytes += bytes as u64;
+        self.frames += u64::from(frame);
+        self.window_bytes += bytes as u64;
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now - start;
+        if elapsed >= BITRATE_WINDOW {
+            self.bitrate = (self.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            self.window_start = Some(now);
+            self.window_bytes = 0;
+        }
+    }
+
+    fn to_structure(&self) -> gst::Structure {
+        gst::Structure::builder("cfrtmpsrc-stats")
+            .field("bytes", self.bytes)
+            .field("bitrate", self.bitrate)
+            .field("frames", self.frames)
+            .field("publisher-address", &self.publisher_address)
+            .field("connected-since", &self.connected_since)
+            .build()
+    }
+}
+
+/// What a wait for the next item ended with.
+enum Wake {
+    Item(IngestItem),
+    IdleTimeout,
+    Flushing,
+}
+
+#[derive(Default)]
+pub struct CfRtmpSrc {
+    settings: Mutex<Settings>,
+    /// Held by `create()` while it waits: everything else it needs lives outside.
+    state: Mutex<State>,
+    stats: Mutex<Stats>,
+    bound_port: AtomicU32,
+    flushing: AtomicBool,
+    unlock: Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CfRtmpSrc {
+    fn post_element_message(&self, structure: gst::Structure) {
+        let message = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(message);
+    }
+
+    fn running_time_ms(&self) -> u64 {
+        self.obj()
+            .current_running_time()
+            .map_or(0, gst::ClockTime::mseconds)
+    }
+
+    /// Waits for the next item, the idle timeout or `unlock()`.
+    fn wait(&self, state: &mut State) -> Result<Wake, gst::FlowError> {
+        let idle_timeout = lock(&self.settings).idle_timeout;
+        let idle_deadline = state
+            .idle_since
+            .filter(|_| idle_timeout > 0)
+            .map(|since| since + Duration::from_secs(idle_timeout.into()));
+        let registration = state
+            .registration
+            .as_mut()
+            .ok_or(gst::FlowError::Flushing)?;
+        Ok(RUNTIME.block_on(async {
+            let mut unlocked = pin!(self.unlock.notified());
+            unlocked.as_mut().enable();
+            if self.flushing.load(Ordering::Acquire) {
+                return Wake::Flushing;
+            }
+            let idle = async {
+                match idle_deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = unlocked => Wake::Flushing,
+                item = registration.recv() => item.map_or(Wake::IdleTimeout, Wake::Item),
+                _ = idle => Wake::IdleTimeout,
+            }
+        }))
+    }
+
+    fn on_connected(
+        &self,
+        state: &mut State,
+        remote: String,
+        app: String,
+        tls: bool,
+        encoder: String,
+    ) {
+        gst::info!(
+            CAT,
+            imp = self,
+            "publisher {remote} connected (app {app}, tls {tls}, {encoder})"
+        );
+        let reconnect = state.last_output_ms.is_some() || state.idle_since.is_some();
+        state.publisher = Some(remote.clone());
+        state.mapping = None;
+        state.idle_since = None;
+        {
+            let mut stats = lock(&self.stats);
+            stats.publisher_address = remote.clone();
+            stats.connected_since = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+        }
+        self.post_element_message(
+            gst::Structure::builder("cfrtmpsrc-publisher-connected")
+                .field("remote-address", remote)
+                .field("app", app)
+                .field("tls", tls)
+                .field("encoder", encoder)
+                .field("reconnect", reconnect)
+                .build(),
+        );
+    }
+
+    fn on_disconnected(&self, state: &mut State, remote: String, reason: String) {
+        gst::info!(CAT, imp = self, "publisher {remote} disconnected: {reason}");
+        state.publisher = None;
+        state.mapping = None;
+        state.idle_since = Some(Instant::now());
+        {
+            let mut stats = lock(&self.stats);
+            stats.publisher_address.clear();
+            stats.connected_since.clear();
+            stats.bitrate = 0;
+            stats.window_start = None;
+            stats.window_bytes = 0;
+        }
+        self.post_element_message(
+            gst::Structure::builder("cfrtmpsrc-publisher-disconnected")
+                .field("remote-address", remote)
+                .field("reason", reason)
+                .build(),
+        );
+    }
+
+    /// One FLV tag buffer for a media message, timestamped in running time.
+    fn tag_buffer(&self, state: &mut State, item: MediaItem) -> gst::Buffer {
+        let message = &item.message;
+        let mut discont = false;
+        let mapping = match state.mapping {
+            Some(mapping) => mapping,
+            None => {
+                // A publisher's first tag lands at the current running time, after anything
+                // output before (the gap between publishers is kept).
+                let mut first_output_ms = self.running_time_ms();
+                if let Some(last) = state.last_output_ms {
+                    first_output_ms = first_output_ms.max(last + 1);
+                    let gap = gst::ClockTime::from_mseconds(first_output_ms - last);
+                    let remote = state.publisher.clone().unwrap_or_default();
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "publisher {remote} continues after a gap of {gap}"
+                    );
+                    let event = gst::event::CustomDownstream::new(
+                        gst::Structure::builder("cfstream-publisher-reconnected")
+                            .field("gap", gap.nseconds())
+                            .field("remote-address", remote)
+                            .build(),
+                    );
+                    self.obj().src_pad().push_event(event);
+                    discont = true;
+                }
+                let mapping = TimeMapping {
+                    first_tag_ms: message.timestamp,
+                    first_output_ms,
+                };
+                state.mapping = Some(mapping);
+                mapping
+            }
+        };
+        // Signed: audio and video tags interleave slightly out of order; 32-bit wrap is kept.
+        let delta = message.timestamp.wrapping_sub(mapping.first_tag_ms) as i32 as i64;
+        let output_ms = (mapping.first_output_ms as i64 + delta).max(0) as u64;
+        state.last_output_ms = Some(state.last_output_ms.map_or(output_ms, |l| l.max(output_ms)));
+
+        lock(&self.stats).count(
+            message.body.len(),
+            flv::is_video_frame(message.tag_type, &message.body),
+        );
+        let mut tag = BytesMut::new();
+        flv::write_tag(&mut tag, message.tag_type, output_ms as u32, &message.body);
+        let mut buffer = gst::Buffer::from_slice(tag);
+        {
+            let buffer = buffer.get_mut().expect("new buffer");
+            let timestamp = gst::ClockTime::from_mseconds(output_ms);
+            buffer.set_pts(timestamp);
+            buffer.set_dts(timestamp);
+            if discont {
+                buffer.set_flags(gst::BufferFlags::DISCONT);
+            }
+        }
+        buffer
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for CfRtmpSrc {
+    const NAME: &'static str = "GstCfRtmpSrc";
+    type Type = super::CfRtmpSrc;
+    type ParentType = gst_base::PushSrc;
+}
+
+impl ObjectImpl for CfRtmpSrc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb(
+                        "Where to listen and the application publishers use: \
+                         rtmp://HOST:PORT/APP or rtmps://HOST:PORT/APP (port 0 picks a free \
+                         port, see bound-port)",
+                    )
+                    .default_value(Some(DEFAULT_LOCATION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream-key")
+                    .nick("Stream key")
+                    .blurb("The publish name (stream key) a publisher must present (required)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tls-certificate")
+                    .nick("TLS certificate")
+                    .blurb("PEM file with the server certificate chain (required for rtmps://)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tls-private-key")
+                    .nick("TLS private key")
+                    .blurb(
+                        "PEM file with the private key of tls-certificate (required for rtmps://)",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("idle-timeout")
+                    .nick("Idle timeout")
+                    .blurb(
+                        "Seconds to wait for a publisher to come back after one left before \
+                         pushing EOS (0 = wait forever; before the first publisher the element \
+                         always waits)",
+                    )
+                    .default_value(DEFAULT_IDLE_TIMEOUT)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("enforce-codecs")
+                    .nick("Enforce codecs")
+                    .blurb(
+                        "Refuse publishers sending video other than H.264 (AVC) or audio other \
+                         than AAC (ERR_UNSUPPORTED_VIDEO_CODEC / ERR_UNSUPPORTED_AUDIO_CODEC)",
+                    )
+                    .default_value(DEFAULT_ENFORCE_CODECS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("read-timeout")
+                    .nick("Read timeout")
+                    .blurb("Seconds of silence after which a publisher counts as cut off")
+                    .minimum(1)
+                    .default_value(DEFAULT_READ_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("handshake-timeout")
+                    .nick("Handshake timeout")
+                    .blurb(
+                        "Seconds a new connection has from accept to its publish command (TLS, \
+                         RTMP handshake, connect); shared by all elements on the same listener, \
+                         the last one started sets it",
+                    )
+                    .minimum(1)
+                    .default_value(DEFAULT_HANDSHAKE_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "cfrtmpsrc-stats: bytes (u64, media bytes received), bitrate (u64, \
+                         bits/s of the current publisher), frames (u64, video frames), \
+                         publisher-address (string), connected-since (RFC 3339 string, empty \
+                         without publisher)",
+                    )
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("bound-port")
+                    .nick("Bound port")
+                    .blurb("The TCP port actually listened on (useful with port 0), 0 before start")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        let path = |value: &glib::Value| {
+            value
+                .get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        };
+        match pspec.name() {
+            "location" => {
+                settings.location = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| DEFAULT_LOCATION.into());
+            }
+            "stream-key" => settings.stream_key = value.get().expect("type checked upstream"),
+            "tls-certificate" => settings.tls_certificate = path(value),
+            "tls-private-key" => settings.tls_private_key = path(value),
+            "idle-timeout" => settings.idle_timeout = value.get().expect("type checked upstream"),
+            "enforce-codecs" => {
+                settings.enforce_codecs = value.get().expect("type checked upstream")
+            }
+            "read-timeout" => settings.read_timeout = value.get().expect("type checked upstream"),
+            "handshake-timeout" => {
+                settings.handshake_timeout = value.get().expect("type checked upstream")
+            }
+            other => unimplemented!("property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match pspec.name() {
+            "location" => settings.location.to_value(),
+            "stream-key" => settings.stream_key.to_value(),
+            "tls-certificate" => path(&settings.tls_certificate).to_value(),
+            "tls-private-key" => path(&settings.tls_private_key).to_value(),
+            "idle-timeout" => settings.idle_timeout.to_value(),
+            "enforce-codecs" => settings.enforce_codecs.to_value(),
+            "read-timeout" => settings.read_timeout.to_value(),
+            "handshake-timeout" => settings.handshake_timeout.to_value(),
+            "stats" => lock(&self.stats).to_structure().to_value(),
+            "bound-port" => self.bound_port.load(Ordering::Relaxed).to_value(),
+            other => unimplemented!("property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.set_live(true);
+        obj.set_format(gst::Format::Time);
+    }
+}
+
+impl GstObjectImpl for CfRtmpSrc {}
+
+impl ElementImpl for CfRtmpSrc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTMP/RTMPS server source",
+                "Source/Network",
+                "Listens for an RTMP or RTMPS publisher with a given stream key and outputs its \
+                 media as FLV",
+                "cfstream developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-flv").build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("valid template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseSrcImpl for CfRtmpSrc {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let url = ListenUrl::parse(&settings.location)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
+        let stream_key = settings
+            .stream_key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                gst::error_msg!(gst::ResourceError::Settings, ["stream-key is required"])
+            })?;
+        let tls = match (url.tls, settings.tls_certificate, settings.tls_private_key) {
+            (false, _, _) => None,
+            (true, Some(certificate), Some(private_key)) => Some(TlsFiles {
+                certificate,
+                private_key,
+            }),
+            (true, _, _) => {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ["rtmps:// needs tls-certificate and tls-private-key"]
+                ));
+            }
+        };
+        let listener = server::listener(&ListenerConfig {
+            addr: url.addr,
+            tls,
+        })
+        .map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ["Cannot listen on {}: {e}", url.addr]
+            )
+        })?;
+        listener.set_handshake_timeout(Duration::from_secs(settings.handshake_timeout.into()));
+        let options = StreamOptions {
+            enforce_codecs: settings.enforce_codecs,
+            read_timeout: Duration::from_secs(settings.read_timeout.into()),
+        };
+        let registration = listener
+            .register(&url.app, &stream_key, options)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Busy, ["{e}"]))?;
+        let port = listener.local_addr().port();
+        self.bound_port.store(port.into(), Ordering::Relaxed);
+        gst::info!(
+            CAT,
+            imp = self,
+            "listening on {} for app {}",
+            listener.local_addr(),
+            url.app
+        );
+        *lock(&self.state) = State {
+            registration: Some(registration),
+            ..State::default()
+        };
+        *lock(&self.stats) = Stats::default();
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let state = std::mem::take(&mut *lock(&self.state));
+        if let Some(remote) = state.publisher {
+            self.post_element_message(
+                gst::Structure::builder("cfrtmpsrc-publisher-disconnected")
+                    .field("remote-address", remote)
+                    .field("reason", "stopped")
+                    .build(),
+            );
+        }
+        // Dropping the registration unregisters the key and cuts a live publisher.
+        drop(state.registration);
+        Ok(())
+    }
+
+    fn is_seekable(&self) -> bool {
+        false
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.flushing.store(true, Ordering::Release);
+        self.unlock.notify_waiters();
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.flushing.store(false, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl PushSrcImpl for CfRtmpSrc {
+    fn create(
+        &self,
+        _buffer: Option<&mut gst::BufferRef>,
+    ) -> Result<CreateSuccess, gst::FlowError> {
+        let mut state = lock(&self.state);
+        if !state.header_sent {
+            state.header_sent = true;
+            let mut buffer = gst::Buffer::from_slice(flv::FILE_HEADER);
+            buffer
+                .get_mut()
+                .expect("new buffer")
+                .set_pts(gst::ClockTime::from_mseconds(self.running_time_ms()));
+            return Ok(CreateSuccess::NewBuffer(buffer));
+        }
+        loop {
+            match self.wait(&mut state)? {
+                Wake::Flushing => return Err(gst::FlowError::Flushing),
+                Wake::IdleTimeout => {
+                    gst::info!(CAT, imp = self, "no publisher came back: end of stream");
+                    state.registration = None;
+                    return Err(gst::FlowError::Eos);
+                }
+                Wake::Item(IngestItem::Media(item)) => {
+                    return Ok(CreateSuccess::NewBuffer(self.tag_buffer(&mut state, item)));
+                }
+                Wake::Item(IngestItem::PublisherConnected {
+                    remote,
+                    app,
+                    tls,
+                    encoder,
+                }) => self.on_connected(&mut state, remote.to_string(), app, tls, encoder),
+                Wake::Item(IngestItem::PublisherDisconnected { remote, reason }) => {
+                    self.on_disconnected(&mut state, remote.to_string(), reason)
+                }
+                Wake::Item(IngestItem::PublisherRejected {
+                    remote,
+                    code,
+                    reason,
+                }) => {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "publisher {remote} rejected: {code}: {reason}"
+                    );
+                    self.post_element_message(
+                        gst::Structure::builder("cfrtmpsrc-publisher-rejected")
+                            .field("remote-address", remote.to_string())
+                            .field("reason", reason)
+                            .field("code", code)
+                            .build(),
+                    );
+                }
+            }
+        }
+    }
+}

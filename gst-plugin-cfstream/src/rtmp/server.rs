@@ -1,0 +1,808 @@
+//! Shared RTMP(S) listeners: one per listen address in a process, dispatching publishers to
+//! whoever registered their `(app, stream key)` — `cfrtmpsrc` elements, or the daemon through
+//! the unknown-key handler.
+//!
+//! Everything runs on [`crate::runtime::RUNTIME`]: a listener is one accept task, a connection
+//! one task; nothing waits on a thread. A connection's media reaches its consumer through a queue
+//! bounded in items and in bytes; when it is full the connection task stops reading the socket,
+//! so a slow consumer slows the publisher down through TCP instead of growing memory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+use super::session::{MediaMessage, ServerSession, SessionEvent};
+use crate::flv;
+use crate::runtime::RUNTIME;
+
+/// How long a publisher accepted by the unknown-key handler waits for its key to be registered.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
+/// Handshake timeout until an element sets one.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes asked of the socket per read: small until a publish is accepted, so that many idle or
+/// hostile connections hold little memory.
+const SETUP_READ_SIZE: usize = 4 * 1024;
+const PUBLISH_READ_SIZE: usize = 64 * 1024;
+/// Queue between a publisher's connection and its consumer: media messages…
+const QUEUE_ITEMS: usize = 1024;
+/// …and their bytes (at least one maximal message, see `session::PUBLISH_LIMITS`).
+const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// After refusing a publisher, how long its further data is read and discarded so that it gets
+/// to read the error status (closing at once would reset the connection and lose it).
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+/// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Error code of a publisher refused because its key is live already.
+pub const ERR_STREAM_KEY_IN_USE: &str = "ERR_STREAM_KEY_IN_USE";
+
+pub struct ListenerConfig {
+    pub addr: SocketAddr,
+    pub tls: Option<TlsFiles>,
+}
+
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct PublishRequest {
+    pub remote: SocketAddr,
+    pub app: String,
+    pub stream_key: String,
+    pub tls: bool,
+}
+
+pub enum KeyDecision {
+    Accept,
+    Reject(String),
+}
+
+type UnknownKeyHandler = Arc<dyn Fn(&PublishRequest) -> KeyDecision + Send + Sync>;
+
+/// What a registered consumer wants from its publishers.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamOptions {
+    /// Refuse video other than AVC and audio other than AAC.
+    pub enforce_codecs: bool,
+    /// A publisher silent this long is considered cut off.
+    pub read_timeout: Duration,
+}
+
+/// What a registered consumer receives, in order.
+#[derive(Debug)]
+pub enum IngestItem {
+    PublisherConnected {
+        remote: SocketAddr,
+        app: String,
+        tls: bool,
+        /// The client's connect `flashVer` (e.g. `FMLE/3.0 (compatible; Lavf61.1.100)`).
+        encoder: String,
+    },
+    Media(MediaItem),
+    /// `reason`: `closed`, `read-timeout`, `rejected`, `protocol-error: …`, `stopped`.
+    PublisherDisconnected {
+        remote: SocketAddr,
+        reason: String,
+    },
+    PublisherRejected {
+        remote: SocketAddr,
+        code: &'static str,
+        reason: String,
+    },
+}
+
+/// A media message; its bytes count against the queue until it is dropped.
+#[derive(Debug)]
+pub struct MediaItem {
+    pub message: MediaMessage,
+    _budget: OwnedSemaphorePermit,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("stream key {stream_key:?} of app {app:?} is registered already on {addr}")]
+pub struct AlreadyRegistered {
+    pub addr: SocketAddr,
+    pub app: String,
+    pub stream_key: String,
+}
+
+type StreamName = (String, String);
+
+struct KeyEntry {
+    id: u64,
+    items: mpsc::Sender<IngestItem>,
+    budget: Arc<Semaphore>,
+    options: StreamOptions,
+    live: AtomicBool,
+}
+
+struct Shared {
+    local_addr: SocketAddr,
+    tls: bool,
+    keys: Mutex<HashMap<StreamName, Arc<KeyEntry>>>,
+    registered: Notify,
+    unknown_key_handler: Mutex<Option<UnknownKeyHandler>>,
+    handshake_timeout_ms: AtomicU64,
+}
+
+struct Listener {
+    shared: Arc<Shared>,
+    accept_task: AbortHandle,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Connections already accepted finish on their own.
+        self.accept_task.abort();
+    }
+}
+
+/// A shared listener; it stops accepting when the last handle is dropped.
+#[derive(Clone)]
+pub struct ListenerHandle {
+    listener: Arc<Listener>,
+}
+
+/// Listeners by requested address (when its port is not 0) and by bound address.
+static LISTENERS: LazyLock<Mutex<HashMap<SocketAddr, Weak<Listener>>>> =
+    LazyLock::new(Default::default);
+static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
+
+/// Binds (or returns the already bound) listener for this address.
+pub fn listener(config: &ListenerConfig) -> io::Result<ListenerHandle> {
+    let mut listeners = LISTENERS.lock().unwrap_or_else(|e| e.into_inner());
+    listeners.retain(|_, listener| listener.strong_count() > 0);
+    if config.addr.port() != 0
+        && let Some(listener) = listeners.get(&config.addr).and_then(Weak::upgrade)
+    {
+        if listener.shared.tls != config.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{} is already listened on {} TLS",
+                    config.addr,
+                    if listener.shared.tls {
+                        "with"
+                    } else {
+                        "without"
+                    }
+                ),
+            ));
+        }
+        return Ok(ListenerHandle { listener });
+    }
+    let acceptor = config.tls.as_ref().map(tls_acceptor).transpose()?;
+    let socket = std::net::TcpListener::bind(config.addr)?;
+    socket.set_nonblocking(true)?;
+    let local_addr = socket.local_addr()?;
+    let socket = {
+        let _runtime = RUNTIME.enter();
+        TcpListener::from_std(socket)?
+    };
+    let shared = Arc::new(Shared {
+        local_addr,
+        tls: acceptor.is_some(),
+        keys: Mutex::default(),
+        registered: Notify::new(),
+        unknown_key_handler: Mutex::default(),
+        handshake_timeout_ms: AtomicU64::new(DEFAULT_HANDSHAKE_TIMEOUT.as_millis() as u64),
+    });
+    let accept_task = RUNTIME
+        .spawn(accept_loop(socket, shared.clone(), acceptor))
+        .abort_handle();
+    let listener = Arc::new(Listener {
+        shared,
+        accept_task,
+    });
+    listeners.insert(local_addr, Arc::downgrade(&listener));
+    if config.addr.port() != 0 {
+        listeners.insert(config.addr, Arc::downgrade(&listener));
+    }
+    Ok(ListenerHandle { listener })
+}
+
+fn tls_acceptor(files: &TlsFiles) -> io::Result<TlsAcceptor> {
+    let open = |path: &Path| {
+        File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    };
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let certificates = rustls_pemfile::certs(&mut open(&files.certificate)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("{}: {e}", files.certificate.display())))?;
+    if certificates.is_empty() {
+        return Err(invalid(format!(
+            "{}: no PEM certificate",
+            files.certificate.display()
+        )));
+    }
+    let key = rustls_pemfile::private_key(&mut open(&files.private_key)?)
+        .map_err(|e| invalid(format!("{}: {e}", files.private_key.display())))?
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: no PEM private key",
+                files.private_key.display()
+            ))
+        })?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .map_err(|e| invalid(format!("{}: {e}", files.certificate.display())))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+impl ListenerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.shared.local_addr
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.listener.shared.tls
+    }
+
+    /// Called (on a runtime thread; must not block long) for a publish whose (app, key) no
+    /// element has registered. `Accept` means "an element for this key will register within
+    /// 5 s": the publisher waits for it, then is handed over. `Reject` answers
+    /// NetStream.Publish.BadName with the text.
+    pub fn set_unknown_key_handler(
+        &self,
+        f: Arc<dyn Fn(&PublishRequest) -> KeyDecision + Send + Sync>,
+    ) {
+        *lock(&self.listener.shared.unknown_key_handler) = Some(f);
+    }
+
+    /// Time a new connection has from accept to its publish command (TLS, handshake, connect);
+    /// shared by everyone on this listener, the last setting wins.
+    pub fn set_handshake_timeout(&self, timeout: Duration) {
+        self.listener
+            .shared
+            .handshake_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Takes the publishers of `(app, stream_key)` until the registration is dropped.
+    pub fn register(
+        &self,
+        app: &str,
+        stream_key: &str,
+        options: StreamOptions,
+    ) -> Result<Registration, AlreadyRegistered> {
+        let shared = &self.listener.shared;
+        let name = (app.to_string(), stream_key.to_string());
+        let mut keys = lock(&shared.keys);
+        if keys.contains_key(&name) {
+            return Err(AlreadyRegistered {
+                addr: shared.local_addr,
+                app: name.0,
+                stream_key: name.1,
+            });
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE_ITEMS);
+        let entry = Arc::new(KeyEntry {
+            id: NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed),
+            items: sender,
+            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            options,
+            live: AtomicBool::new(false),
+        });
+        keys.insert(name.clone(), entry.clone());
+        drop(keys);
+        shared.registered.notify_waiters();
+        Ok(Registration {
+            listener: self.clone(),
+            name,
+            entry,
+            items: receiver,
+        })
+    }
+}
+
+/// A consumer's claim on a stream key; dropping it unregisters the key and cuts its publisher.
+pub struct Registration {
+    listener: ListenerHandle,
+    name: StreamName,
+    entry: Arc<KeyEntry>,
+    items: mpsc::Receiver<IngestItem>,
+}
+
+impl Registration {
+    /// The next item; `None` only if the registration was replaced.
+    pub async fn recv(&mut self) -> Option<IngestItem> {
+        self.items.recv().await
+    }
+
+    pub fn listener(&self) -> &ListenerHandle {
+        &self.listener
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.entry.budget.close();
+        let mut keys = lock(&self.listener.listener.shared.keys);
+        if keys.get(&self.name).is_some_and(|e| e.id == self.entry.id) {
+            keys.remove(&self.name);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps stay consistent across a panicking holder: every update is a single insert/remove.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn accept_loop(socket: TcpListener, shared: Arc<Shared>, acceptor: Option<TlsAcceptor>) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve(stream, remote, shared.clone(), acceptor.clone()));
+            }
+            Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+        }
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+) {
+    let timeout = Duration::from_millis(shared.handshake_timeout_ms.load(Ordering::Relaxed));
+    let setup_deadline = Instant::now() + timeout;
+    match acceptor {
+        Some(acceptor) => {
+            if let Ok(Ok(stream)) = timeout_at(setup_deadline, acceptor.accept(stream)).await {
+                Connection::new(stream, remote, shared, true)
+                    .run(setup_deadline)
+                    .await;
+            }
+        }
+        None => {
+            Connection::new(stream, remote, shared, false)
+                .run(setup_deadline)
+                .await
+        }
+    }
+}
+
+/// How long reads and writes may take.
+#[derive(Clone, Copy)]
+enum Patience {
+    Until(Instant),
+    PerOperation(Duration),
+}
+
+impl Patience {
+    fn deadline(self) -> Instant {
+        match self {
+            Patience::Until(deadline) => deadline,
+            Patience::PerOperation(timeout) => Instant::now() + timeout,
+        }
+    }
+}
+
+/// Marks a key live while its publisher's connection runs.
+struct LiveGuard(Arc<KeyEntry>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live.store(false, Ordering::Release);
+    }
+}
+
+struct Connection<S> {
+    stream: S,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    tls: bool,
+    session: ServerSession,
+    input: BytesMut,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn new(stream: S, remote: SocketAddr, shared: Arc<Shared>, tls: bool) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let seed = now.map_or(0, |d| d.as_nanos() as u64) ^ ((remote.port() as u64) << 32);
+        Connection {
+            stream,
+            remote,
+            shared,
+            tls,
+            session: ServerSession::new(seed),
+            input: BytesMut::new(),
+        }
+    }
+
+    async fn run(mut self, setup_deadline: Instant) {
+        let setup = Patience::Until(setup_deadline);
+        let mut app = String::new();
+        let mut flash_ver = String::new();
+        let guard = loop {
+            let event = match self.next_event(setup, None).await {
+                Ok(Some(event)) => event,
+                Ok(None) | Err(_) => return,
+            };
+            match event {
+                SessionEvent::Connected {
+                    app: name,
+                    flash_ver: version,
+                    ..
+                } => {
+                    app = name;
+                    flash_ver = version;
+                }
+                SessionEvent::PublishRequested { stream_key } => {
+                    let request = PublishRequest {
+                        remote: self.remote,
+                        app: app.clone(),
+                        stream_key,
+                        tls: self.tls,
+                    };
+                    match self.claim(&request).await {
+                        Ok(guard) => break guard,
+                        Err(description) => {
+                            self.session
+                                .reject_publish("NetStream.Publish.BadName", &description);
+                            self.linger().await;
+                            return;
+                        }
+                    }
+                }
+                SessionEvent::Media(_) | SessionEvent::Unpublished => {}
+            }
+        };
+        let entry = guard.0.clone();
+        self.session.accept_publish();
+        let connected = IngestItem::PublisherConnected {
+            remote: self.remote,
+            app,
+            tls: self.tls,
+            encoder: flash_ver,
+        };
+        if entry.items.send(connected).await.is_err() {
+            return;
+        }
+        let reason = self.publish(&entry).await;
+        let _ = entry
+            .items
+            .send(IngestItem::PublisherDisconnected {
+                remote: self.remote,
+                reason,
+            })
+            .await;
+        drop(guard);
+    }
+
+    /// Finds the consumer of the requested key and marks it live; or the BadName description.
+    async fn claim(&self, request: &PublishRequest) -> Result<LiveGuard, String> {
+        let name = (request.app.clone(), request.stream_key.clone());
+        let lookup = || lock(&self.shared.keys).get(&name).cloned();
+        let entry = match lookup() {
+            Some(entry) => entry,
+            None => {
+                let handler = lock(&self.shared.unknown_key_handler).clone();
+                match handler.map(|handler| handler(request)) {
+                    None => return Err("unknown stream key".into()),
+                    Some(KeyDecision::Reject(text)) => return Err(text),
+                    Some(KeyDecision::Accept) => {
+                        let deadline = Instant::now() + REGISTRATION_WAIT;
+                        loop {
+                            let mut registered = pin!(self.shared.registered.notified());
+                            registered.as_mut().enable();
+                            if let Some(entry) = lookup() {
+                                break entry;
+                            }
+                            if timeout_at(deadline, registered).await.is_err() {
+                                return Err("no input became ready for this stream key".into());
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if entry
+            .live
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            let reason = "stream key already in use".to_string();
+            // Best effort: a refused client must not be able to block the live one's queue.
+            let _ = entry.items.try_send(IngestItem::PublisherRejected {
+                remote: request.remote,
+                code: ERR_STREAM_KEY_IN_USE,
+                reason: reason.clone(),
+            });
+            return Err(reason);
+        }
+        Ok(LiveGuard(entry))
+    }
+
+    /// Forwards media until the publisher leaves; returns the disconnect reason.
+    async fn publish(&mut self, entry: &KeyEntry) -> String {
+        let patience = Patience::PerOperation(entry.options.read_timeout);
+        loop {
+            let message = match self.next_event(patience, Some(&entry.items)).await {
+                Ok(Some(SessionEvent::Media(message))) => message,
+                Ok(Some(SessionEvent::Unpublished)) | Ok(None) => return "closed".into(),
+                Ok(Some(_)) => continue,
+                Err(reason) => return reason,
+            };
+            if entry.options.enforce_codecs
+                && let Some(violation) = codec_violation(&message)
+            {
+                let description = format!("{}: {}", violation.code, violation.reason);
+                self.session
+                    .reject_publish("NetStream.Publish.Rejected", &description);
+                self.linger().await;
+                let _ = entry
+                    .items
+                    .send(IngestItem::PublisherRejected {
+                        remote: self.remote,
+                        code: violation.code,
+                        reason: violation.reason,
+                    })
+                    .await;
+                return "rejected".into();
+            }
+            let Ok(budget) = entry
+                .budget
+                .clone()
+                .acquire_many_owned(message.body.len() as u32)
+                .await
+            else {
+                return "stopped".into();
+            };
+            let item = IngestItem::Media(MediaItem {
+                message,
+                _budget: budget,
+            });
+            if entry.items.send(item).await.is_err() {
+                return "stopped".into();
+            }
+        }
+    }
+
+    /// Runs the session on received bytes until it has an event; reads when it needs more.
+    /// `Ok(None)`: the peer closed. `Err`: the disconnect reason.
+    async fn next_event(
+        &mut self,
+        patience: Patience,
+        consumer: Option<&mpsc::Sender<IngestItem>>,
+    ) -> Result<Option<SessionEvent>, String> {
+        loop {
+            let event = self.session.process(&mut self.input);
+            self.flush(patience).await?;
+            match event {
+                Ok(Some(event)) => return Ok(Some(event)),
+                Ok(None) => {}
+                Err(e) => return Err(format!("protocol-error: {e}")),
+            }
+            self.input.reserve(if self.session.is_publishing() {
+                PUBLISH_READ_SIZE
+            } else {
+                SETUP_READ_SIZE
+            });
+            let read = timeout_at(patience.deadline(), self.stream.read_buf(&mut self.input));
+            let stopped = async {
+                match consumer {
+                    Some(consumer) => consumer.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = read => match read {
+                    Err(_) => return Err("read-timeout".into()),
+                    Ok(Err(_)) | Ok(Ok(0)) => return Ok(None),
+                    Ok(Ok(_)) => {}
+                },
+                _ = stopped => return Err("stopped".into()),
+            }
+        }
+    }
+
+    /// Sends what is pending, closes our direction and discards input for a short while.
+    async fn linger(&mut self) {
+        let deadline = Instant::now() + REFUSAL_LINGER;
+        if self.flush(Patience::Until(deadline)).await.is_err() {
+            return;
+        }
+        let _ = timeout_at(deadline, async {
+            let _ = self.stream.shutdown().await;
+            let mut discard = [0; 4096];
+            while matches!(self.stream.read(&mut discard).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+
+    async fn flush(&mut self, patience: Patience) -> Result<(), String> {
+        if self.session.output().is_empty() {
+            return Ok(());
+        }
+        let output = self.session.output().split();
+        match timeout_at(patience.deadline(), self.stream.write_all(&output)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("closed".into()),
+            Err(_) => Err("read-timeout".into()),
+        }
+    }
+}
+
+fn codec_violation(message: &MediaMessage) -> Option<flv::CodecViolation> {
+    if message.tag_type == flv::TAG_SCRIPT_DATA {
+        let props = flv::metadata(&message.body)?;
+        return flv::check_metadata(&props).err();
+    }
+    flv::check_tag(message.tag_type, &message.body).err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::chunk::ChunkWriter;
+    use crate::rtmp::client::{self, Status, StatusReader};
+    use crate::rtmp::handshake;
+
+    const OPTIONS: StreamOptions = StreamOptions {
+        enforce_codecs: true,
+        read_timeout: Duration::from_secs(10),
+    };
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn local_listener() -> ListenerHandle {
+        listener(&ListenerConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        })
+        .unwrap()
+    }
+
+    /// Publishes `key` and returns the connection with the first status the server sent.
+    async fn publish(addr: SocketAddr, key: &str) -> (TcpStream, Status) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&handshake::client_c0c1(9)).await.unwrap();
+        let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
+        stream.read_exact(&mut s0s1s2).await.unwrap();
+        let c2 = handshake::client_c2(&s0s1s2).unwrap();
+        stream.write_all(&c2).await.unwrap();
+        let commands = client::publish_commands(&ChunkWriter::default(), "live", key);
+        stream.write_all(&commands).await.unwrap();
+        let mut statuses = StatusReader::default();
+        let mut input = BytesMut::new();
+        loop {
+            let read = tokio::time::timeout(PATIENCE, stream.read_buf(&mut input));
+            assert_ne!(read.await.unwrap().unwrap(), 0, "closed without status");
+            if let Some(status) = statuses.read(&mut input).unwrap().into_iter().next() {
+                return (stream, status);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_key_without_handler_is_bad_name() {
+        let listener = local_listener();
+        let (_, status) = publish(listener.local_addr(), "nobody").await;
+        assert_eq!(status.code, "NetStream.Publish.BadName");
+        assert_eq!(status.description, "unknown stream key");
+    }
+
+    #[tokio::test]
+    async fn handler_rejection_text_reaches_the_publisher() {
+        let listener = local_listener();
+        let (seen, requests) = std::sync::mpsc::channel();
+        listener.set_unknown_key_handler(Arc::new(move |request: &PublishRequest| {
+            seen.send(request.clone()).unwrap();
+            KeyDecision::Reject("input is disabled".into())
+        }));
+        let (_, status) = publish(listener.local_addr(), "k1").await;
+        assert_eq!(status.code, "NetStream.Publish.BadName");
+        assert_eq!(status.description, "input is disabled");
+        let request = requests.try_recv().unwrap();
+        assert_eq!(
+            (request.app.as_str(), request.stream_key.as_str()),
+            ("live", "k1")
+        );
+        assert!(!request.tls);
+    }
+
+    #[tokio::test]
+    async fn accepted_unknown_key_waits_for_its_registration() {
+        let listener = local_listener();
+        let (asked, requests) = tokio::sync::mpsc::unbounded_channel();
+        listener.set_unknown_key_handler(Arc::new(move |request: &PublishRequest| {
+            asked.send(request.stream_key.clone()).unwrap();
+            KeyDecision::Accept
+        }));
+        let addr = listener.local_addr();
+        let publisher = tokio::spawn(publish(addr, "late"));
+        // Register only once the handler was consulted: the publisher must be waiting.
+        let mut requests = requests;
+        let key = requests.recv().await.unwrap();
+        let mut registration = listener.register("live", &key, OPTIONS).unwrap();
+        let (mut stream, status) = publisher.await.unwrap();
+        assert_eq!(status.code, "NetStream.Publish.Start");
+        let Some(IngestItem::PublisherConnected { app, encoder, .. }) = registration.recv().await
+        else {
+            panic!("expected the publisher")
+        };
+        assert_eq!(
+            (app.as_str(), encoder.as_str()),
+            ("live", "FMLE/3.0 (compatible; cfstream)")
+        );
+        let mut tag = BytesMut::new();
+        ChunkWriter::default().write(&mut tag, 6, 40, flv::TAG_VIDEO, 1, &[0x17, 0, 0, 0, 0]);
+        stream.write_all(&tag).await.unwrap();
+        let Some(IngestItem::Media(media)) = registration.recv().await else {
+            panic!("expected media")
+        };
+        assert_eq!((media.message.tag_type, media.message.timestamp), (9, 40));
+    }
+
+    #[tokio::test]
+    async fn second_publisher_of_a_live_key_is_refused() {
+        let listener = local_listener();
+        let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+        assert!(listener.register("live", "k", OPTIONS).is_err());
+        let (_live, first) = publish(listener.local_addr(), "k").await;
+        assert_eq!(first.code, "NetStream.Publish.Start");
+        let (_, second) = publish(listener.local_addr(), "k").await;
+        assert_eq!(
+            (second.code.as_str(), second.description.as_str()),
+            ("NetStream.Publish.BadName", "stream key already in use")
+        );
+        assert!(matches!(
+            registration.recv().await,
+            Some(IngestItem::PublisherConnected { .. })
+        ));
+        assert!(matches!(
+            registration.recv().await,
+            Some(IngestItem::PublisherRejected {
+                code: ERR_STREAM_KEY_IN_USE,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn listeners_are_shared_by_address() {
+        let first = local_listener();
+        let again = listener(&ListenerConfig {
+            addr: first.local_addr(),
+            tls: None,
+        })
+        .unwrap();
+        assert!(Arc::ptr_eq(&first.listener, &again.listener));
+        assert_ne!(local_listener().local_addr(), first.local_addr());
+        let tls = listener(&ListenerConfig {
+            addr: first.local_addr(),
+            tls: Some(TlsFiles {
+                certificate: "/nonexistent.pem".into(),
+                private_key: "/nonexistent.key".into(),
+            }),
+        });
+        assert!(tls.is_err());
+    }
+}

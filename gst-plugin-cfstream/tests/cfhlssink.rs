@@ -1,0 +1,1169 @@
+//! cfhlssink with real pipelines (flvdemux, parsers, x264enc, gst-launch) and real players
+//! (ffmpeg, ffprobe, m3u8-rs) checking the output.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use m3u8_rs::MediaPlaylist;
+
+use common::Media;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Bus messages of a pipeline run until EOS (or a failure).
+struct Run {
+    elements: Vec<gst::Structure>,
+    warnings: Vec<gst::glib::Error>,
+    error: Option<gst::glib::Error>,
+}
+
+impl Run {
+    fn named(&self, name: &str) -> Vec<&gst::Structure> {
+        self.elements.iter().filter(|s| s.name() == name).collect()
+    }
+}
+
+/// Plays `pipeline` to EOS or error; panics on timeout.
+fn run(pipeline: &gst::Pipeline) -> Run {
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut result = Run {
+        elements: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "pipeline did not finish within {TIMEOUT:?}"
+        );
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(left.as_nanos() as u64),
+            &[
+                gst::MessageType::Eos,
+                gst::MessageType::Error,
+                gst::MessageType::Warning,
+                gst::MessageType::Element,
+            ],
+        ) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Warning(w) => result.warnings.push(w.error()),
+            gst::MessageView::Error(e) => {
+                result.error = Some(e.error());
+                break;
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure() {
+                    result.elements.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    stop(pipeline, &mut result);
+    result
+}
+
+/// Stops `pipeline`, collecting the element messages posted on the way to READY (the bus is
+/// flushed when going to NULL).
+fn stop(pipeline: &gst::Pipeline, result: &mut Run) {
+    pipeline.set_state(gst::State::Ready).expect("ready");
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element, gst::MessageType::Error]) {
+        match msg.view() {
+            gst::MessageView::Error(e) => result.error = result.error.take().or(Some(e.error())),
+            _ => result
+                .elements
+                .extend(msg.structure().map(|s| s.to_owned())),
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("null");
+}
+
+fn parse_pipeline(description: &str) -> gst::Pipeline {
+    common::init();
+    gst::parse::launch(description)
+        .expect("pipeline")
+        .downcast()
+        .expect("a pipeline")
+}
+
+fn flv_pipeline(
+    flv: &Path,
+    location: &Path,
+    video: bool,
+    audio: bool,
+    sink_props: &str,
+) -> gst::Pipeline {
+    let mut description = format!("filesrc location={} ! flvdemux name=d ", flv.display());
+    if video {
+        description.push_str("d.video ! queue ! h264parse ! hls.video ");
+    }
+    if audio {
+        description.push_str("d.audio ! queue ! aacparse ! hls.audio ");
+    }
+    description.push_str(&format!(
+        "cfhlssink name=hls location={} {sink_props}",
+        location.display()
+    ));
+    parse_pipeline(&description)
+}
+
+/// The only recording directory under `location`.
+fn recording_dir(location: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(location)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one recording directory: {dirs:?}");
+    dirs[0].clone()
+}
+
+fn read_playlist(path: &Path) -> MediaPlaylist {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    m3u8_rs::parse_media_playlist_res(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{} does not parse: {e:?}\n{}",
+            path.display(),
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+/// ffmpeg decodes all of `input` without printing a single error.
+fn assert_decodes(input: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(input)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg failed on {}", input.display());
+    assert!(
+        out.stderr.is_empty(),
+        "ffmpeg errors on {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Frames ffprobe counts in stream `stream` ("v:0", "a:0") of `input`.
+fn count_frames(input: &Path, stream: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", stream])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "default=nw=1:nk=1",
+        ])
+        .arg(input)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no frame count for {stream} of {}: {text}", input.display()))
+}
+
+fn ts_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ts"))
+        .collect();
+    names.sort();
+    names
+}
+
+type Checks = Arc<Mutex<Vec<Result<(), String>>>>;
+
+/// Runs `check(recording directory, segment-added structure)` in the streaming thread right when
+/// each segment is added (a bus sync handler), collecting the outcomes.
+fn watch_segments(
+    pipeline: &gst::Pipeline,
+    check: impl Fn(&Path, &gst::StructureRef) -> Result<(), String> + Send + Sync + 'static,
+) -> Checks {
+    let checks: Checks = Arc::default();
+    let outcomes = checks.clone();
+    let dir = Mutex::new(None::<PathBuf>);
+    pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        match msg.structure() {
+            Some(s) if s.name() == "cfhlssink-recording-started" => {
+                *dir.lock().unwrap() = s.get::<String>("directory").ok().map(PathBuf::from);
+            }
+            Some(s) if s.name() == "cfhlssink-segment-added" => {
+                let outcome = match dir.lock().unwrap().as_deref() {
+                    Some(dir) => check(dir, s),
+                    None => Err("segment added before recording-started".into()),
+                };
+                outcomes.lock().unwrap().push(outcome);
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Pass
+    });
+    checks
+}
+
+fn durations(playlist: &MediaPlaylist) -> Vec<f32> {
+    playlist.segments.iter().map(|s| s.duration).collect()
+}
+
+#[test]
+fn video_and_audio_from_flv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 20.0,
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let pipeline = flv_pipeline(&flv, &location, true, true, "");
+
+    // While live, video.m3u8 is an EVENT playlist without ENDLIST listing every added segment.
+    let live_checks = watch_segments(&pipeline, |dir, added| {
+        let text = std::fs::read_to_string(dir.join("video.m3u8")).map_err(|e| e.to_string())?;
+        let playlist =
+            m3u8_rs::parse_media_playlist_res(text.as_bytes()).map_err(|e| format!("{e:?}"))?;
+        let ok = playlist.playlist_type == Some(m3u8_rs::MediaPlaylistType::Event)
+            && !playlist.end_list
+            && playlist.segments.len() as u64 == added.get::<u64>("sequence").unwrap() + 1;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("unexpected live recording playlist:\n{text}"))
+        }
+    });
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    // The last segment is added when the recording is finished, with the final playlist.
+    assert_eq!(live_checks.lock().unwrap()[..4].to_vec(), vec![Ok(()); 4]);
+
+    let dir = recording_dir(&location);
+    let started = result.named("cfhlssink-recording-started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        started[0].get::<String>("directory").unwrap(),
+        dir.to_string_lossy()
+    );
+    let added = result.named("cfhlssink-segment-added");
+    assert_eq!(added.len(), 5, "20 s with a keyframe every 4 s");
+    for (i, s) in added.iter().enumerate() {
+        assert_eq!(s.get::<u64>("sequence").unwrap(), i as u64);
+        assert_eq!(s.get::<String>("uri").unwrap(), format!("seg-{i:08}.ts"));
+        assert_eq!(s.get::<u64>("duration").unwrap(), 4_000_000_000);
+        assert_eq!(
+            s.get::<u64>("stream-time").unwrap(),
+            i as u64 * 4_000_000_000
+        );
+        assert!(!s.get::<bool>("discontinuity").unwrap());
+    }
+    let finished = result.named("cfhlssink-recording-finished");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].get::<u64>("segments").unwrap(), 5);
+    assert_eq!(finished[0].get::<u64>("duration").unwrap(), 20_000_000_000);
+
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert_eq!(
+        recording.playlist_type,
+        Some(m3u8_rs::MediaPlaylistType::Vod)
+    );
+    assert!(recording.end_list);
+    assert_eq!(recording.target_duration, 10);
+    assert_eq!(durations(&recording), vec![4.0; 5]);
+    assert!(
+        recording
+            .segments
+            .iter()
+            .all(|s| s.program_date_time.is_some())
+    );
+    let live = read_playlist(&dir.join("live.m3u8"));
+    assert_eq!(live.segments.len(), 5);
+    assert!(live.end_list);
+    assert!(live.segments.iter().all(|s| s.program_date_time.is_some()));
+
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "v:0"), 600);
+    for segment in &recording.segments {
+        let path = dir.join(&segment.uri);
+        assert_decodes(&path);
+        assert_eq!(
+            count_frames(&path, "v:0"),
+            120,
+            "{} decodes on its own",
+            segment.uri
+        );
+    }
+    assert_eq!(count_frames(&playlist, "a:0"), count_frames(&flv, "a:0"));
+}
+
+#[test]
+fn video_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 12.0,
+        audio: &[],
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let result = run(&flv_pipeline(
+        &flv,
+        &location,
+        true,
+        false,
+        "playlist-length=2",
+    ));
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let dir = recording_dir(&location);
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert_eq!(durations(&recording), vec![4.0; 3]);
+    let live = read_playlist(&dir.join("live.m3u8"));
+    assert_eq!(live.media_sequence, 1);
+    assert_eq!(live.segments.len(), 2);
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "v:0"), 360);
+}
+
+#[test]
+fn audio_only() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let flv = tmp.path().join("in.flv");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "20",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", "-y"])
+        .arg(&flv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let location = tmp.path().join("out");
+    let result = run(&flv_pipeline(&flv, &location, false, true, ""));
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let dir = recording_dir(&location);
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    // Cut every min(6 s, target-duration) at the next AAC frame (1024 samples at 44.1 kHz).
+    let d = durations(&recording);
+    assert_eq!(d.len(), 4, "{d:?}");
+    for duration in &d[..3] {
+        assert!((6.0..6.03).contains(duration), "{d:?}");
+    }
+    assert!((1.9..2.1).contains(&d[3]), "{d:?}");
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "a:0"), count_frames(&flv, "a:0"));
+}
+
+/// Two FLV files played one after the other through `concat`; the second part is shifted by
+/// `gap` and preceded, on both streams, by the `cfstream-publisher-reconnected` event, as
+/// cfrtmpsrc does for a returning publisher.
+fn reconnect_pipeline(
+    first: &Path,
+    second: &Path,
+    gap: gst::ClockTime,
+    location: &Path,
+    props: &str,
+) -> gst::Pipeline {
+    let pipeline = parse_pipeline(&format!(
+        "filesrc location={} ! flvdemux name=d1  filesrc location={} ! flvdemux name=d2 \
+         concat name=cv ! hls.video  concat name=ca ! hls.audio \
+         d1.video ! queue ! h264parse ! cv.  d2.video ! queue ! h264parse ! cv. \
+         d1.audio ! queue ! aacparse ! ca.  d2.audio ! queue ! aacparse ! ca. \
+         cfhlssink name=hls location={} {props}",
+        first.display(),
+        second.display(),
+        location.display()
+    ));
+    for name in ["cv", "ca"] {
+        let concat = pipeline.by_name(name).unwrap();
+        let src = concat.static_pad("src").unwrap();
+        let injected = std::sync::atomic::AtomicBool::new(false);
+        src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let second_part = concat
+                .property::<Option<gst::Pad>>("active-pad")
+                .is_some_and(|p| p.name() == "sink_1");
+            if !second_part {
+                return gst::PadProbeReturn::Ok;
+            }
+            if !injected.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let event = gst::Structure::builder("cfstream-publisher-reconnected")
+                    .field("gap", gap.nseconds())
+                    .field("remote-address", "127.0.0.1:50000")
+                    .build();
+                pad.push_event(gst::event::CustomDownstream::new(event));
+            }
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                let buffer = buffer.make_mut();
+                buffer.set_pts(buffer.pts().map(|t| t + gap));
+                buffer.set_dts(buffer.dts().map(|t| t + gap));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline
+}
+
+#[test]
+fn reconnect_gives_one_discontinuity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 8.0,
+        ..Default::default()
+    };
+    let first = common::generate_media(&tmp.path().join("a.flv"), &media);
+    let second = common::generate_media(&tmp.path().join("b.flv"), &media);
+    let location = tmp.path().join("out");
+    let gap = gst::ClockTime::from_seconds(5);
+    let result = run(&reconnect_pipeline(&first, &second, gap, &location, ""));
+    assert!(result.error.is_none(), "{:?}", result.error);
+
+    let added = result.named("cfhlssink-segment-added");
+    let flags: Vec<bool> = added
+        .iter()
+        .map(|s| s.get("discontinuity").unwrap())
+        .collect();
+    assert_eq!(flags, vec![false, false, true, false]);
+    assert_eq!(
+        added[1].get::<u64>("duration").unwrap(),
+        4_000_000_000,
+        "closed at the last frame, gap excluded"
+    );
+    let resumed_at = added[2].get::<u64>("stream-time").unwrap();
+    assert!(
+        resumed_at.abs_diff(13_000_000_000) < 50_000_000,
+        "8 s + 5 s gap: {resumed_at}"
+    );
+
+    let dir = recording_dir(&location);
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    let tags: Vec<bool> = recording.segments.iter().map(|s| s.discontinuity).collect();
+    assert_eq!(tags, vec![false, false, true, false]);
+    assert_eq!(durations(&recording), vec![4.0; 4]);
+    let text = std::fs::read_to_string(dir.join("video.m3u8")).unwrap();
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "v:0"), 480);
+}
+
+#[test]
+fn max_duration_trims_playlist_and_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = Media {
+        seconds: 6.0,
+        keyint_seconds: 2.0,
+        ..Default::default()
+    };
+    let second = Media {
+        seconds: 14.0,
+        keyint_seconds: 2.0,
+        ..Default::default()
+    };
+    let first = common::generate_media(&tmp.path().join("a.flv"), &first);
+    let second = common::generate_media(&tmp.path().join("b.flv"), &second);
+    let location = tmp.path().join("out");
+    let gap = gst::ClockTime::from_seconds(3);
+    let pipeline = reconnect_pipeline(
+        &first,
+        &second,
+        gap,
+        &location,
+        "max-duration=5 playlist-length=2",
+    );
+    // Segment 3 (the first after the gap) carries the discontinuity; whatever the trimming, the
+    // discontinuity sequence plus the tags still listed must count it, and the recording never
+    // holds more than 5 s.
+    let checks = watch_segments(&pipeline, |dir, added| {
+        let sequence = added.get::<u64>("sequence").unwrap();
+        let bytes = std::fs::read(dir.join("video.m3u8")).map_err(|e| e.to_string())?;
+        let p = m3u8_rs::parse_media_playlist_res(&bytes).map_err(|e| format!("{e:?}"))?;
+        let listed_tags = p.segments.iter().filter(|s| s.discontinuity).count() as u64;
+        let total: f32 = durations(&p).iter().sum();
+        let expected_discontinuities = u64::from(sequence >= 3);
+        let first_listed = p
+            .segments
+            .first()
+            .map(|s| s.uri.clone())
+            .unwrap_or_default();
+        if p.media_sequence + p.segments.len() as u64 != sequence + 1
+            || p.discontinuity_sequence + listed_tags != expected_discontinuities
+            || total > 5.0
+            || first_listed != format!("seg-{:08}.ts", p.media_sequence)
+            || (p.media_sequence > 0 && p.playlist_type.is_some())
+        {
+            return Err(format!(
+                "after segment {sequence}:\n{}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+        Ok(())
+    });
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let checks = checks.lock().unwrap().clone();
+    assert_eq!(checks.len(), 10);
+    assert!(checks[..9].iter().all(|c| c.is_ok()), "{checks:#?}");
+
+    let dir = recording_dir(&location);
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert_eq!(recording.media_sequence, 8);
+    assert_eq!(
+        recording.discontinuity_sequence, 1,
+        "the trimmed discontinuity is counted"
+    );
+    assert_eq!(
+        recording.playlist_type, None,
+        "trimmed: neither EVENT nor VOD"
+    );
+    assert!(recording.end_list);
+    assert_eq!(durations(&recording), vec![2.0; 2]);
+    let live = read_playlist(&dir.join("live.m3u8"));
+    assert_eq!(live.media_sequence, 8);
+    assert_eq!(live.discontinuity_sequence, 1);
+    let on_disk = ts_files(&dir);
+    for old in 0..3 {
+        assert!(
+            !on_disk.contains(&format!("seg-{old:08}.ts")),
+            "seg {old} deleted: {on_disk:?}"
+        );
+    }
+    for listed in recording.segments.iter().chain(&live.segments) {
+        assert!(
+            dir.join(&listed.uri).exists(),
+            "{} listed and on disk",
+            listed.uri
+        );
+    }
+    assert_decodes(&dir.join("video.m3u8"));
+    assert_decodes(&dir.join("live.m3u8"));
+}
+
+#[test]
+fn live_only_keeps_disk_use_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 40.0,
+        keyint_seconds: 1.0,
+        fps: "10",
+        audio: &[],
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let pipeline = flv_pipeline(
+        &flv,
+        &location,
+        true,
+        false,
+        "record=false playlist-length=3",
+    );
+    let checks = watch_segments(&pipeline, |dir, _| {
+        let files = ts_files(dir).len();
+        // 3 in the window, up to 4 more within their deletion delay (1 s + 3 s), 1 being written.
+        if files <= 8 {
+            Ok(())
+        } else {
+            Err(format!("{files} segment files"))
+        }
+    });
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let checks = checks.lock().unwrap().clone();
+    assert_eq!(checks.len(), 40);
+    assert!(checks.iter().all(|c| c.is_ok()), "{checks:?}");
+
+    let dir = recording_dir(&location);
+    assert!(
+        !dir.join("video.m3u8").exists(),
+        "record=false writes no recording playlist"
+    );
+    let live = read_playlist(&dir.join("live.m3u8"));
+    assert_eq!(live.media_sequence, 37);
+    assert!(live.end_list);
+    for segment in &live.segments {
+        assert!(dir.join(&segment.uri).exists());
+    }
+    assert!(!dir.join("seg-00000000.ts").exists());
+    assert_decodes(&dir.join("live.m3u8"));
+    let finished = result.named("cfhlssink-recording-finished");
+    assert_eq!(finished[0].get::<u64>("segments").unwrap(), 40);
+}
+
+/// Directory of the test executable's build (`target/debug`), where the cdylib is.
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libgstcfstream.so").exists(),
+        "cdylib missing in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn gst_tool(tool: &str, registry: &Path) -> Command {
+    let mut command = Command::new(tool);
+    command
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_REGISTRY", registry);
+    command
+}
+
+/// Runs a live x264 pipeline in gst-launch, kills it with SIGKILL after two segments were
+/// listed; returns the recording directory.
+fn record_and_kill(location: &Path, registry: &Path) -> PathBuf {
+    let mut child = gst_tool("gst-launch-1.0", registry)
+        .arg("-m")
+        .args(
+            format!(
+                "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+                 x264enc key-int-max=15 tune=zerolatency speed-preset=ultrafast ! h264parse ! \
+                 cfhlssink location={}",
+                location.display()
+            )
+            .split_whitespace(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("cfhlssink-segment-added") && tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    for _ in 0..2 {
+        rx.recv_timeout(TIMEOUT)
+            .expect("segment added by gst-launch");
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    recording_dir(location)
+}
+
+/// Every segment `playlist` lists exists and decodes on its own.
+fn assert_listed_segments_decode(dir: &Path, playlist: &MediaPlaylist) {
+    assert!(!playlist.segments.is_empty());
+    for segment in &playlist.segments {
+        let path = dir.join(&segment.uri);
+        assert!(path.exists(), "{} listed but missing", segment.uri);
+        assert_decodes(&path);
+        assert!(count_frames(&path, "v:0") > 0);
+    }
+}
+
+#[test]
+fn kill_9_then_resume_and_finish() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry.bin");
+
+    // Crash, then resume in-process into the same directory.
+    let location = tmp.path().join("resume");
+    let dir = record_and_kill(&location, &registry);
+    let crashed = read_playlist(&dir.join("video.m3u8"));
+    assert!(!crashed.end_list);
+    assert_eq!(
+        crashed.playlist_type,
+        Some(m3u8_rs::MediaPlaylistType::Event)
+    );
+    assert_listed_segments_decode(&dir, &crashed);
+    let listed_before = crashed.segments.len();
+
+    let pipeline = parse_pipeline(&format!(
+        "videotestsrc num-buffers=45 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse ! \
+         cfhlssink name=hls location={}",
+        location.display()
+    ));
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    pipeline
+        .by_name("hls")
+        .unwrap()
+        .connect("recording-name", false, move |_| {
+            Some(Some(name.clone()).to_value())
+        });
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.named("cfhlssink-recording-started")[0]
+            .get::<bool>("resumed")
+            .unwrap()
+    );
+    let resumed = read_playlist(&dir.join("video.m3u8"));
+    assert!(resumed.end_list);
+    assert_eq!(resumed.segments.len(), listed_before + 3);
+    let tags: Vec<usize> = resumed
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.discontinuity)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        tags,
+        vec![listed_before],
+        "one discontinuity where the resumed part starts"
+    );
+    assert_eq!(
+        resumed.segments[listed_before].uri,
+        format!("seg-{listed_before:08}.ts")
+    );
+    assert_eq!(
+        ts_files(&dir).len(),
+        resumed.segments.len(),
+        "no unlisted segment left"
+    );
+    assert_decodes(&dir.join("video.m3u8"));
+    assert_eq!(
+        count_frames(&dir.join("video.m3u8"), "v:0"),
+        listed_before as u64 * 15 + 45
+    );
+
+    // Crash, then close the recording as the daemon does at its restart.
+    let location = tmp.path().join("finish");
+    let dir = record_and_kill(&location, &registry);
+    let listed = read_playlist(&dir.join("video.m3u8")).segments.len();
+    let summary = gstcfstream::hls::finish_recording_dir(&dir).unwrap();
+    assert_eq!(summary.segments, listed as u64);
+    assert_eq!(summary.duration, Duration::from_millis(500) * listed as u32);
+    let finished = read_playlist(&dir.join("video.m3u8"));
+    assert!(finished.end_list);
+    assert_eq!(
+        finished.playlist_type,
+        Some(m3u8_rs::MediaPlaylistType::Vod)
+    );
+    assert!(read_playlist(&dir.join("live.m3u8")).end_list);
+    assert_eq!(
+        ts_files(&dir).len(),
+        listed,
+        "the partial segment is removed"
+    );
+    assert_eq!(
+        gstcfstream::hls::finish_recording_dir(&dir).unwrap(),
+        summary,
+        "idempotent"
+    );
+    assert_decodes(&dir.join("video.m3u8"));
+}
+
+/// The element error of a pipeline writing to `location`.
+fn error_for_location(location: &str, handler_name: Option<&'static str>) -> gst::glib::Error {
+    let pipeline =
+        parse_pipeline("videotestsrc num-buffers=5 ! x264enc ! h264parse ! cfhlssink name=hls");
+    let sink = pipeline.by_name("hls").unwrap();
+    sink.set_property("location", location);
+    if let Some(name) = handler_name {
+        sink.connect("recording-name", false, move |_| {
+            Some(Some(name).to_value())
+        });
+    }
+    run(&pipeline).error.expect("an element error")
+}
+
+#[test]
+fn unwritable_location_is_an_error_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let location = file.join("media");
+    let error = error_for_location(location.to_str().unwrap(), None);
+    assert!(error.matches(gst::ResourceError::OpenWrite), "{error:?}");
+    assert!(
+        error.message().contains(location.to_str().unwrap()),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn bad_recording_name_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let error = error_for_location(tmp.path().to_str().unwrap(), Some("../escape"));
+    assert!(error.message().contains("../escape"), "{}", error.message());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn gst_inspect_documents_properties_and_signal() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = gst_tool("gst-inspect-1.0", &tmp.path().join("registry.bin"))
+        .arg("cfhlssink")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sink = gst::ElementFactory::make("cfhlssink").build().unwrap();
+    for pspec in sink
+        .list_properties()
+        .iter()
+        .filter(|p| p.owner_type() == sink.type_())
+    {
+        let blurb = pspec.blurb().unwrap_or_default();
+        assert!(blurb.len() > 20, "{} has a real description", pspec.name());
+        let start: String = blurb.chars().take(30).collect();
+        assert!(
+            text.contains(pspec.name()) && text.contains(&start),
+            "{} documented:\n{text}",
+            pspec.name()
+        );
+    }
+    for name in [
+        "location",
+        "playlist-length",
+        "target-duration",
+        "record",
+        "max-duration",
+        "recording-name",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+}
+
+#[test]
+fn stopping_without_eos_finishes_the_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = parse_pipeline(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         x264enc key-int-max=10 speed-preset=ultrafast tune=zerolatency ! h264parse ! \
+         cfhlssink location={}",
+        tmp.path().display()
+    ));
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let mut result = Run {
+        elements: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    while result.named("cfhlssink-segment-added").len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no segments within {TIMEOUT:?}");
+        let timeout = gst::ClockTime::from_nseconds(left.as_nanos() as u64);
+        if let Some(msg) = bus.timed_pop_filtered(
+            timeout,
+            &[gst::MessageType::Element, gst::MessageType::Error],
+        ) {
+            assert!(!matches!(msg.view(), gst::MessageView::Error(_)), "{msg:?}");
+            result
+                .elements
+                .extend(msg.structure().map(|s| s.to_owned()));
+        }
+    }
+    stop(&pipeline, &mut result);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let finished = result.named("cfhlssink-recording-finished");
+    assert_eq!(finished.len(), 1, "finished on the way to READY");
+    let dir = recording_dir(tmp.path());
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert!(recording.end_list);
+    assert_eq!(
+        finished[0].get::<u64>("segments").unwrap(),
+        recording.segments.len() as u64
+    );
+    assert_eq!(ts_files(&dir).len(), recording.segments.len());
+    assert_decodes(&dir.join("video.m3u8"));
+}
+
+#[test]
+fn untimed_and_garbage_buffers_do_no_harm() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .property("location", tmp.path().to_str().unwrap())
+        .property("playlist-length", 2u32)
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&sink, Some("video"), None);
+    h.set_src_caps_str("video/x-h264,stream-format=byte-stream,alignment=au");
+    let buffer = |bytes: &[u8], pts_ms: Option<u64>, key: bool| {
+        let mut buffer = gst::Buffer::from_slice(bytes.to_vec());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(pts_ms.map(gst::ClockTime::from_mseconds));
+        if !key {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        buffer
+    };
+    assert_eq!(
+        h.push(buffer(&[0, 0, 0, 1, 0x65, 1], None, true)),
+        Ok(gst::FlowSuccess::Ok),
+        "untimed: dropped"
+    );
+    assert_eq!(
+        h.push(buffer(&[7; 50], Some(0), false)),
+        Ok(gst::FlowSuccess::Ok),
+        "no keyframe yet: dropped"
+    );
+    // An IDR slice header followed by garbage slice data.
+    let idr_then_garbage = [&[0, 0, 0, 1, 0x65, 0x88, 0x84][..], &[0xAB; 5000]].concat();
+    assert_eq!(
+        h.push(buffer(&idr_then_garbage, Some(0), true)),
+        Ok(gst::FlowSuccess::Ok),
+        "garbage slice data: still muxed"
+    );
+    assert_eq!(
+        h.push(buffer(&[], Some(500), false)),
+        Ok(gst::FlowSuccess::Ok),
+        "empty buffer"
+    );
+    assert_eq!(
+        h.push(buffer(&[0, 0, 1, 0x65, 0x88, 0x84], Some(1000), true)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    assert!(h.push_event(gst::event::Eos::new()));
+    let dir = recording_dir(tmp.path());
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert!(recording.end_list);
+    assert_eq!(
+        durations(&recording),
+        vec![1.0, 0.5],
+        "a last frame without duration lasts as long as the one before"
+    );
+    assert_eq!(ts_files(&dir).len(), 2);
+}
+
+#[test]
+fn discont_buffer_and_reconnect_event_are_one_gap() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .property("location", tmp.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&sink, Some("video"), None);
+    h.set_src_caps_str("video/x-h264,stream-format=byte-stream,alignment=au");
+    let push = |h: &mut gst_check::Harness, pts_ms: u64, key: bool, discont: bool| {
+        let mut buffer =
+            gst::Buffer::from_slice(vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }, 0x88]);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        b.set_duration(gst::ClockTime::from_mseconds(100));
+        b.set_flags(
+            if key {
+                gst::BufferFlags::empty()
+            } else {
+                gst::BufferFlags::DELTA_UNIT
+            } | if discont {
+                gst::BufferFlags::DISCONT
+            } else {
+                gst::BufferFlags::empty()
+            },
+        );
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    };
+    let reconnected = || {
+        let s = gst::Structure::builder("cfstream-publisher-reconnected")
+            .field("gap", 3_000_000_000u64)
+            .field("remote-address", "127.0.0.1:1")
+            .build();
+        gst::event::CustomDownstream::new(s)
+    };
+    push(&mut h, 0, true, true); // the first buffer's DISCONT is no gap
+    push(&mut h, 900, false, false);
+    push(&mut h, 1000, true, false);
+    push(&mut h, 1900, false, false);
+    // A gap signalled by DISCONT alone.
+    push(&mut h, 5000, true, true);
+    push(&mut h, 5900, false, false);
+    // The event and the DISCONT of the same reconnect: one gap.
+    assert!(h.push_event(reconnected()));
+    push(&mut h, 9000, true, true);
+    push(&mut h, 9900, false, false);
+    assert!(h.push_event(gst::event::Eos::new()));
+
+    let recording = read_playlist(&recording_dir(tmp.path()).join("video.m3u8"));
+    let tags: Vec<bool> = recording.segments.iter().map(|s| s.discontinuity).collect();
+    assert_eq!(tags, vec![false, false, true, true]);
+    assert_eq!(
+        durations(&recording),
+        vec![1.0; 4],
+        "each closes at its last frame's end"
+    );
+    assert_eq!(recording.discontinuity_sequence, 0);
+}
+
+/// Packets of `pid` in an MPEG-TS file.
+fn ts_packets_of(path: &Path, pid: u16) -> usize {
+    let data = std::fs::read(path).unwrap();
+    data.chunks(188)
+        .filter(|p| u16::from_be_bytes([p[1] & 0x1F, p[2]]) == pid)
+        .count()
+}
+
+#[test]
+fn audio_continues_after_a_gap_signalled_on_video_only() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .property("location", tmp.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    let mut video = gst_check::Harness::with_element(&sink, Some("video"), None);
+    video.set_src_caps_str("video/x-h264,stream-format=byte-stream,alignment=au");
+    let mut audio = gst_check::Harness::with_element(&sink, Some("audio"), None);
+    audio.set_src_caps_str("audio/mpeg,mpegversion=4,stream-format=adts");
+    let buffer = |data: Vec<u8>, pts_ms: u64, flags: gst::BufferFlags| {
+        let mut buffer = gst::Buffer::from_slice(data);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        b.set_duration(gst::ClockTime::from_mseconds(100));
+        b.set_flags(flags);
+        buffer
+    };
+    let frame = |h: &mut gst_check::Harness, pts_ms: u64, flags: gst::BufferFlags| {
+        let nal = if flags.contains(gst::BufferFlags::DELTA_UNIT) {
+            0x41
+        } else {
+            0x65
+        };
+        assert_eq!(
+            h.push(buffer(vec![0, 0, 0, 1, nal, 0x88], pts_ms, flags)),
+            Ok(gst::FlowSuccess::Ok)
+        );
+    };
+    let aac = |h: &mut gst_check::Harness, from_ms: u64, to_ms: u64| {
+        for pts in (from_ms..to_ms).step_by(100) {
+            let adts = vec![0xFF, 0xF1, 0x50, 0x80, 0x01, 0x7F, 0xFC];
+            let flags = gst::BufferFlags::empty();
+            assert_eq!(h.push(buffer(adts, pts, flags)), Ok(gst::FlowSuccess::Ok));
+        }
+    };
+    let delta = gst::BufferFlags::DELTA_UNIT;
+    frame(&mut video, 0, gst::BufferFlags::empty());
+    aac(&mut audio, 0, 1000);
+    frame(&mut video, 1000, gst::BufferFlags::empty());
+    aac(&mut audio, 1000, 2000);
+    frame(&mut video, 1900, delta);
+    // The publisher returns after a gap, signalled only by DISCONT on the video.
+    frame(&mut video, 5000, gst::BufferFlags::DISCONT);
+    aac(&mut audio, 5000, 6000);
+    frame(&mut video, 5900, delta);
+    assert!(video.push_event(gst::event::Eos::new()));
+    assert!(audio.push_event(gst::event::Eos::new()));
+
+    let dir = recording_dir(tmp.path());
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    let tags: Vec<bool> = recording.segments.iter().map(|s| s.discontinuity).collect();
+    assert_eq!(tags, vec![false, false, true]);
+    assert!(
+        ts_packets_of(&dir.join(&recording.segments[2].uri), 0x101) > 0,
+        "audio after the gap is kept"
+    );
+}
+
+#[test]
+fn gop_longer_than_target_duration_warns_and_keeps_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 8.0,
+        audio: &[],
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let result = run(&flv_pipeline(
+        &flv,
+        &location,
+        true,
+        false,
+        "target-duration=3",
+    ));
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let too_long: Vec<String> = result
+        .warnings
+        .iter()
+        .filter(|w| w.matches(gst::StreamError::Format) && w.message().contains("target-duration"))
+        .map(|w| w.message().to_string())
+        .collect();
+    assert_eq!(
+        too_long.len(),
+        2,
+        "one per 4 s segment: {:?}",
+        result.warnings
+    );
+    assert!(too_long[0].contains("seg-00000000.ts"), "{}", too_long[0]);
+    let recording = read_playlist(&recording_dir(&location).join("video.m3u8"));
+    assert_eq!(recording.target_duration, 3);
+    assert_eq!(
+        durations(&recording),
+        vec![4.0; 2],
+        "one segment per GOP all the same"
+    );
+}
+
+#[test]
+fn plain_i_pictures_do_not_start_segments() {
+    // h264parse clears DELTA_UNIT on every I picture; only IDR pictures may start a segment.
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .property("location", tmp.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&sink, Some("video"), None);
+    h.set_src_caps_str("video/x-h264,stream-format=byte-stream,alignment=au");
+    const IDR: &[u8] = &[0, 0, 0, 1, 0x65, 0x88, 0x84];
+    const PLAIN_I: &[u8] = &[0, 0, 0, 1, 0x41, 0x88, 0x84];
+    const P: &[u8] = &[0, 0, 0, 1, 0x41, 0x9a];
+    for frame in 0..=240u64 {
+        let (bytes, key) = match frame {
+            0 | 120 | 240 => (IDR, true),
+            45 | 165 => (PLAIN_I, true),
+            _ => (P, false),
+        };
+        let mut buffer = gst::Buffer::from_slice(bytes);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / 30));
+        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
+        if !key {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let recording = read_playlist(&recording_dir(tmp.path()).join("video.m3u8"));
+    let rounded: Vec<f32> = durations(&recording)
+        .iter()
+        .map(|d| (d * 1000.0).round() / 1000.0)
+        .collect();
+    assert_eq!(rounded, vec![4.0, 4.0, 0.033]);
+}

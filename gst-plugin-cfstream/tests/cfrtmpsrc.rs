@@ -1,0 +1,793 @@
+//! `cfrtmpsrc` with real publishers (ffmpeg, GStreamer's rtmp2sink, a hand-made client) on
+//! loopback ports chosen by the OS.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::{ChildGuard, Media, publish_live};
+use gst::prelude::*;
+use gstcfstream::flv;
+use gstcfstream::rtmp::chunk::{ChunkWriter, message_type};
+use gstcfstream::rtmp::client::{self, Status, StatusReader};
+use gstcfstream::rtmp::handshake;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a pad probe saw pass.
+#[derive(Debug, Clone)]
+enum Seen {
+    Buffer {
+        pts: Option<gst::ClockTime>,
+        dts: Option<gst::ClockTime>,
+        discont: bool,
+    },
+    Caps(gst::Caps),
+    Custom(gst::Structure),
+}
+
+impl Seen {
+    /// DTS, or PTS where there is no DTS (audio).
+    fn time(&self) -> Option<gst::ClockTime> {
+        match self {
+            Seen::Buffer { pts, dts, .. } => dts.or(*pts),
+            _ => None,
+        }
+    }
+}
+
+fn probe(pad: &gst::Pad, sender: Sender<Seen>) {
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let seen = match &info.data {
+                Some(gst::PadProbeData::Buffer(buffer)) => Some(Seen::Buffer {
+                    pts: buffer.pts(),
+                    dts: buffer.dts(),
+                    discont: buffer.flags().contains(gst::BufferFlags::DISCONT),
+                }),
+                Some(gst::PadProbeData::Event(event)) => match event.view() {
+                    gst::EventView::Caps(caps) => Some(Seen::Caps(caps.caps_owned())),
+                    gst::EventView::CustomDownstream(custom) => {
+                        custom.structure().map(|s| Seen::Custom(s.to_owned()))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(seen) = seen {
+                let _ = sender.send(seen);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
+/// `cfrtmpsrc ! flvdemux`, parsers and fakesinks, with probes after the parsers and on the
+/// source's own output.
+struct Ingest {
+    pipeline: gst::Pipeline,
+    src: gst::Element,
+    video: Receiver<Seen>,
+    audio: Receiver<Seen>,
+    output: Receiver<Seen>,
+    /// Element messages popped from the bus but not yet asked for.
+    messages: Vec<gst::Structure>,
+}
+
+impl Ingest {
+    /// `properties`: more `cfrtmpsrc` properties in gst-launch syntax.
+    fn start(location: &str, key: &str, properties: &str) -> Ingest {
+        common::init();
+        let description = format!(
+            "cfrtmpsrc name=src location={location} stream-key={key} {properties} \
+             ! flvdemux name=demux \
+             demux.video ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au \
+               ! fakesink name=video sync=false async=false \
+             demux.audio ! queue ! aacparse ! fakesink name=audio sync=false async=false"
+        );
+        let pipeline = gst::parse::launch(&description)
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let pad =
+            |element: &str, pad: &str| pipeline.by_name(element).unwrap().static_pad(pad).unwrap();
+        let (video_sender, video) = channel();
+        probe(&pad("video", "sink"), video_sender);
+        let (audio_sender, audio) = channel();
+        probe(&pad("audio", "sink"), audio_sender);
+        let (output_sender, output) = channel();
+        probe(&pad("src", "src"), output_sender);
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let src = pipeline.by_name("src").unwrap();
+        Ingest {
+            pipeline,
+            src,
+            video,
+            audio,
+            output,
+            messages: vec![],
+        }
+    }
+
+    /// A fresh port on loopback.
+    fn on_loopback(key: &str, properties: &str) -> Ingest {
+        Ingest::start("rtmp://127.0.0.1:0/live", key, properties)
+    }
+
+    fn port(&self) -> u32 {
+        let port = self.src.property::<u32>("bound-port");
+        assert_ne!(port, 0);
+        port
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.port())
+    }
+
+    /// Waits for the element message `name`, keeping others for later calls.
+    fn message(&mut self, name: &str) -> gst::Structure {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(i) = self.messages.iter().position(|s| s.name() == name) {
+                return self.messages.remove(i);
+            }
+            let structure =
+                self.pop_element_message(deadline.saturating_duration_since(Instant::now()));
+            self.messages
+                .push(structure.unwrap_or_else(|| panic!("no {name} message in time")));
+        }
+    }
+
+    /// The next element message; with a zero timeout only one already posted.
+    fn pop_element_message(&self, timeout: Duration) -> Option<gst::Structure> {
+        let bus = self.pipeline.bus().unwrap();
+        let types = [gst::MessageType::Element, gst::MessageType::Error];
+        let message = if timeout.is_zero() {
+            bus.pop_filtered(&types)?
+        } else {
+            bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+                &types,
+            )?
+        };
+        match message.view() {
+            gst::MessageView::Error(error) => panic!("pipeline error: {error:?}"),
+            _ => Some(message.structure().unwrap().to_owned()),
+        }
+    }
+
+    /// Every element message posted so far (none waited for).
+    fn pending_messages(&mut self) -> Vec<String> {
+        while let Some(structure) = self.pop_element_message(Duration::ZERO) {
+            self.messages.push(structure);
+        }
+        self.messages.iter().map(|s| s.name().to_string()).collect()
+    }
+
+    fn wait_eos(&self) {
+        let bus = self.pipeline.bus().unwrap();
+        let message = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(TIMEOUT.as_secs()),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("no EOS in time");
+        assert!(
+            matches!(message.view(), gst::MessageView::Eos(_)),
+            "{message:?}"
+        );
+    }
+
+    fn stats(&self) -> gst::Structure {
+        self.src.property::<gst::Structure>("stats")
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Everything seen until `buffers` buffers have passed.
+fn collect(receiver: &Receiver<Seen>, buffers: usize) -> Vec<Seen> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = vec![];
+    let mut count = 0;
+    while count < buffers {
+        let item = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("only {count} of {buffers} buffers arrived"));
+        count += usize::from(matches!(item, Seen::Buffer { .. }));
+        seen.push(item);
+    }
+    seen
+}
+
+fn buffer_times(seen: &[Seen]) -> Vec<gst::ClockTime> {
+    seen.iter().filter_map(Seen::time).collect()
+}
+
+fn assert_rising(times: &[gst::ClockTime]) {
+    for pair in times.windows(2) {
+        assert!(pair[0] < pair[1], "timestamps do not rise: {times:?}");
+    }
+}
+
+fn caps_of(seen: &[Seen]) -> gst::Caps {
+    seen.iter()
+        .find_map(|s| match s {
+            Seen::Caps(caps) => Some(caps.clone()),
+            _ => None,
+        })
+        .expect("caps before buffers")
+}
+
+fn short_media(seconds: f64) -> Media {
+    Media {
+        seconds,
+        keyint_seconds: 1.0,
+        ..Media::default()
+    }
+}
+
+fn assert_refused(publisher: &mut ChildGuard) -> String {
+    let (status, stderr) = publisher.wait_timeout(TIMEOUT);
+    assert!(!status.success(), "publisher was not refused: {stderr}");
+    stderr
+}
+
+#[test]
+fn ffmpeg_publishes_h264_and_aac() {
+    let mut ingest = Ingest::on_loopback("key1", "");
+    let mut publisher = publish_live(&short_media(3.0), &ingest.url("key1"));
+
+    let video = collect(&ingest.video, 60);
+    let audio = collect(&ingest.audio, 60);
+    let video_caps = caps_of(&video);
+    let s = video_caps.structure(0).unwrap();
+    assert_eq!(s.name(), "video/x-h264");
+    assert_eq!(
+        (s.get::<i32>("width"), s.get::<i32>("height")),
+        (Ok(320), Ok(240))
+    );
+    let audio_caps = caps_of(&audio);
+    let s = audio_caps.structure(0).unwrap();
+    assert_eq!(
+        (s.name().as_str(), s.get::<i32>("mpegversion")),
+        ("audio/mpeg", Ok(4))
+    );
+    assert_eq!(s.get::<i32>("rate"), Ok(44100));
+    let video_times = buffer_times(&video);
+    assert_rising(&video_times);
+    assert_rising(&buffer_times(&audio));
+    // Running time: the publisher arrived after the pipeline started, not in the future.
+    let now = ingest.pipeline.current_running_time().unwrap();
+    assert!(video_times[0] <= now, "{} > {now}", video_times[0]);
+
+    let connected = ingest.message("cfrtmpsrc-publisher-connected");
+    assert_eq!(connected.get::<String>("app").unwrap(), "live");
+    assert!(!connected.get::<bool>("tls").unwrap());
+    assert!(!connected.get::<bool>("reconnect").unwrap());
+    assert!(connected.get::<String>("encoder").unwrap().contains("Lavf"));
+    assert!(
+        connected
+            .get::<String>("remote-address")
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let stats = ingest.stats();
+    assert!(stats.get::<u64>("frames").unwrap() >= 60, "{stats}");
+    assert!(stats.get::<u64>("bytes").unwrap() > 10_000, "{stats}");
+    assert!(!stats.get::<String>("connected-since").unwrap().is_empty());
+
+    let (status, stderr) = publisher.wait_timeout(TIMEOUT);
+    assert!(status.success(), "ffmpeg failed: {stderr}");
+    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
+    assert_eq!(disconnected.get::<String>("reason").unwrap(), "closed");
+}
+
+#[test]
+fn ffmpeg_publishes_over_rtmps() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let certificate = dir.path().join("cert.pem");
+    let private_key = dir.path().join("key.pem");
+    std::fs::write(&certificate, certified.cert.pem()).unwrap();
+    std::fs::write(&private_key, certified.key_pair.serialize_pem()).unwrap();
+    let properties = format!(
+        "tls-certificate={} tls-private-key={}",
+        certificate.display(),
+        private_key.display()
+    );
+    let mut ingest = Ingest::start("rtmps://127.0.0.1:0/live", "secret", &properties);
+    let url = format!("rtmps://127.0.0.1:{}/live/secret", ingest.port());
+    let _publisher = publish_live(&short_media(3.0), &url);
+
+    let video = collect(&ingest.video, 30);
+    assert_eq!(caps_of(&video).structure(0).unwrap().name(), "video/x-h264");
+    collect(&ingest.audio, 20);
+    let connected = ingest.message("cfrtmpsrc-publisher-connected");
+    assert!(connected.get::<bool>("tls").unwrap());
+}
+
+#[test]
+fn rtmp2sink_publishes() {
+    let mut ingest = Ingest::on_loopback("gst", "");
+    let publisher = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! queue \
+         ! flvmux streamable=true name=mux ! rtmp2sink location={} \
+         audiotestsrc is-live=true num-buffers=220 ! avenc_aac ! aacparse ! queue ! mux.",
+        ingest.url("gst")
+    ))
+    .unwrap();
+    publisher.set_state(gst::State::Playing).unwrap();
+
+    let video = collect(&ingest.video, 30);
+    assert_eq!(caps_of(&video).structure(0).unwrap().name(), "video/x-h264");
+    assert_rising(&buffer_times(&video));
+    collect(&ingest.audio, 20);
+    ingest.message("cfrtmpsrc-publisher-connected");
+    publisher.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn wrong_key_is_refused() {
+    let mut ingest = Ingest::on_loopback("right", "");
+    let mut publisher = publish_live(&short_media(2.0), &ingest.url("wrong"));
+    let stderr = assert_refused(&mut publisher);
+    assert!(stderr.contains("unknown stream key"), "{stderr}");
+    assert_eq!(ingest.pending_messages(), Vec::<String>::new());
+    assert!(ingest.video.try_recv().is_err());
+}
+
+#[test]
+fn two_keys_share_one_port() {
+    let first = Ingest::on_loopback("one", "");
+    let location = format!("rtmp://127.0.0.1:{}/live", first.port());
+    let second = Ingest::start(&location, "two", "");
+    assert_eq!(first.port(), second.port());
+    let _one = publish_live(&short_media(3.0), &first.url("one"));
+    let _two = publish_live(&short_media(3.0), &second.url("two"));
+    collect(&first.video, 30);
+    collect(&second.video, 30);
+}
+
+#[test]
+fn second_publisher_of_a_live_key_is_refused() {
+    let mut ingest = Ingest::on_loopback("busy", "");
+    let _live = publish_live(&short_media(8.0), &ingest.url("busy"));
+    collect(&ingest.video, 10);
+    let mut intruder = publish_live(&short_media(2.0), &ingest.url("busy"));
+    let stderr = assert_refused(&mut intruder);
+    assert!(stderr.contains("stream key already in use"), "{stderr}");
+    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
+    assert_eq!(
+        rejected.get::<String>("code").unwrap(),
+        "ERR_STREAM_KEY_IN_USE"
+    );
+    // The live publisher goes on.
+    collect(&ingest.video, 30);
+    assert!(
+        !ingest
+            .pending_messages()
+            .iter()
+            .any(|m| m.ends_with("disconnected"))
+    );
+}
+
+/// What passed a pad around a reconnect: buffers before the reconnect event, the event's gap,
+/// and the first buffer after it (nothing but events may come between).
+struct AroundReconnect {
+    before: Vec<Seen>,
+    gap: u64,
+    first_after: Seen,
+}
+
+fn around_reconnect(receiver: &Receiver<Seen>) -> AroundReconnect {
+    let mut before = vec![];
+    let gap = loop {
+        match receiver.recv_timeout(TIMEOUT).expect("reconnect event") {
+            Seen::Custom(s) if s.name() == "cfstream-publisher-reconnected" => {
+                break s.get::<u64>("gap").unwrap();
+            }
+            item => before.push(item),
+        }
+    };
+    let first_after = loop {
+        let item = receiver
+            .recv_timeout(TIMEOUT)
+            .expect("buffer after reconnect");
+        if matches!(item, Seen::Buffer { .. }) {
+            break item;
+        }
+    };
+    AroundReconnect {
+        before,
+        gap,
+        first_after,
+    }
+}
+
+#[test]
+fn reconnect_within_idle_timeout_continues_the_stream() {
+    let mut ingest = Ingest::on_loopback("again", "idle-timeout=30");
+    let mut first = publish_live(&short_media(2.0), &ingest.url("again"));
+    let (status, stderr) = first.wait_timeout(TIMEOUT);
+    assert!(status.success(), "{stderr}");
+    ingest.message("cfrtmpsrc-publisher-disconnected");
+    let _second = publish_live(&short_media(3.0), &ingest.url("again"));
+    let connected = ingest.message("cfrtmpsrc-publisher-connected");
+    let connected_again = ingest.message("cfrtmpsrc-publisher-connected");
+    assert!(!connected.get::<bool>("reconnect").unwrap());
+    assert!(connected_again.get::<bool>("reconnect").unwrap());
+
+    // cfrtmpsrc itself: the event, then a DISCONT buffer.
+    let output = around_reconnect(&ingest.output);
+    assert!(output.gap >= 100_000_000, "gap of {} ns", output.gap);
+    assert!(matches!(
+        output.first_after,
+        Seen::Buffer { discont: true, .. }
+    ));
+    let last_output = *buffer_times(&output.before).iter().max().unwrap();
+    let first_output = output.first_after.time().unwrap();
+    assert_eq!((first_output - last_output).nseconds(), output.gap);
+
+    // Behind flvdemux and the parsers the event still precedes the new publisher's buffers,
+    // whose timestamps continue after the gap.
+    for receiver in [&ingest.video, &ingest.audio] {
+        let around = around_reconnect(receiver);
+        assert_eq!(around.gap, output.gap);
+        let last = *buffer_times(&around.before).iter().max().unwrap();
+        let first = around.first_after.time().unwrap();
+        assert!(first > last, "{first} after {last}");
+        let rest = collect(receiver, 20);
+        assert_rising(&buffer_times(&rest));
+    }
+}
+
+#[test]
+fn eos_after_idle_timeout_and_key_released() {
+    let mut ingest = Ingest::on_loopback("brief", "idle-timeout=1");
+    let mut publisher = publish_live(&short_media(1.0), &ingest.url("brief"));
+    collect(&ingest.video, 5);
+    publisher.wait_timeout(TIMEOUT);
+    ingest.message("cfrtmpsrc-publisher-disconnected");
+    ingest.wait_eos();
+    // The key is no longer taken.
+    let mut late = publish_live(&short_media(1.0), &ingest.url("brief"));
+    assert_refused(&mut late);
+}
+
+fn assert_audio_refused(audio: &'static [&'static str], codec_name: &str) {
+    let mut ingest = Ingest::on_loopback("sound", "");
+    let media = Media {
+        audio,
+        ..short_media(3.0)
+    };
+    let mut publisher = publish_live(&media, &ingest.url("sound"));
+    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
+    assert_eq!(
+        rejected.get::<String>("code").unwrap(),
+        "ERR_UNSUPPORTED_AUDIO_CODEC"
+    );
+    let reason = rejected.get::<String>("reason").unwrap();
+    assert!(reason.contains(codec_name), "{reason}");
+    let stderr = assert_refused(&mut publisher);
+    assert!(stderr.contains("ERR_UNSUPPORTED_AUDIO_CODEC"), "{stderr}");
+    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
+    assert_eq!(disconnected.get::<String>("reason").unwrap(), "rejected");
+    // The element stays up for the next publisher.
+    let _good = publish_live(&short_media(2.0), &ingest.url("sound"));
+    collect(&ingest.video, 10);
+}
+
+#[test]
+fn mp3_audio_is_refused() {
+    assert_audio_refused(&["-c:a", "libmp3lame", "-ar", "44100"], "MP3");
+}
+
+#[test]
+fn speex_audio_is_refused() {
+    assert_audio_refused(&["-c:a", "libspeex", "-ar", "16000"], "Speex");
+}
+
+/// A connection that finished the RTMP handshake.
+fn handshaken(port: u32) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.write_all(&handshake::client_c0c1(5)).unwrap();
+    let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
+    stream.read_exact(&mut s0s1s2).unwrap();
+    stream
+        .write_all(&handshake::client_c2(&s0s1s2).unwrap())
+        .unwrap();
+    stream
+}
+
+/// Reads statuses until one arrives.
+fn next_status(stream: &mut TcpStream, reader: &mut StatusReader, input: &mut BytesMut) -> Status {
+    loop {
+        if let Some(status) = reader.read(input).unwrap().into_iter().next() {
+            return status;
+        }
+        let mut buf = [0; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        assert_ne!(n, 0, "closed before a status");
+        input.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Reads until the server closes the connection; returns how long that took.
+fn time_until_closed(stream: &mut TcpStream) -> Duration {
+    let start = Instant::now();
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return start.elapsed(),
+            Err(e) => panic!("connection not closed: {e}"),
+        }
+    }
+}
+
+#[test]
+fn enhanced_rtmp_hevc_is_refused() {
+    let mut ingest = Ingest::on_loopback("hevc", "");
+    let mut stream = handshaken(ingest.port());
+    let writer = ChunkWriter::default();
+    stream
+        .write_all(&client::publish_commands(&writer, "live", "hevc"))
+        .unwrap();
+    let mut reader = StatusReader::default();
+    let mut input = BytesMut::new();
+    let status = next_status(&mut stream, &mut reader, &mut input);
+    assert_eq!(status.code, "NetStream.Publish.Start");
+
+    // Enhanced RTMP: IsExHeader | key frame | PacketType SequenceStart, FourCC, then config.
+    let mut tag = vec![0x80 | 0x10, b'h', b'v', b'c', b'1'];
+    tag.extend_from_slice(&[
+        1, 1, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5a, 0xf0, 0, 0xfc,
+    ]);
+    let mut message = BytesMut::new();
+    writer.write(
+        &mut message,
+        6,
+        0,
+        message_type::VIDEO,
+        client::PUBLISH_STREAM_ID,
+        &tag,
+    );
+    stream.write_all(&message).unwrap();
+
+    let status = next_status(&mut stream, &mut reader, &mut input);
+    assert_eq!(status.level, "error");
+    assert!(
+        status.description.contains("ERR_UNSUPPORTED_VIDEO_CODEC"),
+        "{status:?}"
+    );
+    assert!(status.description.contains("hvc1 (HEVC)"), "{status:?}");
+    time_until_closed(&mut stream);
+    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
+    assert_eq!(
+        rejected.get::<String>("code").unwrap(),
+        flv::ERR_UNSUPPORTED_VIDEO_CODEC
+    );
+    assert_eq!(
+        rejected.get::<String>("reason").unwrap(),
+        "video codec hvc1 (HEVC) is not supported: send H.264"
+    );
+    assert!(
+        ingest.video.try_recv().is_err(),
+        "HEVC reached the pipeline"
+    );
+}
+
+#[test]
+fn hostile_clients_do_not_disturb_a_live_input() {
+    let mut ingest = Ingest::on_loopback("steady", "handshake-timeout=2");
+    let port = ingest.port();
+    let _live = publish_live(&short_media(12.0), &ingest.url("steady"));
+    collect(&ingest.video, 10);
+
+    let hostile = [
+        std::thread::spawn(move || {
+            // Not RTMP at all: dropped on the first byte.
+            let mut stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            time_until_closed(&mut stream)
+        }),
+        std::thread::spawn(move || {
+            // Half a handshake, then silence: dropped at the handshake timeout.
+            let mut stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            stream.write_all(&handshake::client_c0c1(1)[..700]).unwrap();
+            let waited = time_until_closed(&mut stream);
+            assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+            waited
+        }),
+        std::thread::spawn(move || {
+            // Set Chunk Size 2^31: a protocol error, nothing allocated.
+            let mut stream = handshaken(port);
+            let mut message = BytesMut::new();
+            let size = 0x8000_0000u32.to_be_bytes();
+            ChunkWriter::default().write(
+                &mut message,
+                2,
+                0,
+                message_type::SET_CHUNK_SIZE,
+                0,
+                &size,
+            );
+            stream.write_all(&message).unwrap();
+            time_until_closed(&mut stream)
+        }),
+        std::thread::spawn(move || {
+            // A 16 MiB − 1 command before any publish: refused from its header.
+            let mut stream = handshaken(port);
+            stream
+                .write_all(&[0x03, 0, 0, 0, 0xff, 0xff, 0xff, 20, 0, 0, 0, 0])
+                .unwrap();
+            stream.write_all(&[0; 128]).unwrap();
+            time_until_closed(&mut stream)
+        }),
+    ];
+    for client in hostile {
+        let waited = client.join().unwrap();
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+    }
+
+    // Meanwhile and afterwards the live input receives frames, without interruption.
+    collect(&ingest.video, 30);
+    let messages = ingest.pending_messages();
+    assert_eq!(messages, ["cfrtmpsrc-publisher-connected"]);
+}
+
+#[test]
+fn gst_inspect_documents_every_property() {
+    common::init();
+    // target/debug/deps/cfrtmpsrc-… → target/debug holds libgstcfstream.so.
+    let exe = std::env::current_exe().unwrap();
+    let plugin_dir = exe.parent().unwrap().parent().unwrap();
+    let output = Command::new("gst-inspect-1.0")
+        .arg("cfrtmpsrc")
+        .env("GST_PLUGIN_PATH", plugin_dir)
+        .env(
+            "GST_REGISTRY",
+            plugin_dir.join("cfrtmpsrc-test-registry.bin"),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    let element = gst::ElementFactory::make("cfrtmpsrc").build().unwrap();
+    for pspec in element.list_properties() {
+        if pspec.owner_type() != element.type_() {
+            continue;
+        }
+        let blurb = pspec.blurb().unwrap();
+        assert!(blurb.len() > 20, "{} has no real description", pspec.name());
+        let line = format!("{:<20}: {}", pspec.name(), blurb);
+        assert!(text.contains(&line), "gst-inspect lacks {line:?}:\n{text}");
+    }
+}
+
+/// `cfrtmpsrc ! fakesink` for tests that send hand-made media flvdemux need not understand.
+fn bare_source(properties: &str) -> (gst::Pipeline, gst::Element, Receiver<Seen>) {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "cfrtmpsrc name=src location=rtmp://127.0.0.1:0/live stream-key=raw {properties} \
+         ! fakesink name=sink sync=false async=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let (sender, seen) = channel();
+    probe(
+        &pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap(),
+        sender,
+    );
+    let src = pipeline.by_name("src").unwrap();
+    (pipeline, src, seen)
+}
+
+/// A publisher that completed `publish` with the hand-made client.
+fn hand_made_publisher(port: u32, key: &str) -> TcpStream {
+    let mut stream = handshaken(port);
+    let writer = ChunkWriter::default();
+    stream
+        .write_all(&client::publish_commands(&writer, "live", key))
+        .unwrap();
+    let status = next_status(
+        &mut stream,
+        &mut StatusReader::default(),
+        &mut BytesMut::new(),
+    );
+    assert_eq!(status.code, "NetStream.Publish.Start");
+    stream
+}
+
+#[test]
+fn silent_publisher_is_cut_at_read_timeout() {
+    let (pipeline, src, _seen) = bare_source("read-timeout=1");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let _silent = hand_made_publisher(src.property("bound-port"), "raw");
+    let bus = pipeline.bus().unwrap();
+    let disconnected = loop {
+        let message = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(60),
+                &[gst::MessageType::Element],
+            )
+            .expect("a disconnect in time");
+        let structure = message.structure().unwrap();
+        if structure.name() == "cfrtmpsrc-publisher-disconnected" {
+            break structure.to_owned();
+        }
+    };
+    assert_eq!(
+        disconnected.get::<String>("reason").unwrap(),
+        "read-timeout"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn slow_consumer_holds_the_publisher_back() {
+    let (pipeline, src, seen) = bare_source("");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut stream = hand_made_publisher(src.property("bound-port"), "raw");
+    // Paused, the live source outputs nothing: the queue fills and the socket stops being read.
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let writer = ChunkWriter::default();
+    let mut frame = vec![0x27, 1, 0, 0, 0];
+    frame.resize(64 * 1024, 0x55);
+    let mut message = BytesMut::new();
+    writer.write(&mut message, 6, 0, message_type::VIDEO, 1, &frame);
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut written = 0usize;
+    let blocked = loop {
+        match stream.write_all(&message) {
+            Ok(()) => written += message.len(),
+            Err(e) => break e,
+        }
+        assert!(
+            written < 256 << 20,
+            "no back-pressure after {written} bytes"
+        );
+    };
+    let kind = blocked.kind();
+    assert!(
+        matches!(
+            kind,
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{blocked}"
+    );
+    // Queue (16 MiB) + one message being assembled + socket buffers.
+    assert!(written < 40 << 20, "{written} bytes taken while paused");
+
+    // Playing again, what was held back comes out.
+    pipeline.set_state(gst::State::Playing).unwrap();
+    collect(&seen, 100);
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+}

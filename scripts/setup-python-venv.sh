@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates tests/.venv with the official Cloudflare Python SDK (pinned), used by the SDK
+# compatibility test (tests/tests/controld_sdk.rs → tests/python/test_sdk.py). Idempotent: an
+# existing venv with the pinned version is left alone.
+set -euo pipefail
+
+CLOUDFLARE_SDK_VERSION=4.3.1
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/tests/.venv"
+
+if [ -x "$venv/bin/python" ] &&
+  "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cloudflare') != '$CLOUDFLARE_SDK_VERSION')" 2>/dev/null; then
+  exit 0
+fi
+
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "setup-python-venv: python3 with venv/ensurepip is needed (apt-get install python3-venv)" >&2
+  exit 1
+fi
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloudflare==$CLOUDFLARE_SDK_VERSION"
+echo "setup-python-venv: cloudflare $CLOUDFLARE_SDK_VERSION installed in $venv"

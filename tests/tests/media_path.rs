@@ -1,0 +1,192 @@
+//! The media path as a GStreamer user builds it with gst-launch:
+//! `cfrtmpsrc ! flvdemux ! h264parse/aacparse ! gopvalidate ! cfhlssink`, fed by real ffmpeg
+//! publishers. A publisher that leaves and comes back within `idle-timeout` continues the same
+//! recording behind exactly one `EXT-X-DISCONTINUITY`; staying away ends it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cfstream_e2e::{Encoding, Publisher, decode_all};
+use gst::prelude::*;
+
+const PUBLISH_SECONDS: u32 = 9;
+
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstcfstream::plugin_register_static().expect("register cfstream plugin");
+    });
+}
+
+/// Every message popped from the bus so far, so that later assertions can look back.
+struct BusLog {
+    bus: gst::Bus,
+    seen: Vec<gst::Message>,
+}
+
+impl BusLog {
+    /// Pops messages until one satisfies `pred`; panics on an ERROR message or after `timeout`.
+    fn await_message(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&gst::Message) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            let Some(msg) = self
+                .bus
+                .timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
+            else {
+                continue;
+            };
+            if let gst::MessageView::Error(err) = msg.view() {
+                panic!(
+                    "pipeline error while waiting for {what}: {} ({:?})",
+                    err.error(),
+                    err.debug()
+                );
+            }
+            let found = pred(&msg);
+            self.seen.push(msg);
+            if found {
+                return;
+            }
+        }
+    }
+
+    fn element_messages(&self, name: &str) -> Vec<gst::Structure> {
+        self.seen
+            .iter()
+            .filter_map(|m| match m.view() {
+                gst::MessageView::Element(e) => e
+                    .structure()
+                    .filter(|s| s.name() == name)
+                    .map(|s| s.to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn is_element_message(msg: &gst::Message, name: &str) -> bool {
+    matches!(msg.view(), gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == name))
+}
+
+fn only_recording_dir(location: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(location)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one recording directory, found {dirs:?}"
+    );
+    dirs.into_iter().next().unwrap()
+}
+
+#[test]
+fn reconnect_within_idle_timeout_continues_the_recording_behind_one_discontinuity() {
+    init();
+    let media = tempfile::tempdir().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "cfrtmpsrc name=src location=rtmp://127.0.0.1:0/live stream-key=studio idle-timeout=3 \
+         ! flvdemux name=d \
+         d.video ! h264parse ! gopvalidate ! hls.video \
+         d.audio ! aacparse ! gopvalidate ! hls.audio \
+         cfhlssink name=hls location={}",
+        media.path().display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let mut log = BusLog {
+        bus: pipeline.bus().unwrap(),
+        seen: Vec::new(),
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let port = pipeline
+        .by_name("src")
+        .unwrap()
+        .property::<u32>("bound-port");
+    assert_ne!(port, 0, "cfrtmpsrc did not report the port it listens on");
+    let url = format!("rtmp://127.0.0.1:{port}/live/studio");
+    let encoding = Encoding {
+        keyint: 120,
+        seconds: PUBLISH_SECONDS,
+    };
+
+    for round in 0..2 {
+        let (status, stderr) = Publisher::start(&url, encoding).wait(Duration::from_secs(60));
+        assert!(status.success(), "publisher {round} failed: {stderr}");
+        log.await_message("publisher-disconnected", Duration::from_secs(30), |m| {
+            is_element_message(m, "cfrtmpsrc-publisher-disconnected")
+        });
+    }
+    // Nobody comes back within idle-timeout: cfrtmpsrc ends the stream, cfhlssink the recording.
+    log.await_message("EOS", Duration::from_secs(30), |m| {
+        matches!(m.view(), gst::MessageView::Eos(_))
+    });
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let connected = log.element_messages("cfrtmpsrc-publisher-connected");
+    assert_eq!(connected.len(), 2, "{connected:?}");
+    assert!(!connected[0].get::<bool>("reconnect").unwrap());
+    assert!(connected[1].get::<bool>("reconnect").unwrap());
+    assert!(
+        log.element_messages("gopvalidate-violation").is_empty(),
+        "a 4 s closed-GOP stream was flagged: {:?}",
+        log.element_messages("gopvalidate-violation")
+    );
+    let finished = log.element_messages("cfhlssink-recording-finished");
+    assert_eq!(finished.len(), 1, "{finished:?}");
+
+    let recording = only_recording_dir(media.path());
+    let playlist_path = recording.join("video.m3u8");
+    let bytes = std::fs::read(&playlist_path).unwrap();
+    let playlist = match m3u8_rs::parse_playlist_res(&bytes) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("video.m3u8 is not a media playlist: {other:?}"),
+    };
+    assert!(playlist.end_list, "finished recording lacks EXT-X-ENDLIST");
+    let discontinuities: Vec<usize> = playlist
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.discontinuity)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        discontinuities.len(),
+        1,
+        "expected exactly one discontinuity: {playlist:?}"
+    );
+    let split = discontinuities[0];
+    let seconds = |segments: &[m3u8_rs::MediaSegment]| {
+        segments.iter().map(|s| s.duration as f64).sum::<f64>()
+    };
+    let (before, after) = playlist.segments.split_at(split);
+    for (part, segments) in [("first", before), ("second", after)] {
+        let total = seconds(segments);
+        assert!(
+            (total - f64::from(PUBLISH_SECONDS)).abs() < 1.0,
+            "{part} publisher's segments last {total:.2} s, expected about {PUBLISH_SECONDS} s: {playlist:?}"
+        );
+    }
+    for segment in &playlist.segments {
+        assert!(
+            recording.join(&segment.uri).is_file(),
+            "listed segment {} missing",
+            segment.uri
+        );
+    }
+    decode_all(playlist_path.to_str().unwrap()).expect("the recording decodes without errors");
+}
