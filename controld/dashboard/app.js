@@ -106,7 +106,7 @@ function createView(session) {
   const field = (id, label, control, hint) =>
     h("div", { class: "field" }, h("label", { htmlFor: id }, label), control, hint ? h("small", { id: `${id}-hint` }, hint) : null);
   const name = h("input", { id: "name", required: true, autocomplete: "off" });
-  const mode = h("select", { id: "recording-mode" }, h("option", { value: "automatic" }, "automatic: live playback and recording"), h("option", { value: "off" }, "off: no playback, no recording"));
+  const mode = h("select", { id: "recording-mode", "aria-describedby": "recording-mode-hint" }, h("option", { value: "automatic" }, "automatic"), h("option", { value: "off" }, "off"));
   const timeout = h("input", { id: "timeout-seconds", type: "number", min: "0", step: "1", value: "0", "aria-describedby": "timeout-seconds-hint" });
   const signed = h("input", { id: "require-signed-urls", type: "checkbox" });
   const origins = h("input", { id: "allowed-origins", autocomplete: "off", spellcheck: false, "aria-describedby": "allowed-origins-hint" });
@@ -115,7 +115,7 @@ function createView(session) {
     "form",
     { class: "card" },
     field("name", "Name", name),
-    field("recording-mode", "Recording mode", mode),
+    field("recording-mode", "Recording mode", mode, "automatic: live playback and a recording of each broadcast; off: neither, the input only relays to its outputs."),
     field("timeout-seconds", "Reconnect timeout (timeoutSeconds)", timeout, "Seconds an encoder may be away and continue the same recording; 0 = platform default."),
     h("div", { class: "field checkbox" }, signed, h("label", { htmlFor: "require-signed-urls" }, "Require signed URLs")),
     field("allowed-origins", "Allowed origins", origins, "Comma-separated, e.g. example.com, *.example.net; empty = any."),

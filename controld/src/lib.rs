@@ -1,6 +1,6 @@
 //! controld: Cloudflare Stream Live on your own machine.
 //!
-//! `app` is the whole HTTP surface: the v4 API (`api`), playback (`playback`) and the dashboard.
+//! `app` is the whole HTTP surface: the v4 API and playback (`api`), and the dashboard.
 //! `pipeline` owns GStreamer and the RTMP listeners; `store` is the SQLite layer.
 
 pub mod api;
@@ -8,7 +8,6 @@ pub mod bootstrap;
 mod dashboard;
 pub mod ids;
 pub mod pipeline;
-pub mod playback;
 pub mod store;
 pub mod timefmt;
 
@@ -41,7 +40,6 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
-        .merge(playback::router())
         .method_not_allowed_fallback(api::envelope::method_not_allowed)
         .with_state(state)
         .merge(dashboard::router())

@@ -456,10 +456,12 @@ fn reconnect_within_idle_timeout_continues_the_stream() {
 #[test]
 fn eos_after_idle_timeout_and_key_released() {
     let mut ingest = Ingest::on_loopback("brief", "idle-timeout=1");
-    let mut publisher = publish_live(&short_media(1.0), &ingest.url("brief"));
+    let publisher = publish_live(&short_media(10.0), &ingest.url("brief"));
     collect(&ingest.video, 5);
-    publisher.wait_timeout(TIMEOUT);
-    ingest.message("cfrtmpsrc-publisher-disconnected");
+    // kill -9: the socket closes without an unpublish.
+    drop(publisher);
+    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
+    assert_eq!(disconnected.get::<String>("reason").unwrap(), "closed");
     ingest.wait_eos();
     // The key is no longer taken.
     let mut late = publish_live(&short_media(1.0), &ingest.url("brief"));

@@ -50,16 +50,24 @@ pub struct Controld {
     pub data_dir: tempfile::TempDir,
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
+    /// Set when started with `--rtmps`.
+    pub rtmps: Option<SocketAddr>,
+    extra_args: Vec<String>,
     child: Child,
 }
 
 impl Controld {
     pub fn start() -> Controld {
-        let data_dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(data_dir)
+        Self::start_with_args(&[])
     }
 
-    fn start_in(data_dir: tempfile::TempDir) -> Controld {
+    /// Starts with extra command line arguments (kept for restarts), e.g. `--rtmps …`.
+    pub fn start_with_args(extra_args: &[&str]) -> Controld {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(data_dir, extra_args.iter().map(|a| a.to_string()).collect())
+    }
+
+    fn start_in(data_dir: tempfile::TempDir, extra_args: Vec<String>) -> Controld {
         let mut child = Command::new(workspace_binary("controld"))
             .args([
                 "--http",
@@ -69,6 +77,7 @@ impl Controld {
                 "--data-dir",
             ])
             .arg(data_dir.path())
+            .args(&extra_args)
             .env("CONTROLD_ACCOUNT_ID", ACCOUNT_ID)
             .env("CONTROLD_API_TOKEN", API_TOKEN)
             .env_remove("CONTROLD_PUBLIC_URL")
@@ -90,17 +99,20 @@ impl Controld {
         };
         // Keep draining stdout so that controld never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let field = |name: &str| -> SocketAddr {
+        let field = |name: &str| -> Option<SocketAddr> {
             ready
                 .split_whitespace()
                 .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
                 .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("no {name}= in {ready:?}"))
         };
+        let required =
+            |name: &str| field(name).unwrap_or_else(|| panic!("no {name}= in {ready:?}"));
         Controld {
-            http: field("http"),
-            rtmp: field("rtmp"),
+            http: required("http"),
+            rtmp: required("rtmp"),
+            rtmps: field("rtmps"),
             data_dir,
+            extra_args,
             child,
         }
     }
@@ -144,7 +156,7 @@ impl Controld {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("wait");
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        Self::start_in(data_dir)
+        Self::start_in(data_dir, std::mem::take(&mut self.extra_args))
     }
 
     /// SIGTERM and wait for the exit; the data dir is handed back for inspection.

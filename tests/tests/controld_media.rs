@@ -92,6 +92,19 @@ fn publish_plays_live_and_becomes_a_ready_video() {
     assert!((10.0..16.0).contains(&duration), "duration {duration}");
     let current = api.await_status(&uid, "disconnected", state_is("disconnected"));
     assert_eq!(current["reason"], "client_disconnect");
+    let history: Vec<Value> = api.input(&uid)["status"]["history"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let states: Vec<&str> = history.iter().filter_map(|h| h["state"].as_str()).collect();
+    assert_eq!(
+        states,
+        ["reconnecting", "connected"],
+        "newest first: {history:?}"
+    );
+    let listed = api.ok("GET", &format!("?live_input_id={uid}"), None);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["uid"], video_uid.as_str());
 
     // After the broadcast: the input has nothing live, the video plays its whole recording.
     let (status, _, body) = http_get(&manifest);
@@ -308,4 +321,56 @@ fn codec_rules_apply_to_recorded_inputs_only() {
     let (status, err) = relay.wait(FFMPEG_TIMEOUT);
     assert!(status.success(), "{err}");
     assert!(api.videos_of(relayed_uid).is_empty());
+}
+
+#[test]
+fn rtmps_ingest_with_the_configured_certificate() {
+    let tls = tempfile::tempdir().unwrap();
+    let (cert, key) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("running openssl (scripts/setup.sh installs it)");
+    assert!(openssl.status.success(), "{openssl:?}");
+    let controld = Controld::start_with_args(&[
+        "--rtmps",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let rtmps = controld.rtmps.expect("rtmps= in the ready line");
+    let api = controld.api();
+    let (uid, key) = create(&api, 2);
+    let input = api.input(&uid);
+    assert_eq!(
+        input["rtmps"]["url"],
+        format!("rtmps://127.0.0.1:{}/live/", rtmps.port())
+    );
+    assert_eq!(input["rtmps"]["streamKey"], key.as_str());
+
+    // ffmpeg does not verify certificates by default, so the self-signed one is accepted.
+    let publisher = Publisher::start(&format!("rtmps://{rtmps}/live/{key}"), Encoding::good(6));
+    let current = api.await_status(&uid, "connected over RTMPS", state_is("connected"));
+    assert_eq!(current["ingestProtocol"], "rtmps");
+    let (status, err) = publisher.wait(FFMPEG_TIMEOUT);
+    assert!(status.success(), "{err}");
+    let videos = await_ready_videos(&api, &uid, 1);
+    decode_all(videos[0]["playback"]["hls"].as_str().unwrap())
+        .expect("the RTMPS recording decodes");
 }

@@ -1,9 +1,11 @@
-//! The Cloudflare-compatible v4 API under `/client/v4/accounts/{account_id}/stream`.
+//! The HTTP API: Cloudflare's v4 API under `/client/v4/accounts/{account_id}/stream`, and
+//! playback (`/{uid}/manifest/…`, `/{uid}/lifecycle`).
 
 mod auth;
 mod body;
 pub mod envelope;
 mod live_inputs;
+mod playback;
 mod videos;
 
 use axum::Router;
@@ -18,5 +20,6 @@ pub fn router() -> Router<AppState> {
     let stream = live_inputs::router().merge(videos::router());
     Router::new()
         .nest("/client/v4/accounts/{account_id}/stream", stream)
+        .merge(playback::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

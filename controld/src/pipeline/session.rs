@@ -147,110 +147,21 @@ impl Session {
         match message.view() {
             MessageView::Element(e) => {
                 let s = e.structure()?;
-                let text = |field: &str| s.get::<String>(field).unwrap_or_default();
                 match s.name().as_str() {
-                    "cfrtmpsrc-publisher-connected" => {
-                        let reconnect = s.get::<bool>("reconnect").unwrap_or(false);
-                        self.protocol = if s.get::<bool>("tls").unwrap_or(false) {
-                            "rtmps"
-                        } else {
-                            "rtmp"
-                        };
-                        self.connected_once = true;
-                        self.set_publishing(true);
-                        let state = if reconnect {
-                            "reconnected"
-                        } else {
-                            "connected"
-                        };
-                        tracing::info!(
-                            input = self.input.uid,
-                            remote = text("remote-address"),
-                            state
-                        );
-                        self.push_status(state, state, None).await;
-                    }
-                    "cfrtmpsrc-publisher-disconnected" => {
-                        let reason = match text("reason").as_str() {
-                            "closed" => "client_disconnect".to_owned(),
-                            "read-timeout" => "read_timeout".to_owned(),
-                            // Our own stop and refusals are reported by `finish`/`rejected`.
-                            "stopped" | "rejected" => return None,
-                            other => other.split(':').next().unwrap_or(other).replace('-', "_"),
-                        };
-                        self.set_publishing(false);
-                        self.push_status("reconnecting", &reason, None).await;
-                        self.last_disconnect = Some(reason);
-                    }
-                    "cfrtmpsrc-publisher-rejected" => {
-                        let code = text("code");
-                        tracing::info!(
-                            input = self.input.uid,
-                            code,
-                            reason = text("reason"),
-                            "publisher refused"
-                        );
-                        // A second publisher for a live key does not disturb the live one.
-                        if code != "ERR_STREAM_KEY_IN_USE" {
-                            return Some(End::Failed {
-                                code,
-                                message: text("reason"),
-                            });
-                        }
-                    }
+                    "cfrtmpsrc-publisher-connected" => self.publisher_connected(s).await,
+                    "cfrtmpsrc-publisher-disconnected" => self.publisher_disconnected(s).await,
+                    "cfrtmpsrc-publisher-rejected" => return self.publisher_rejected(s),
                     "gopvalidate-violation" => {
-                        self.last_violation = Some((text("code"), text("reason")));
+                        self.last_violation = Some((text(s, "code"), text(s, "reason")));
                     }
-                    "cfhlssink-recording-started" => {
-                        let video = text("recording");
-                        if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
-                            s.recording = Some(video.clone());
-                        }
-                        self.recording = Some(video);
-                    }
-                    "cfhlssink-segment-added" => {
-                        let uid = self.input.uid.clone();
-                        let now = timefmt::now();
-                        self.store_call(move |c| status::touch(c, &uid, &now)).await;
-                    }
-                    "cfhlssink-recording-finished" => {
-                        let video = text("recording");
-                        let seconds = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
-                        if self.recording.as_ref() == Some(&video) {
-                            self.recording = None;
-                            if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
-                                s.recording = None;
-                            }
-                        }
-                        let now = timefmt::now();
-                        self.store_call(move |c| videos::mark_ready(c, &video, seconds, &now))
-                            .await;
-                    }
+                    "cfhlssink-recording-started" => self.recording_started(text(s, "recording")),
+                    "cfhlssink-segment-added" => self.segment_added().await,
+                    "cfhlssink-recording-finished" => self.recording_finished(s).await,
                     _ => {}
                 }
                 None
             }
-            MessageView::Error(err) => {
-                let details = err.details();
-                let coded = details.and_then(|d| {
-                    let code = d.get::<String>("code").ok()?;
-                    let reason = d
-                        .get::<String>("reason")
-                        .unwrap_or_else(|_| err.error().to_string());
-                    Some((code, reason))
-                });
-                let (code, message) = coded
-                    .or_else(|| self.last_violation.take())
-                    .unwrap_or_else(|| ("ERR_INTERNAL".into(), err.error().to_string()));
-                tracing::warn!(
-                    input = self.input.uid,
-                    code,
-                    message,
-                    debug = ?err.debug(),
-                    "pipeline error"
-                );
-                Some(End::Failed { code, message })
-            }
+            MessageView::Error(err) => Some(self.failed(err)),
             MessageView::Eos(_) => Some(End::IdleTimeout),
             MessageView::Warning(w) => {
                 tracing::warn!(input = self.input.uid, "pipeline warning: {}", w.error());
@@ -258,6 +169,98 @@ impl Session {
             }
             _ => None,
         }
+    }
+
+    async fn publisher_connected(&mut self, s: &gst::StructureRef) {
+        let tls = s.get::<bool>("tls").unwrap_or(false);
+        self.protocol = if tls { "rtmps" } else { "rtmp" };
+        self.connected_once = true;
+        self.set_publishing(true);
+        let reconnect = s.get::<bool>("reconnect").unwrap_or(false);
+        let state = if reconnect {
+            "reconnected"
+        } else {
+            "connected"
+        };
+        let remote = text(s, "remote-address");
+        tracing::info!(input = self.input.uid, remote, state);
+        self.push_status(state, state, None).await;
+    }
+
+    async fn publisher_disconnected(&mut self, s: &gst::StructureRef) {
+        let reason = match text(s, "reason").as_str() {
+            "closed" => "client_disconnect".to_owned(),
+            "read-timeout" => "read_timeout".to_owned(),
+            // Our own stop and refusals are reported by `finish` and `publisher_rejected`.
+            "stopped" | "rejected" => return,
+            // `protocol-error: …` → `protocol_error`
+            other => other.split(':').next().unwrap_or(other).replace('-', "_"),
+        };
+        self.set_publishing(false);
+        // The element now waits `idle-timeout` for the publisher to come back.
+        self.push_status("reconnecting", &reason, None).await;
+        self.last_disconnect = Some(reason);
+    }
+
+    fn publisher_rejected(&self, s: &gst::StructureRef) -> Option<End> {
+        let (code, reason) = (text(s, "code"), text(s, "reason"));
+        tracing::info!(input = self.input.uid, code, reason, "publisher refused");
+        // A second publisher for a live key does not disturb the live one.
+        (code != "ERR_STREAM_KEY_IN_USE").then_some(End::Failed {
+            code,
+            message: reason,
+        })
+    }
+
+    fn recording_started(&mut self, video: String) {
+        if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+            s.recording = Some(video.clone());
+        }
+        self.recording = Some(video);
+    }
+
+    async fn segment_added(&self) {
+        let uid = self.input.uid.clone();
+        let now = timefmt::now();
+        self.store_write(move |c| status::touch(c, &uid, &now))
+            .await;
+    }
+
+    async fn recording_finished(&mut self, s: &gst::StructureRef) {
+        let video = text(s, "recording");
+        let seconds = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
+        if self.recording.as_ref() == Some(&video) {
+            self.recording = None;
+            if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+                s.recording = None;
+            }
+        }
+        let now = timefmt::now();
+        self.store_write(move |c| videos::mark_ready(c, &video, seconds, &now))
+            .await;
+    }
+
+    /// An element error: its code comes from the error's details (`gopvalidate-error`), else
+    /// from the violation reported just before it.
+    fn failed(&mut self, err: &gst::message::Error) -> End {
+        let coded = err.details().and_then(|d| {
+            let code = d.get::<String>("code").ok()?;
+            let reason = d
+                .get::<String>("reason")
+                .unwrap_or_else(|_| err.error().to_string());
+            Some((code, reason))
+        });
+        let (code, message) = coded
+            .or_else(|| self.last_violation.take())
+            .unwrap_or_else(|| ("ERR_INTERNAL".into(), err.error().to_string()));
+        tracing::warn!(
+            input = self.input.uid,
+            code,
+            message,
+            debug = ?err.debug(),
+            "pipeline error"
+        );
+        End::Failed { code, message }
     }
 
     /// Final status, and closing a recording the sink could not finish itself.
@@ -313,12 +316,12 @@ impl Session {
             error_message,
         };
         let uid = self.input.uid.clone();
-        self.store_call(move |c| status::push(c, &uid, &entry))
+        self.store_write(move |c| status::push(c, &uid, &entry))
             .await;
     }
 
     /// Bookkeeping writes: a failure is logged, the broadcast goes on.
-    async fn store_call<F>(&self, f: F)
+    async fn store_write<F>(&self, f: F)
     where
         F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
     {
@@ -363,4 +366,9 @@ fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
             None
         }
     }
+}
+
+/// A string field of a message structure; empty when absent.
+fn text(s: &gst::StructureRef, field: &str) -> String {
+    s.get::<String>(field).unwrap_or_default()
 }

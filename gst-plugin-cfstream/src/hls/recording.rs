@@ -29,6 +29,8 @@ const MAX_TRIM_SLACK_NS: u64 = 3_600_000_000_000;
 const MAX_QUEUED_AUDIO_FRAMES: usize = 128;
 /// Held audio this much older than the keyframe that opens the segment is dropped.
 const AUDIO_LEAD_NS: i64 = 500_000_000;
+/// How much audio arrives without a video pad before a recording starts audio-only.
+const AUDIO_ONLY_GRACE_NS: i64 = 1_000_000_000;
 
 #[derive(Clone, Debug)]
 pub struct RecordingConfig {
@@ -244,7 +246,19 @@ impl Recording {
                     added = self.close_segment(frame.pts)?;
                     self.open_segment(frame.pts, epoch)?;
                 }
-                None => self.open_segment(frame.pts, epoch)?,
+                None => {
+                    // flvdemux adds its pads as their first tags arrive, often audio first: a
+                    // video pad may still come. Start audio-only only after a grace period of
+                    // audio, the frames of which wait in the queue and open the segment.
+                    let first = self
+                        .queued_audio
+                        .front()
+                        .filter(|queued| queued.epoch == epoch)
+                        .map_or(frame.pts, |queued| queued.pts);
+                    if frame.pts.saturating_sub(first) >= AUDIO_ONLY_GRACE_NS {
+                        self.open_segment(first, epoch)?;
+                    }
+                }
                 Some(_) => {}
             }
         }
@@ -682,6 +696,42 @@ mod tests {
     const KEY: &[u8] = &[0, 0, 0, 1, 0x65, 0x88];
     const DELTA: &[u8] = &[0, 0, 0, 1, 0x41, 0x9A];
     const AAC: &[u8] = &[0xFF, 0xF1, 0x50, 0x80, 0x01, 0x7F, 0xFC];
+
+    #[test]
+    fn audio_ahead_of_a_late_video_pad_waits_for_the_keyframe() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        let audio_only = Streams {
+            video: false,
+            audio: true,
+        };
+        rec.set_streams(audio_only);
+        assert_eq!(rec.push_audio(frame(AAC, 0, true), 0).unwrap(), None);
+        // The video pad is requested after the first audio frame, as in a dynamic pipeline.
+        rec.set_streams(Streams {
+            video: true,
+            audio: true,
+        });
+        rec.push_audio(frame(AAC, 20, true), 0).unwrap();
+        rec.push_video(frame(KEY, 40, true), 0).unwrap();
+        rec.push_video(frame(DELTA, 80, false), 0).unwrap();
+        let first = rec.push_video(frame(KEY, 4_040, true), 0).unwrap().unwrap();
+        assert_eq!(first.start_ns, 40 * MS as u64, "the first segment starts at the keyframe");
+        let ts = fs::read(tmp.path().join(super::super::segment_uri(0))).unwrap();
+        let has_pes = |stream_id: u8| ts.windows(4).any(|w| w == [0, 0, 1, stream_id]);
+        assert!(has_pes(0xE0), "no video PES in the first segment");
+        assert!(has_pes(0xC0), "no audio PES in the first segment");
+
+        // Without a video pad, audio-only starts after the grace period, from the first frame.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        rec.set_streams(audio_only);
+        for ms in (0..=1_000).step_by(20) {
+            rec.push_audio(frame(AAC, ms, true), 0).unwrap();
+        }
+        let (last, _) = rec.finish().unwrap();
+        assert_eq!(last.unwrap().start_ns, 0);
+    }
 
     #[test]
     fn pads_reaching_a_gap_at_different_moments() {

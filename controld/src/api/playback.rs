@@ -11,7 +11,7 @@ use axum::routing::get;
 use gstcfstream::hls;
 use serde_json::json;
 
-use crate::api::envelope::{ApiError, codes};
+use super::envelope::{ApiError, codes};
 use crate::store::live_inputs::{self, LiveInput};
 use crate::store::videos::{self, STATE_LIVE, Video};
 use crate::{AppState, ids};
