@@ -14,6 +14,15 @@ case "${1:-}" in
   *) echo "usage: $0 [--no-browser]" >&2; exit 2 ;;
 esac
 
+if ! command -v npm >/dev/null; then
+  echo "setup-dashboard: installing nodejs and npm"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+
 if ((browser)) && [ ! -x /usr/bin/chromium ]; then
   echo "setup-dashboard: installing chromium"
   sudo_cmd=()

@@ -14,8 +14,13 @@ if [ -x "$venv/bin/python" ] &&
 fi
 
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  echo "setup-python-venv: python3 with venv/ensurepip is needed (apt-get install python3-venv)" >&2
-  exit 1
+  # Debian ships venv's pip bootstrap separately.
+  echo "setup-python-venv: installing python3-venv"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv
 fi
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloudflare==$CLOUDFLARE_SDK_VERSION"

@@ -64,9 +64,11 @@ struct Listener {
     tls: Option<TlsPaths>,
 }
 
+/// Every configured input by its stream key: all a publish attempt needs, without the database.
 #[derive(Default)]
 struct KeyIndex {
     by_key: HashMap<String, Arc<LiveInput>>,
+    /// Input uid → its current key, to drop the old key when it changes.
     key_of: HashMap<String, String>,
 }
 
@@ -284,6 +286,9 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
             req.app
         ));
     }
+    // Looking the key up under the sessions lock closes the race with `configure`: it updates
+    // the index before it looks for a session to stop.
+    let mut sessions = lock(&inner.sessions);
     let Some(input) = read(&inner.index).by_key.get(&req.stream_key).cloned() else {
         tracing::info!(remote = %req.remote, "publish refused: unknown stream key");
         return KeyDecision::Reject("unknown stream key".into());
@@ -292,7 +297,6 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
         tracing::info!(input = input.uid, remote = %req.remote, "publish refused: input disabled");
         return KeyDecision::Reject("live input is disabled".into());
     }
-    let mut sessions = lock(&inner.sessions);
     if sessions.contains_key(&input.uid) {
         return KeyDecision::Reject(
             "the previous broadcast of this live input is still ending; retry in a few seconds"

@@ -92,3 +92,70 @@ pub fn close_open(conn: &Connection, now: &str) -> rusqlite::Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::live_inputs::{self, LiveInput, RecordingSettings};
+    use crate::store::{Store, accounts};
+
+    fn entry(state: &str, at: &str) -> StatusEntry {
+        StatusEntry {
+            state: state.into(),
+            reason: state.into(),
+            ingest_protocol: Some("rtmp".into()),
+            status_entered_at: at.into(),
+            status_last_seen: at.into(),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    fn input(uid: &str) -> LiveInput {
+        LiveInput {
+            uid: uid.into(),
+            account_id: "a".into(),
+            created: "t".into(),
+            modified: "t".into(),
+            meta: serde_json::json!({}),
+            enabled: true,
+            delete_recording_after_days: None,
+            default_creator: None,
+            recording: RecordingSettings::default(),
+            stream_key: format!("key-{uid}"),
+            keys_rotated_at: None,
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_newest_first_and_survives_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store
+            .write_blocking(|c| {
+                accounts::ensure(c, "a")?;
+                live_inputs::save(c, &input("i1"))?;
+                for n in 0..25 {
+                    push(c, "i1", &entry("connected", &format!("{n:02}")))?;
+                }
+                // An update of the input (e.g. rotate_keys) keeps its history.
+                let mut updated = input("i1");
+                updated.stream_key = "rotated".into();
+                live_inputs::save(c, &updated)?;
+                // Entries for an input that no longer exists are dropped, not stored.
+                push(c, "gone", &entry("connected", "99"))
+            })
+            .unwrap();
+        let kept = store.read(|c| history(c, "i1")).unwrap();
+        assert_eq!(kept.len(), KEPT_ENTRIES as usize);
+        assert_eq!(kept[0].status_entered_at, "24");
+        assert_eq!(kept[19].status_entered_at, "05");
+        assert!(store.read(|c| history(c, "gone")).unwrap().is_empty());
+        let key = store
+            .read(|c| live_inputs::get(c, "a", "i1"))
+            .unwrap()
+            .unwrap()
+            .stream_key;
+        assert_eq!(key, "rotated");
+    }
+}
