@@ -151,7 +151,10 @@ test("dashboard: sign in, create, publish, preview, rotate key, delete, errored 
       return video.readyState >= 2 && !video.paused && video.currentTime > 0 && video.videoWidth === 320 && video.currentTime;
     };
     const started = await (await whilePublishing(publisher, page.waitForFunction(playing))).jsonValue();
-    st.diagnostic(`preview playing ${((Date.now() - connectedAt) / 1000).toFixed(1)} s after the status turned connected`);
+    const startSeconds = (Date.now() - connectedAt) / 1000;
+    st.diagnostic(`preview playing ${startSeconds.toFixed(1)} s after the status turned connected`);
+    // One 4 s GOP makes the first segment; the page polls every 2 s and hls.js needs a moment.
+    assert.ok(startSeconds < 15, `the preview took ${startSeconds.toFixed(1)} s to start`);
     await whilePublishing(publisher, page.waitForFunction((t0) => document.getElementById("preview").currentTime > t0 + 1.5, started));
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-input.png"), fullPage: true });
   });
@@ -187,6 +190,22 @@ test("dashboard: sign in, create, publish, preview, rotate key, delete, errored 
     publishers.push(retry);
     const { code, signal, log } = await exitWithin(retry, 30_000, "publishing with the old key");
     assert.ok(code !== 0 && signal === null, `ffmpeg with the old key exited ${code ?? signal}, expected a refusal:\n${log}`);
+  });
+
+  await step("the finished recording plays from its start", async () => {
+    // Rotating the key cut the publisher: the recording ends (VOD, ENDLIST) and must still play.
+    await page.locator("table.recordings td", { hasText: "ready" }).first().waitFor();
+    await page.evaluate(() => {
+      const video = document.getElementById("recording-player");
+      video.pause();
+      video.removeAttribute("src");
+      video.load();
+    });
+    await page.locator("table.recordings").getByRole("button", { name: "Play" }).first().click();
+    await page.waitForFunction(() => {
+      const video = document.getElementById("recording-player");
+      return video.currentTime > 1 && video.duration > 4;
+    });
   });
 
   await step("disable and enable again", async () => {
