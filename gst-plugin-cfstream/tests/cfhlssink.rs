@@ -613,22 +613,11 @@ fn live_only_keeps_disk_use_bounded() {
     assert_eq!(finished[0].get::<u64>("segments").unwrap(), 40);
 }
 
-/// Directory of the test executable's build (`target/debug`), where the cdylib is.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstcfstream.so").exists(),
-        "cdylib missing in {}",
-        dir.display()
-    );
-    dir
-}
 
 fn gst_tool(tool: &str, registry: &Path) -> Command {
     let mut command = Command::new(tool);
     command
-        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_PLUGIN_PATH", common::plugin_dir())
         .env("GST_REGISTRY", registry);
     command
 }

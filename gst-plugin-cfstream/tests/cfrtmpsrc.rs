@@ -285,6 +285,7 @@ fn ffmpeg_publishes_h264_and_aac() {
     let stats = ingest.stats();
     assert!(stats.get::<u64>("frames").unwrap() >= 60, "{stats}");
     assert!(stats.get::<u64>("bytes").unwrap() > 10_000, "{stats}");
+    assert!(stats.get::<u64>("bitrate").unwrap() > 10_000, "{stats}");
     assert!(!stats.get::<String>("connected-since").unwrap().is_empty());
 
     let (status, stderr) = publisher.wait_timeout(TIMEOUT);
@@ -659,16 +660,11 @@ fn hostile_clients_do_not_disturb_a_live_input() {
 #[test]
 fn gst_inspect_documents_every_property() {
     common::init();
-    // target/debug/deps/cfrtmpsrc-… → target/debug holds libgstcfstream.so.
-    let exe = std::env::current_exe().unwrap();
-    let plugin_dir = exe.parent().unwrap().parent().unwrap();
+    let plugin_dir = common::plugin_dir();
     let output = Command::new("gst-inspect-1.0")
         .arg("cfrtmpsrc")
-        .env("GST_PLUGIN_PATH", plugin_dir)
-        .env(
-            "GST_REGISTRY",
-            plugin_dir.join("cfrtmpsrc-test-registry.bin"),
-        )
+        .env("GST_PLUGIN_PATH", &plugin_dir)
+        .env("GST_REGISTRY", plugin_dir.join("registry.bin"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -708,6 +704,23 @@ fn bare_source(properties: &str) -> (gst::Pipeline, gst::Element, Receiver<Seen>
     (pipeline, src, seen)
 }
 
+/// The reason of the next `cfrtmpsrc-publisher-disconnected` message.
+fn disconnect_reason(pipeline: &gst::Pipeline) -> String {
+    let bus = pipeline.bus().unwrap();
+    loop {
+        let message = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(TIMEOUT.as_secs()),
+                &[gst::MessageType::Element],
+            )
+            .expect("a disconnect in time");
+        let structure = message.structure().unwrap();
+        if structure.name() == "cfrtmpsrc-publisher-disconnected" {
+            return structure.get::<String>("reason").unwrap();
+        }
+    }
+}
+
 /// A publisher that completed `publish` with the hand-made client.
 fn hand_made_publisher(port: u32, key: &str) -> TcpStream {
     let mut stream = handshaken(port);
@@ -729,23 +742,8 @@ fn silent_publisher_is_cut_at_read_timeout() {
     let (pipeline, src, _seen) = bare_source("read-timeout=1");
     pipeline.set_state(gst::State::Playing).unwrap();
     let _silent = hand_made_publisher(src.property("bound-port"), "raw");
-    let bus = pipeline.bus().unwrap();
-    let disconnected = loop {
-        let message = bus
-            .timed_pop_filtered(
-                gst::ClockTime::from_seconds(60),
-                &[gst::MessageType::Element],
-            )
-            .expect("a disconnect in time");
-        let structure = message.structure().unwrap();
-        if structure.name() == "cfrtmpsrc-publisher-disconnected" {
-            break structure.to_owned();
-        }
-    };
-    assert_eq!(
-        disconnected.get::<String>("reason").unwrap(),
-        "read-timeout"
-    );
+    let reason = disconnect_reason(&pipeline);
+    assert_eq!(reason, "read-timeout");
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
@@ -792,4 +790,66 @@ fn slow_consumer_holds_the_publisher_back() {
     let start = Instant::now();
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn bad_settings_fail_start_with_a_clear_error() {
+    common::init();
+    let cases = [
+        (
+            "location=http://127.0.0.1:0/live stream-key=k",
+            "must start with rtmp://",
+        ),
+        ("location=rtmp://127.0.0.1:0/live", "stream-key is required"),
+        (
+            "location=rtmp://127.0.0.1:0 stream-key=k",
+            "names no application",
+        ),
+        (
+            "location=rtmps://127.0.0.1:0/live stream-key=k",
+            "needs tls-certificate and tls-private-key",
+        ),
+        (
+            "location=rtmps://127.0.0.1:0/live stream-key=k \
+             tls-certificate=/nonexistent/cert.pem tls-private-key=/nonexistent/key.pem",
+            "/nonexistent/cert.pem",
+        ),
+    ];
+    for (properties, expected) in cases {
+        let pipeline = gst::parse::launch(&format!("cfrtmpsrc {properties} ! fakesink")).unwrap();
+        assert!(
+            pipeline.set_state(gst::State::Playing).is_err(),
+            "{properties}"
+        );
+        let bus = pipeline.bus().unwrap();
+        // A failed start posts its error before the state change returns.
+        let message = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .expect("an error message");
+        let gst::MessageView::Error(error) = message.view() else {
+            unreachable!()
+        };
+        let text = error.error().to_string();
+        assert!(text.contains(expected), "{properties}: {text}");
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+}
+
+#[test]
+fn oversized_message_of_a_publisher_is_a_protocol_error() {
+    let (pipeline, src, _seen) = bare_source("");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut stream = hand_made_publisher(src.property("bound-port"), "raw");
+    // A video message header declaring 16 MiB − 1 bytes: refused before any of it is buffered.
+    stream
+        .write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0])
+        .unwrap();
+    stream.write_all(&[0x17; 4096]).unwrap();
+    time_until_closed(&mut stream);
+    let reason = disconnect_reason(&pipeline);
+    assert!(
+        reason.starts_with("protocol-error: message of 16777215 bytes is larger than the limit"),
+        "{reason}"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
 }

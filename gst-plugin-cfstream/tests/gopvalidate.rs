@@ -851,13 +851,7 @@ fn avenc_flv_video_fails_with_unsupported_video_codec() {
 #[test]
 fn gst_inspect_documents_every_property() {
     common::init();
-    let exe = std::env::current_exe().unwrap();
-    let plugin_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    assert!(
-        plugin_dir.join("libgstcfstream.so").exists(),
-        "no plugin library in {}",
-        plugin_dir.display()
-    );
+    let plugin_dir = common::plugin_dir();
     let registry = tempfile::tempdir().unwrap();
     let output = Command::new("gst-inspect-1.0")
         .arg("gopvalidate")

@@ -495,12 +495,12 @@ impl BaseSrcImpl for CfRtmpSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let url = ListenUrl::parse(&settings.location)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{e}"]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
         let stream_key = settings
             .stream_key
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                gst::error_msg!(gst::ResourceError::Settings, ["stream-key is required"])
+                gst::error_msg!(gst::ResourceError::Settings, ("stream-key is required"))
             })?;
         let tls = match (url.tls, settings.tls_certificate, settings.tls_private_key) {
             (false, _, _) => None,
@@ -511,7 +511,7 @@ impl BaseSrcImpl for CfRtmpSrc {
             (true, _, _) => {
                 return Err(gst::error_msg!(
                     gst::ResourceError::Settings,
-                    ["rtmps:// needs tls-certificate and tls-private-key"]
+                    ("rtmps:// needs tls-certificate and tls-private-key")
                 ));
             }
         };
@@ -522,7 +522,7 @@ impl BaseSrcImpl for CfRtmpSrc {
         .map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::OpenRead,
-                ["Cannot listen on {}: {e}", url.addr]
+                ("Cannot listen on {}: {e}", url.addr)
             )
         })?;
         listener.set_handshake_timeout(Duration::from_secs(settings.handshake_timeout.into()));
@@ -532,7 +532,7 @@ impl BaseSrcImpl for CfRtmpSrc {
         };
         let registration = listener
             .register(&url.app, &stream_key, options)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Busy, ["{e}"]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Busy, ("{e}")))?;
         let port = listener.local_addr().port();
         self.bound_port.store(port.into(), Ordering::Relaxed);
         gst::info!(
