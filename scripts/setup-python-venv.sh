@@ -5,11 +5,13 @@
 set -euo pipefail
 
 CLOUDFLARE_SDK_VERSION=4.3.1
+# Validates controld's /openapi.json (tests/tests/controld_openapi.rs).
+OPENAPI_VALIDATOR_VERSION=0.7.2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/tests/.venv"
 
 if [ -x "$venv/bin/python" ] &&
-  "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cloudflare') != '$CLOUDFLARE_SDK_VERSION')" 2>/dev/null; then
+  "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cloudflare') != '$CLOUDFLARE_SDK_VERSION' or m.version('openapi-spec-validator') != '$OPENAPI_VALIDATOR_VERSION')" 2>/dev/null; then
   exit 0
 fi
 
@@ -23,5 +25,6 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv
 fi
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloudflare==$CLOUDFLARE_SDK_VERSION"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "cloudflare==$CLOUDFLARE_SDK_VERSION" \
+  "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
 echo "setup-python-venv: cloudflare $CLOUDFLARE_SDK_VERSION installed in $venv"

@@ -3,13 +3,19 @@
 //! `app` is the whole HTTP surface: the v4 API and playback (`api`), and the dashboard.
 //! `pipeline` owns GStreamer and the RTMP listeners; `store` is the SQLite layer.
 
+pub mod access;
 pub mod api;
 pub mod bootstrap;
 mod dashboard;
 pub mod ids;
+pub mod logging;
+pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
+pub mod retention;
 pub mod store;
 pub mod timefmt;
+pub mod webhooks;
 
 use std::sync::Arc;
 

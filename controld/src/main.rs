@@ -71,6 +71,14 @@ struct ServeArgs {
     /// Accept this API token for the account (instead of generating one on first start).
     #[arg(long, env = "CONTROLD_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// First webhook retry delay in milliseconds; each further retry doubles it.
+    #[arg(long, env = "CONTROLD_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]
+    webhook_retry_base_ms: u64,
+    /// Seconds between retention sweeps (deleting recordings whose scheduledDeletion has come).
+    #[arg(long, env = "CONTROLD_RETENTION_SWEEP_SECONDS",
+          default_value_t = controld::retention::DEFAULT_SWEEP_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    retention_sweep_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +90,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let controld_log = std::env::var("CONTROLD_LOG").ok();
+    if let Err(e) = controld::logging::route_gstreamer_debug(controld_log.as_deref()) {
+        tracing::warn!("GStreamer debug output stays on stderr: {e}");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Token(TokenCommand::Create { account })) => {
@@ -126,6 +138,12 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
     let media_dir = data_dir.join("media");
     std::fs::create_dir_all(&media_dir)
         .map_err(|e| format!("creating {}: {e}", media_dir.display()))?;
+    controld::retention::Sweeper::new(
+        store.clone(),
+        media_dir.clone(),
+        Arc::new(controld::retention::SystemClock),
+    )
+    .spawn(std::time::Duration::from_secs(args.retention_sweep_seconds));
     let rtmps = match (args.rtmps, args.tls_cert, args.tls_key) {
         (Some(addr), Some(certificate), Some(private_key)) => Some((
             addr,
@@ -143,6 +161,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
             rtmp: args.rtmp,
             rtmps,
         },
+        std::time::Duration::from_millis(args.webhook_retry_base_ms),
     )
     .await?;
     let http = tokio::net::TcpListener::bind(args.http)
@@ -150,6 +169,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         .map_err(|e| format!("binding HTTP on {}: {e}", args.http))?;
     let http_addr = http.local_addr()?;
     let urls = public_urls(args.public_url.as_deref(), http_addr, &pipelines);
+    pipelines.webhooks().set_http_base(&urls.http);
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "controld: account {account}")?;
@@ -181,7 +201,9 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         pipelines: pipelines.clone(),
         urls: Arc::new(urls),
     };
-    axum::serve(http, controld::app(state))
+    // The peer address feeds `ip.src` access rules of signed-URL tokens.
+    let app = controld::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(http, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing live recordings");

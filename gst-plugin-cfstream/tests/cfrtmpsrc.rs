@@ -295,6 +295,50 @@ fn ffmpeg_publishes_h264_and_aac() {
 }
 
 #[test]
+fn caps_announce_stream_headers_for_late_consumers() {
+    let ingest = Ingest::on_loopback("key1", "");
+    let mut publisher = publish_live(&short_media(2.0), &ingest.url("key1"));
+    let seen = collect(&ingest.output, 30);
+    let caps = seen
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Seen::Caps(caps) => Some(caps.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let headers = caps
+        .structure(0)
+        .unwrap()
+        .get::<gst::Array>("streamheader")
+        .unwrap_or_else(|e| panic!("no streamheader in {caps}: {e}"));
+    let headers: Vec<Vec<u8>> = headers
+        .iter()
+        .map(|v| {
+            let buffer = v.get::<gst::Buffer>().unwrap();
+            assert!(buffer.flags().contains(gst::BufferFlags::HEADER));
+            buffer.map_readable().unwrap().to_vec()
+        })
+        .collect();
+    assert_eq!(
+        headers.len(),
+        4,
+        "FLV header, onMetaData, AVC and AAC sequence headers"
+    );
+    assert_eq!(headers[0], flv::FILE_HEADER);
+    let tag = |h: &[u8]| flv::parse_tag(h).map(|(t, _)| (t.tag_type, t.body.to_vec()));
+    let (kind, body) = tag(&headers[1]).unwrap();
+    assert_eq!(kind, flv::TAG_SCRIPT_DATA);
+    assert!(body.windows(10).any(|w| w == b"onMetaData"));
+    let (kind, body) = tag(&headers[2]).unwrap();
+    assert_eq!((kind, body[0] & 0x0f, body[1]), (flv::TAG_VIDEO, 7, 0));
+    let (kind, body) = tag(&headers[3]).unwrap();
+    assert_eq!((kind, body[0] >> 4, body[1]), (flv::TAG_AUDIO, 10, 0));
+    let (status, stderr) = publisher.wait_timeout(TIMEOUT);
+    assert!(status.success(), "ffmpeg failed: {stderr}");
+}
+
+#[test]
 fn ffmpeg_publishes_over_rtmps() {
     let dir = tempfile::tempdir().unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();

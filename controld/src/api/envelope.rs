@@ -20,6 +20,12 @@ pub mod codes {
     pub const LIVE_INPUT_NOT_FOUND: u32 = 10601;
     pub const VIDEO_NOT_FOUND: u32 = 10602;
     pub const PLAYBACK_NOT_FOUND: u32 = 10603;
+    /// Playback needs a signed-URL token, or the token given is not valid (401).
+    pub const SIGNED_URL_INVALID: u32 = 10401;
+    /// Playback refused: origin not in `allowedOrigins`, a token access rule, or a token signed
+    /// by another account's key (403).
+    pub const PLAYBACK_FORBIDDEN: u32 = 10403;
+    pub const SIGNING_KEY_NOT_FOUND: u32 = 10610;
 }
 
 /// Successful response with `result`.

@@ -8,10 +8,12 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Account;
 use super::body::{JsonBody, present};
 use super::envelope::{ApiError, ok};
+use super::openapi::Envelope;
 use crate::store::live_inputs::{self as rows, LiveInput, RecordingMode, RecordingSettings};
 use crate::store::status::{self, StatusEntry};
 use crate::{AppState, ids, timefmt};
@@ -38,20 +40,22 @@ pub struct InputPath {
 }
 
 /// Body of create and update; absent fields keep their value (defaults on create).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LiveInputBody {
+pub(super) struct LiveInputBody {
     meta: Option<serde_json::Value>,
     enabled: Option<bool>,
     /// A JSON number (the SDKs type it as float): whole days.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, minimum = 30, maximum = 1096)]
     delete_recording_after_days: Option<Option<f64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     default_creator: Option<Option<String>>,
     recording: Option<RecordingBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RecordingBody {
     mode: Option<RecordingMode>,
@@ -59,6 +63,7 @@ struct RecordingBody {
     #[serde(rename = "requireSignedURLs")]
     require_signed_urls: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     allowed_origins: Option<Option<Vec<String>>>,
     hide_live_viewer_count: Option<bool>,
 }
@@ -134,22 +139,24 @@ fn validate_origins(origins: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Endpoint {
     url: String,
     stream_key: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StatusView {
+    #[schema(value_type = Object)]
     current: StatusEntry,
+    #[schema(value_type = Vec<Object>)]
     history: Vec<StatusEntry>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LiveInputView {
+pub(super) struct LiveInputView {
     uid: String,
     created: String,
     modified: String,
@@ -165,7 +172,7 @@ struct LiveInputView {
 }
 
 /// The list omits credentials and status, as Cloudflare's does.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LiveInputSummary {
     uid: String,
@@ -174,6 +181,14 @@ struct LiveInputSummary {
     meta: serde_json::Value,
     delete_recording_after_days: Option<u32>,
     enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct LiveInputList {
+    live_inputs: Vec<LiveInputSummary>,
+    range: usize,
+    total: usize,
 }
 
 fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
@@ -228,6 +243,18 @@ async fn save(state: &AppState, input: LiveInput) -> Result<Response, ApiError> 
     view(state, input)
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_create",
+    post,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id")),
+    request_body(content = LiveInputBody, description = "All fields optional", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new live input", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Account(account): Account,
@@ -252,6 +279,17 @@ async fn create(
     save(&state, input).await
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_list",
+    get,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "Live inputs of the account, without credentials", body = Envelope<LiveInputList>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Account(account): Account,
@@ -269,13 +307,24 @@ async fn list(
         })
         .collect();
     let total = live_inputs.len();
-    Ok(ok(serde_json::json!({
-        "liveInputs": live_inputs,
-        "range": total,
-        "total": total,
-    })))
+    Ok(ok(LiveInputList {
+        live_inputs,
+        range: total,
+        total,
+    }))
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_get_one",
+    get,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    responses(
+        (status = 200, description = "The live input", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn get_one(
     State(state): State<AppState>,
     Account(account): Account,
@@ -285,6 +334,18 @@ async fn get_one(
     view(&state, input)
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_update",
+    put,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    request_body(content = LiveInputBody, description = "All fields optional", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated live input", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Account(account): Account,
@@ -309,6 +370,17 @@ async fn set_enabled(
     save(&state, input).await
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_enable",
+    post,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}/enable",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    responses(
+        (status = 200, description = "The enabled live input", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn enable(
     State(state): State<AppState>,
     Account(account): Account,
@@ -317,6 +389,17 @@ async fn enable(
     set_enabled(state, account, p.uid, true).await
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_disable",
+    post,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}/disable",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    responses(
+        (status = 200, description = "The disabled live input", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn disable(
     State(state): State<AppState>,
     Account(account): Account,
@@ -325,6 +408,17 @@ async fn disable(
     set_enabled(state, account, p.uid, false).await
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_rotate_keys",
+    post,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}/rotate_keys",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    responses(
+        (status = 200, description = "The live input with new credentials", body = Envelope<LiveInputView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn rotate_keys(
     State(state): State<AppState>,
     Account(account): Account,
@@ -338,6 +432,17 @@ async fn rotate_keys(
     save(&state, input).await
 }
 
+#[utoipa::path(
+    operation_id = "live_inputs_delete",
+    delete,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}",
+    tag = "live inputs",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid")),
+    responses(
+        (status = 200, description = "Deleted (`result: null`)", body = Envelope<Option<String>>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     Account(account): Account,

@@ -4,9 +4,14 @@
 mod auth;
 mod body;
 pub mod envelope;
+mod keys;
 mod live_inputs;
+pub mod openapi;
+mod outputs;
 mod playback;
-mod videos;
+mod tokens;
+pub(crate) mod videos;
+mod webhook;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -17,9 +22,16 @@ use crate::AppState;
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
-    let stream = live_inputs::router().merge(videos::router());
+    let stream = live_inputs::router()
+        .merge(videos::router())
+        .merge(keys::router())
+        .merge(tokens::router())
+        .merge(webhook::router())
+        .merge(outputs::router());
     Router::new()
         .nest("/client/v4/accounts/{account_id}/stream", stream)
         .merge(playback::router())
+        .merge(openapi::router())
+        .merge(crate::metrics::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }

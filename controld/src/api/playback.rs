@@ -1,10 +1,16 @@
-//! Playback, without authentication as on Cloudflare's customer domain:
+//! Playback, without API authentication as on Cloudflare's customer domain:
 //! `GET /{uid}/manifest/video.m3u8`, its segments `GET /{uid}/manifest/{name}.ts`, and
-//! `GET /{uid}/lifecycle`, where `uid` is a live input (its current broadcast) or a video.
+//! `GET /{uid}/lifecycle`, where `uid` is a live input (its current broadcast) or a video, or
+//! a signed-URL token naming one (`sub`). `authorize` applies `requireSignedURLs`, the token's
+//! access rules and `allowedOrigins` to every one of these requests, segments included.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,6 +18,10 @@ use gstcfstream::hls;
 use serde_json::json;
 
 use super::envelope::{ApiError, codes};
+use super::openapi::Envelope;
+use crate::access::origins::{self, OriginCheck};
+use crate::access::rules::{self, Verdict};
+use crate::access::{keys, tokens};
 use crate::store::live_inputs::{self, LiveInput};
 use crate::store::videos::{self, STATE_LIVE, Video};
 use crate::{AppState, ids};
@@ -54,10 +64,134 @@ fn resolve(state: &AppState, id: &str) -> Result<Target, ApiError> {
     found.ok_or_else(|| not_found("video or live input"))
 }
 
-/// The one place where playback access is decided: signed URLs and `allowedOrigins` (a later
-/// issue) plug in here. Returns the `Access-Control-Allow-Origin` value to answer with.
-fn authorize(_target: &Target, _headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
-    Ok(HeaderValue::from_static("*"))
+/// The peer's address (absent when the app is served without connect info, as in unit tests:
+/// then no `ip.src` rule matches).
+struct ClientAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, codes::SIGNED_URL_INVALID, message)
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, codes::PLAYBACK_FORBIDDEN, message)
+}
+
+/// CORS headers for an authorized request.
+struct Cors {
+    allow_origin: Option<HeaderValue>,
+    /// The answer depends on `Origin`/`Referer`: caches must key on them.
+    varies: bool,
+}
+
+impl Cors {
+    fn headers(self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(origin) = self.allow_origin {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        if self.varies {
+            h.insert(header::VARY, HeaderValue::from_static("Origin, Referer"));
+        }
+        h
+    }
+}
+
+/// The one place where playback access is decided. `id` is a uid or a signed-URL token.
+/// Returns what it names and the CORS headers to answer with.
+fn authorize(
+    state: &AppState,
+    id: &str,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(Target, Cors), ApiError> {
+    let (target, signed) = if ids::is_uid(id) {
+        (resolve(state, id)?, false)
+    } else if id.len() <= tokens::MAX_TOKEN_LEN && id.split('.').count() == 3 {
+        (resolve_token(state, id, client)?, true)
+    } else {
+        return Err(not_found("video or live input"));
+    };
+    let (require_signed, allowed) = match &target {
+        Target::Input(i) => (
+            i.recording.require_signed_urls,
+            i.recording.allowed_origins.as_deref(),
+        ),
+        Target::Video(v) => (v.require_signed_urls, v.allowed_origins.as_deref()),
+    };
+    if require_signed && !signed {
+        return Err(unauthorized(
+            "this video requires a signed URL: play /{token}/manifest/video.m3u8 with a token \
+             from POST /stream/{uid}/token",
+        ));
+    }
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let cors = match origins::check(allowed, header(header::ORIGIN), header(header::REFERER)) {
+        OriginCheck::Unrestricted => Cors {
+            allow_origin: Some(HeaderValue::from_static("*")),
+            varies: false,
+        },
+        OriginCheck::Allowed(origin) => Cors {
+            allow_origin: origin.and_then(|o| HeaderValue::from_str(&o).ok()),
+            varies: true,
+        },
+        OriginCheck::Refused(what) => {
+            return Err(forbidden(format!(
+                "{what} is not in this video's allowedOrigins"
+            )));
+        }
+    };
+    Ok((target, cors))
+}
+
+/// Verifies a signed-URL token and returns what its `sub` names, which must belong to the
+/// account of the key that signed it.
+fn resolve_token(
+    state: &AppState,
+    token: &str,
+    client: Option<IpAddr>,
+) -> Result<Target, ApiError> {
+    let kid = tokens::key_id(token).map_err(|e| unauthorized(e.to_string()))?;
+    let unknown_key = || unauthorized(tokens::TokenError::UnknownKey.to_string());
+    if !ids::is_uid(&kid) {
+        return Err(unknown_key());
+    }
+    let key = state
+        .store
+        .read(|c| keys::get(c, &kid))?
+        .ok_or_else(unknown_key)?;
+    let claims =
+        tokens::verify(token, &kid, &key.public_pem).map_err(|e| unauthorized(e.to_string()))?;
+    let target = resolve(state, &claims.sub)?;
+    let account = match &target {
+        Target::Input(i) => &i.account_id,
+        Target::Video(v) => &v.account_id,
+    };
+    if *account != key.account_id {
+        return Err(forbidden(
+            "the token's sub is not a video or live input of the signing key's account",
+        ));
+    }
+    match rules::evaluate(&claims.access_rules, client) {
+        Verdict::Allowed => Ok(target),
+        Verdict::Refused(why) => Err(forbidden(why)),
+    }
 }
 
 /// Only names of the form cfhlssink writes (`seg-<digits>.ts`): no separators, no dots,
@@ -66,29 +200,47 @@ fn is_segment_name(name: &str) -> bool {
     hls::segment_sequence(name).is_some()
 }
 
-fn no_content(allow_origin: HeaderValue) -> Response {
+fn no_content(cors: Cors) -> Response {
     (
         StatusCode::NO_CONTENT,
-        [
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
+        cors.headers(),
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
     )
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "playback_manifest_file",
+    path = "/{id}/manifest/{file}",
+    tag = "playback",
+    params(
+        ("id" = String, Path, description = "Video or live input uid, or a signed-URL token naming one"),
+        ("file" = String, Path, description = "`video.m3u8` or a segment `seg-NNNNNNNN.ts`"),
+        ("Origin" = Option<String>, Header, description = "Checked against allowedOrigins"),
+    ),
+    responses(
+        (status = 200, description = "The playlist or segment", content(
+            (String = "application/vnd.apple.mpegurl"),
+            (String = "video/mp2t"),
+        )),
+        (status = 204, description = "A live input that is not live"),
+        (status = "4XX", description = "Refused (401 signed URL required or token invalid, 403 origin or access rule) or not found", body = Envelope<Option<String>>),
+    ),
+    security(()),
+)]
 async fn manifest_file(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &id)?;
-    let allow_origin = authorize(&target, &headers)?;
+    let (target, cors) = authorize(&state, &id, client, &headers)?;
     let (dir, live) = match &target {
         Target::Input(input) => match state.pipelines.current_recording(&input.uid) {
             Some(video) => (state.pipelines.recording_dir(&input.uid, &video), true),
             // An input's URL is static; between broadcasts there is nothing to play.
-            None if file == PLAYLIST => return Ok(no_content(allow_origin)),
+            None if file == PLAYLIST => return Ok(no_content(cors)),
             None => return Err(not_found("segment")),
         },
         Target::Video(v) => (
@@ -124,7 +276,7 @@ async fn manifest_file(
         // A broadcast whose first segment is not written yet is "not live yet".
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return if file == PLAYLIST && matches!(target, Target::Input(_)) {
-                Ok(no_content(allow_origin))
+                Ok(no_content(cors))
             } else {
                 Err(not_found("playback file"))
             };
@@ -133,24 +285,36 @@ async fn manifest_file(
     };
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file_handle));
     Ok((
+        cors.headers(),
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
             (header::CONTENT_LENGTH, HeaderValue::from(len)),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin),
         ],
         body,
     )
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "playback_lifecycle",
+    path = "/{id}/lifecycle",
+    tag = "playback",
+    params(("id" = String, Path, description = "Video or live input uid, or a signed-URL token naming one")),
+    responses(
+        (status = 200, description = "`{isInput, videoUID, live}`", body = Object),
+        (status = "4XX", description = "Refused or not found", body = Envelope<Option<String>>),
+    ),
+    security(()),
+)]
 async fn lifecycle(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &id)?;
-    let allow_origin = authorize(&target, &headers)?;
+    let (target, cors) = authorize(&state, &id, client, &headers)?;
     let body = match &target {
         Target::Input(input) => json!({
             "isInput": true,
@@ -164,10 +328,8 @@ async fn lifecycle(
         }),
     };
     Ok((
-        [
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
+        cors.headers(),
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
         axum::Json(body),
     )
         .into_response())

@@ -9,10 +9,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::Account;
 use super::envelope::{ApiError, codes, ok};
 use super::live_inputs::InputPath;
+use super::openapi::Envelope;
 use crate::store::videos::{self as rows, ListFilter, STATE_LIVE, STATE_READY, Video};
 use crate::{AppState, ids};
 
@@ -24,7 +26,7 @@ pub fn router() -> Router<AppState> {
 
 const MAX_LIST: u32 = 1000;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct VideoStatus {
     state: String,
@@ -33,14 +35,14 @@ struct VideoStatus {
     error_reason_text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Playback {
     hls: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct VideoView {
+pub(crate) struct VideoView {
     uid: String,
     live_input: String,
     created: String,
@@ -59,32 +61,40 @@ struct VideoView {
     scheduled_deletion: Option<String>,
 }
 
-fn view(state: &AppState, v: Video) -> VideoView {
-    let ready = v.state == STATE_READY;
-    VideoView {
-        playback: Playback {
-            hls: format!("{}/{}/manifest/video.m3u8", state.urls.http, v.uid),
-        },
-        status: VideoStatus {
-            pct_complete: ready.then(|| "100.000000".to_owned()),
-            state: v.state,
-            error_reason_code: String::new(),
-            error_reason_text: String::new(),
-        },
-        // A live recording is already watchable (its live window).
-        ready_to_stream: true,
-        ready_to_stream_at: v.ready_to_stream_at,
-        uploaded: v.created.clone(),
-        uid: v.uid,
-        live_input: v.live_input,
-        created: v.created,
-        modified: v.modified,
-        duration: v.duration,
-        meta: v.meta,
-        creator: v.creator,
-        require_signed_urls: v.require_signed_urls,
-        allowed_origins: v.allowed_origins.unwrap_or_default(),
-        scheduled_deletion: None,
+fn view(state: &AppState, v: Video, scheduled_deletion: Option<String>) -> VideoView {
+    VideoView::new(v, &state.urls.http, scheduled_deletion)
+}
+
+impl VideoView {
+    /// The video object as the API and the video webhook show it; `http_base` is the base of
+    /// playback URLs.
+    pub(crate) fn new(v: Video, http_base: &str, scheduled_deletion: Option<String>) -> Self {
+        let ready = v.state == STATE_READY;
+        VideoView {
+            playback: Playback {
+                hls: format!("{http_base}/{}/manifest/video.m3u8", v.uid),
+            },
+            status: VideoStatus {
+                pct_complete: ready.then(|| "100.000000".to_owned()),
+                state: v.state,
+                error_reason_code: String::new(),
+                error_reason_text: String::new(),
+            },
+            // A live recording is already watchable (its live window).
+            ready_to_stream: true,
+            ready_to_stream_at: v.ready_to_stream_at,
+            uploaded: v.created.clone(),
+            uid: v.uid,
+            live_input: v.live_input,
+            created: v.created,
+            modified: v.modified,
+            duration: v.duration,
+            meta: v.meta,
+            creator: v.creator,
+            require_signed_urls: v.require_signed_urls,
+            allowed_origins: v.allowed_origins.unwrap_or_default(),
+            scheduled_deletion,
+        }
     }
 }
 
@@ -122,13 +132,29 @@ fn parse_filter(q: &HashMap<String, String>) -> Result<ListFilter, ApiError> {
 }
 
 fn list_with(state: &AppState, account: &str, filter: ListFilter) -> Result<Response, ApiError> {
-    let videos = state.store.read(|c| rows::list(c, account, &filter))?;
+    let videos = state.store.read(|c| {
+        rows::list(c, account, &filter)?
+            .into_iter()
+            .map(|v| Ok((rows::scheduled_deletion(c, &v.uid)?, v)))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
     Ok(ok(videos
         .into_iter()
-        .map(|v| view(state, v))
+        .map(|(deletion, v)| view(state, v, deletion))
         .collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    operation_id = "videos_list",
+    get,
+    path = "/client/v4/accounts/{account_id}/stream",
+    tag = "videos",
+    params(("account_id" = String, Path, description = "Account id"), ("live_input_id" = Option<String>, Query, description = "Only videos of this live input"), ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000)"), ("asc" = Option<bool>, Query, description = "Oldest first"), ("status" = Option<String>, Query, description = "Only videos in this state (live-inprogress, ready)")),
+    responses(
+        (status = 200, description = "Videos of the account, newest first", body = Envelope<Vec<VideoView>>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Account(account): Account,
@@ -138,6 +164,17 @@ async fn list(
     list_with(&state, &account, filter)
 }
 
+#[utoipa::path(
+    operation_id = "videos_list_for_input",
+    get,
+    path = "/client/v4/accounts/{account_id}/stream/live_inputs/{uid}/videos",
+    tag = "videos",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Live input uid"), ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000)"), ("asc" = Option<bool>, Query, description = "Oldest first"), ("status" = Option<String>, Query, description = "Only videos in this state")),
+    responses(
+        (status = 200, description = "Recordings of the live input", body = Envelope<Vec<VideoView>>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 pub async fn list_for_input(
     State(state): State<AppState>,
     Account(account): Account,
@@ -162,17 +199,42 @@ fn load(state: &AppState, account: &str, uid: &str) -> Result<Video, ApiError> {
         .ok_or_else(ApiError::video_not_found)
 }
 
+#[utoipa::path(
+    operation_id = "videos_get_one",
+    get,
+    path = "/client/v4/accounts/{account_id}/stream/{uid}",
+    tag = "videos",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Video uid")),
+    responses(
+        (status = 200, description = "The video", body = Envelope<VideoView>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn get_one(
     State(state): State<AppState>,
     Account(account): Account,
     Path(p): Path<InputPath>,
 ) -> Result<Response, ApiError> {
     let video = load(&state, &account, &p.uid)?;
-    Ok(ok(view(&state, video)))
+    let deletion = state
+        .store
+        .read(|c| rows::scheduled_deletion(c, &video.uid))?;
+    Ok(ok(view(&state, video, deletion)))
 }
 
 /// Deletes the row and the recording's files. A recording still being written is refused:
 /// its files are in use.
+#[utoipa::path(
+    operation_id = "videos_delete",
+    delete,
+    path = "/client/v4/accounts/{account_id}/stream/{uid}",
+    tag = "videos",
+    params(("account_id" = String, Path, description = "Account id"), ("uid" = String, Path, description = "Video uid")),
+    responses(
+        (status = 200, description = "Deleted with its files (`result: null`)", body = Envelope<Option<String>>),
+        (status = "4XX", description = "Error", body = Envelope<Option<String>>),
+    ),
+)]
 async fn delete(
     State(state): State<AppState>,
     Account(account): Account,

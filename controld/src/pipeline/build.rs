@@ -3,19 +3,27 @@
 use gst::glib;
 use gst::prelude::*;
 
+use std::sync::Arc;
+
 use super::{DEFAULT_RECONNECT_TIMEOUT_SECS, Listener};
+use crate::metrics::Metrics;
 use crate::store::live_inputs::{LiveInput, RecordingMode};
+
+/// Name of the `tee` after the source.
+pub const TEE: &str = "tee";
 
 /// Builds (does not start) the pipeline for a publisher that arrived on `listener`.
 ///
-/// `mode: automatic`: `cfrtmpsrc ! flvdemux`, whose pads are linked as they appear to
+/// `mode: automatic`: `cfrtmpsrc ! tee ! flvdemux`, whose pads are linked as they appear to
 /// `h264parse ! gopvalidate ! cfhlssink.video` and `aacparse ! gopvalidate ! cfhlssink.audio`.
-/// `mode: off` only relays: `cfrtmpsrc enforce-codecs=false ! fakesink`, no codec/GOP rules.
-/// No queues: everything runs in the source's streaming thread.
+/// `mode: off` only relays: `cfrtmpsrc enforce-codecs=false ! tee ! fakesink`, no codec/GOP
+/// rules. The tee also feeds the simulcast outputs.
+/// No queues: everything runs in the source's streaming thread (outputs have their own).
 pub fn pipeline(
     input: &LiveInput,
     listener: &Listener,
     input_media_dir: &std::path::Path,
+    metrics: Arc<Metrics>,
 ) -> Result<gst::Pipeline, glib::BoolError> {
     let pipeline = gst::Pipeline::with_name(&format!("input-{}", input.uid));
     let timeout = match input.recording.timeout_seconds {
@@ -41,7 +49,14 @@ pub fn pipeline(
             );
     }
     let src = src.build()?;
-    pipeline.add(&src)?;
+    // Simulcast outputs branch off here (`outputs::Branches`), before any codec rule.
+    let tee = gst::ElementFactory::make("tee")
+        .name(TEE)
+        .property("allow-not-linked", true)
+        .build()?;
+    pipeline.add_many([&src, &tee])?;
+    src.link(&tee)?;
+    count_bytes(&src, metrics);
 
     if !automatic {
         let sink = gst::ElementFactory::make("fakesink")
@@ -49,7 +64,7 @@ pub fn pipeline(
             .property("async", false)
             .build()?;
         pipeline.add(&sink)?;
-        src.link(&sink)?;
+        tee.link(&sink)?;
         return Ok(pipeline);
     }
 
@@ -61,7 +76,7 @@ pub fn pipeline(
         .property("location", input_media_dir.to_string_lossy().as_ref())
         .build()?;
     pipeline.add_many([&demux, &sink])?;
-    src.link(&demux)?;
+    tee.link(&demux)?;
 
     let pipeline_weak = pipeline.downgrade();
     demux.connect_pad_added(move |demux, pad| {
@@ -119,4 +134,16 @@ fn link_branch(
     pad.link(&parse_sink)
         .map_err(|e| glib::bool_error!("flvdemux ! {parser}: {e:?}"))?;
     Ok(())
+}
+
+/// Counts what the publisher sends (FLV bytes) into `cfstream_ingest_bytes_total`.
+fn count_bytes(src: &gst::Element, metrics: Arc<Metrics>) {
+    if let Some(pad) = src.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                Metrics::add(&metrics.bytes_in, buffer.size() as u64);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
 }

@@ -8,6 +8,7 @@
 //! tokio task (`session::run`) which keeps status and video records and tears it down.
 
 mod build;
+mod outputs;
 mod recovery;
 mod session;
 
@@ -22,8 +23,10 @@ use gstcfstream::rtmp::server::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::live_inputs::LiveInput;
+use crate::webhooks::Webhooks;
 
 /// `recording.timeoutSeconds: 0` means this many seconds: long enough for an encoder's
 /// automatic reconnect, short enough that a finished broadcast becomes a ready video quickly.
@@ -79,16 +82,23 @@ struct SessionHandle {
     recording: Option<String>,
     /// A publisher is connected right now.
     publishing: bool,
+    /// Wakes the session to re-read the input's outputs.
+    outputs_changed: Arc<Notify>,
+    /// Output branches `(relaying, waiting to retry)`.
+    output_counts: (usize, usize),
 }
 
 struct StartRequest {
     input: Arc<LiveInput>,
     tls: bool,
     stop: oneshot::Receiver<StopReason>,
+    outputs_changed: Arc<Notify>,
 }
 
 struct Inner {
     store: Store,
+    metrics: Arc<Metrics>,
+    webhooks: Webhooks,
     media_dir: PathBuf,
     rtmp: Listener,
     rtmps: Option<Listener>,
@@ -104,12 +114,13 @@ pub struct PipelineManager {
 }
 
 impl PipelineManager {
-    /// Registers the plugin, binds the listeners, loads the key index and closes recordings a
-    /// crash left open. Must run inside the tokio runtime.
+    /// Registers the plugin, binds the listeners, starts webhook deliveries, loads the key
+    /// index and closes recordings a crash left open. Must run inside the tokio runtime.
     pub async fn start(
         store: Store,
         media_dir: PathBuf,
         ingest: IngestConfig,
+        webhook_retry_base: Duration,
     ) -> Result<PipelineManager, Box<dyn std::error::Error + Send + Sync>> {
         gst::init()?;
         gstcfstream::plugin_register_static()?;
@@ -118,11 +129,15 @@ impl PipelineManager {
             Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls))?),
             None => None,
         };
-        recovery::close_unfinished(&store, &media_dir).await?;
+        let metrics = Arc::new(Metrics::default());
+        let webhooks = Webhooks::start(store.clone(), metrics.clone(), webhook_retry_base);
+        recovery::close_unfinished(&store, &webhooks, &media_dir).await?;
         let inputs = store.read(crate::store::live_inputs::all)?;
         let (starts, start_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store,
+            metrics,
+            webhooks,
             media_dir,
             rtmp,
             rtmps,
@@ -191,6 +206,39 @@ impl PipelineManager {
         lock(&self.inner.sessions)
             .get(input_uid)
             .is_some_and(|s| s.publishing)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.inner.webhooks
+    }
+
+    /// Publishers connected right now, over all inputs.
+    pub fn publishers_connected(&self) -> usize {
+        lock(&self.inner.sessions)
+            .values()
+            .filter(|s| s.publishing)
+            .count()
+    }
+
+    /// An output of the input was added, changed or deleted: a live pipeline applies it now.
+    pub fn outputs_changed(&self, input_uid: &str) {
+        if let Some(s) = lock(&self.inner.sessions).get(input_uid) {
+            s.outputs_changed.notify_one();
+        }
+    }
+
+    /// Output branches of live pipelines by state: `relaying`, `retrying`.
+    pub fn output_states(&self) -> [(&'static str, u64); 2] {
+        let (relaying, retrying) = lock(&self.inner.sessions)
+            .values()
+            .fold((0, 0), |(a, r), s| {
+                (a + s.output_counts.0, r + s.output_counts.1)
+            });
+        [("relaying", relaying as u64), ("retrying", retrying as u64)]
     }
 
     /// Directory of a recording: `<data-dir>/media/<input uid>/<video uid>`.
@@ -304,12 +352,15 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
         );
     }
     let (stop_tx, stop) = oneshot::channel();
+    let outputs_changed = Arc::new(Notify::new());
     sessions.insert(
         input.uid.clone(),
         SessionHandle {
             stop: Some(stop_tx),
             recording: None,
             publishing: false,
+            outputs_changed: outputs_changed.clone(),
+            output_counts: (0, 0),
         },
     );
     let uid = input.uid.clone();
@@ -317,6 +368,7 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
         input,
         tls: req.tls,
         stop,
+        outputs_changed,
     };
     if inner.starts.send(request).is_err() {
         sessions.remove(&uid);

@@ -7,12 +7,16 @@ use std::time::Duration;
 use futures_util::{FutureExt, StreamExt};
 use gst::MessageView;
 use gst::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
+use super::outputs::Branches;
 use super::{Inner, StartRequest, StopReason, build, lock, recovery};
+use crate::metrics::Metrics;
+use crate::outputs::store as output_rows;
 use crate::store::live_inputs::LiveInput;
 use crate::store::status::{self, StatusEntry};
 use crate::store::videos::{self, STATE_LIVE, Video};
+use crate::webhooks::events::{InputError, LiveInputEvent};
 use crate::{ids, timefmt};
 
 /// The registry gives an accepted publisher 5 s to be handed over; past this the session
@@ -37,28 +41,43 @@ struct Session {
     input: Arc<LiveInput>,
     protocol: &'static str,
     connected_once: bool,
+    /// A publisher is connected now (it is owed a `live_input.disconnected`).
+    publisher_present: bool,
     /// Uid of the video being recorded.
     recording: Option<String>,
     /// Status reason of the last disconnect, kept for the final status.
     last_disconnect: Option<String>,
     /// Code of the last `gopvalidate-violation`, in case a generic error follows it.
     last_violation: Option<(String, String)>,
+    /// Simulcast branches, once the pipeline is built.
+    outputs: Option<Branches>,
 }
 
 pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
-    let StartRequest { input, tls, stop } = request;
+    let StartRequest {
+        input,
+        tls,
+        stop,
+        outputs_changed,
+    } = request;
     let uid = input.uid.clone();
     let mut session = Session {
         inner: inner.clone(),
         input,
         protocol: if tls { "rtmps" } else { "rtmp" },
         connected_once: false,
+        publisher_present: false,
         recording: None,
         last_disconnect: None,
         last_violation: None,
+        outputs: None,
     };
     let end = match session.start(tls).await {
-        Ok(pipeline) => session.drive(pipeline, stop).await,
+        Ok((pipeline, outputs)) => {
+            session.outputs = Some(outputs);
+            session.publish_output_counts();
+            session.drive(pipeline, stop, &outputs_changed).await
+        }
         Err(message) => {
             tracing::error!(input = uid, "starting the pipeline: {message}");
             End::Failed {
@@ -74,7 +93,8 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
 }
 
 impl Session {
-    async fn start(&self, tls: bool) -> Result<gst::Pipeline, String> {
+    /// Builds the pipeline with the input's enabled outputs attached, and starts it.
+    async fn start(&self, tls: bool) -> Result<(gst::Pipeline, Branches), String> {
         let inner = self.inner.clone();
         let input = self.input.clone();
         tokio::task::spawn_blocking(move || {
@@ -84,7 +104,17 @@ impl Session {
             };
             let dir = inner.media_dir.join(&input.uid);
             std::fs::create_dir_all(&dir).map_err(|e| format!("creating {dir:?}: {e}"))?;
-            let pipeline = build::pipeline(&input, listener, &dir).map_err(|e| e.to_string())?;
+            let pipeline = build::pipeline(&input, listener, &dir, inner.metrics.clone())
+                .map_err(|e| e.to_string())?;
+            let tee = pipeline
+                .by_name(build::TEE)
+                .ok_or("the pipeline has no tee")?;
+            let mut outputs = Branches::new(pipeline.clone(), tee, inner.metrics.clone());
+            // Attached before the first buffer: they get the FLV header and sequence headers.
+            match inner.store.read(|c| output_rows::list(c, &input.uid)) {
+                Ok(rows) => outputs.reconcile(rows),
+                Err(e) => tracing::error!(input = input.uid, "reading outputs: {e}"),
+            }
             if let Some(sink) = pipeline.by_name("hls") {
                 let store = inner.store.clone();
                 sink.connect("recording-name", false, move |_| {
@@ -94,7 +124,7 @@ impl Session {
             pipeline
                 .set_state(gst::State::Playing)
                 .map_err(|e| format!("starting: {e}"))?;
-            Ok(pipeline)
+            Ok((pipeline, outputs))
         })
         .await
         .map_err(|e| e.to_string())?
@@ -104,6 +134,7 @@ impl Session {
         &mut self,
         pipeline: gst::Pipeline,
         mut stop: oneshot::Receiver<StopReason>,
+        outputs_changed: &Notify,
     ) -> End {
         let Some(bus) = pipeline.bus() else {
             return End::Failed {
@@ -115,7 +146,21 @@ impl Session {
         let handover = tokio::time::sleep(HANDOVER_TIMEOUT);
         tokio::pin!(handover);
         let end = loop {
+            let next_retry = self.outputs.as_ref().and_then(Branches::next_retry);
+            let retry = async {
+                match next_retry {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                _ = outputs_changed.notified() => self.reload_outputs(),
+                _ = retry => {
+                    if let Some(outputs) = &mut self.outputs {
+                        outputs.retry_due();
+                    }
+                    self.publish_output_counts();
+                }
                 message = messages.next() => match message {
                     Some(message) => if let Some(end) = self.handle(&message).await { break end },
                     None => break End::Failed { code: "ERR_INTERNAL".into(), message: "bus closed".into() },
@@ -152,7 +197,9 @@ impl Session {
                     "cfrtmpsrc-publisher-disconnected" => self.publisher_disconnected(s).await,
                     "cfrtmpsrc-publisher-rejected" => return self.publisher_rejected(s),
                     "gopvalidate-violation" => {
-                        self.last_violation = Some((text(s, "code"), text(s, "reason")));
+                        let code = text(s, "code");
+                        self.inner.metrics.violation(&code);
+                        self.last_violation = Some((code, text(s, "reason")));
                     }
                     "cfhlssink-recording-started" => self.recording_started(text(s, "recording")),
                     "cfhlssink-segment-added" => self.segment_added().await,
@@ -161,7 +208,18 @@ impl Session {
                 }
                 None
             }
-            MessageView::Error(err) => Some(self.failed(err)),
+            MessageView::Error(err) => {
+                let from_output = self
+                    .outputs
+                    .as_mut()
+                    .is_some_and(|o| o.on_error(err.src(), &err.error()));
+                if from_output {
+                    self.publish_output_counts();
+                    None
+                } else {
+                    Some(self.failed(err))
+                }
+            }
             MessageView::Eos(_) => Some(End::IdleTimeout),
             MessageView::Warning(w) => {
                 tracing::warn!(input = self.input.uid, "pipeline warning: {}", w.error());
@@ -185,6 +243,8 @@ impl Session {
         let remote = text(s, "remote-address");
         tracing::info!(input = self.input.uid, remote, state);
         self.push_status(state, state, None).await;
+        self.publisher_present = true;
+        self.notify(LiveInputEvent::Connected, None).await;
     }
 
     async fn publisher_disconnected(&mut self, s: &gst::StructureRef) {
@@ -200,13 +260,19 @@ impl Session {
         // The element now waits `idle-timeout` for the publisher to come back.
         self.push_status("reconnecting", &reason, None).await;
         self.last_disconnect = Some(reason);
+        self.publisher_gone().await;
     }
 
     fn publisher_rejected(&self, s: &gst::StructureRef) -> Option<End> {
         let (code, reason) = (text(s, "code"), text(s, "reason"));
         tracing::info!(input = self.input.uid, code, reason, "publisher refused");
-        // A second publisher for a live key does not disturb the live one.
-        (code != "ERR_STREAM_KEY_IN_USE").then_some(End::Failed {
+        // A second publisher for a live key does not disturb the live one (nor is it a
+        // broken rule of the stream).
+        if code == "ERR_STREAM_KEY_IN_USE" {
+            return None;
+        }
+        self.inner.metrics.violation(&code);
+        Some(End::Failed {
             code,
             message: reason,
         })
@@ -220,6 +286,7 @@ impl Session {
     }
 
     async fn segment_added(&self) {
+        Metrics::add(&self.inner.metrics.segments_written, 1);
         let uid = self.input.uid.clone();
         let now = timefmt::now();
         self.store_write(move |c| status::touch(c, &uid, &now))
@@ -236,8 +303,10 @@ impl Session {
             }
         }
         let now = timefmt::now();
-        self.store_write(move |c| videos::mark_ready(c, &video, seconds, &now))
+        let uid = video.clone();
+        self.store_write(move |c| videos::mark_ready(c, &uid, seconds, &now))
             .await;
+        self.inner.webhooks.video_ready(&video).await;
     }
 
     /// An element error: its code comes from the error's details (`gopvalidate-error`), else
@@ -290,10 +359,57 @@ impl Session {
             End::NoPublisher => ("failed_to_connect", "publisher_did_not_arrive".into(), None),
         };
         self.set_publishing(false);
+        if let Some((code, message)) = &error {
+            let error = InputError {
+                code: code.clone(),
+                message: message.clone(),
+            };
+            self.notify(LiveInputEvent::Errored, Some(&error)).await;
+        }
         self.push_status(state, &reason, error).await;
+        self.publisher_gone().await;
         if let Some(video) = self.recording.take() {
             let dir = super::recording_dir(&self.inner.media_dir, &self.input.uid, &video);
-            recovery::close_recording(&self.inner.store, dir, video).await;
+            recovery::close_recording(&self.inner.store, &self.inner.webhooks, dir, video).await;
+        }
+    }
+
+    /// Every `connected` event is followed by one `disconnected`.
+    async fn publisher_gone(&mut self) {
+        if std::mem::take(&mut self.publisher_present) {
+            self.notify(LiveInputEvent::Disconnected, None).await;
+        }
+    }
+
+    async fn notify(&self, event: LiveInputEvent, error: Option<&InputError>) {
+        let name = self.input.meta.get("name").and_then(|n| n.as_str());
+        self.inner
+            .webhooks
+            .live_input(&self.input.account_id, &self.input.uid, name, event, error)
+            .await;
+    }
+
+    /// Applies the input's current outputs to the running pipeline.
+    fn reload_outputs(&mut self) {
+        let Some(outputs) = &mut self.outputs else {
+            return;
+        };
+        match self
+            .inner
+            .store
+            .read(|c| output_rows::list(c, &self.input.uid))
+        {
+            Ok(rows) => outputs.reconcile(rows),
+            Err(e) => tracing::error!(input = self.input.uid, "reading outputs: {e}"),
+        }
+        self.publish_output_counts();
+    }
+
+    /// For `/metrics`.
+    fn publish_output_counts(&self) {
+        let counts = self.outputs.as_ref().map_or((0, 0), Branches::counts);
+        if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
+            s.output_counts = counts;
         }
     }
 

@@ -63,8 +63,60 @@ CREATE INDEX videos_by_input ON videos(live_input, created);
 CREATE INDEX videos_by_state ON videos(state);
 ";
 
+/// Signing keys for signed URLs (customer keys: public half only; one server-held key per
+/// account with its private half) and videos' scheduled deletion (retention).
+const V_ACCESS_RETENTION: &str = "
+CREATE TABLE signing_keys (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    public_pem TEXT NOT NULL,
+    private_pem TEXT
+);
+CREATE INDEX signing_keys_by_account ON signing_keys(account_id, created);
+CREATE UNIQUE INDEX one_server_key_per_account ON signing_keys(account_id)
+    WHERE private_pem IS NOT NULL;
+ALTER TABLE videos ADD COLUMN scheduled_deletion TEXT;
+CREATE INDEX videos_by_scheduled_deletion ON videos(scheduled_deletion)
+    WHERE scheduled_deletion IS NOT NULL;
+";
+
+/// Webhook subscriptions and their delivery outbox; simulcast outputs of live inputs.
+const V_WEBHOOKS_OUTPUTS: &str = "
+CREATE TABLE webhooks (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    notification_url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    modified TEXT NOT NULL
+);
+CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX webhook_outbox_by_account ON webhook_outbox(account_id, id);
+CREATE TABLE live_input_outputs (
+    uid TEXT PRIMARY KEY,
+    input_uid TEXT NOT NULL REFERENCES live_inputs(uid) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    url TEXT NOT NULL,
+    stream_key TEXT NOT NULL,
+    enabled INTEGER NOT NULL
+);
+CREATE INDEX live_input_outputs_by_input ON live_input_outputs(input_uid, created);
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
-    Migrations::new(vec![M::up(V1)]).to_latest(conn)
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V_WEBHOOKS_OUTPUTS),
+        M::up(V_ACCESS_RETENTION),
+    ])
+    .to_latest(conn)
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! Video rows: one per recorded broadcast.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::timefmt;
 
 pub const STATE_LIVE: &str = "live-inprogress";
 pub const STATE_READY: &str = "ready";
@@ -70,14 +74,47 @@ pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Marks a recording finished and playable as VOD.
+/// Marks a recording finished and playable as VOD, and schedules its deletion when its live
+/// input has `deleteRecordingAfterDays` (counted from now, the time it became ready).
 pub fn mark_ready(conn: &Connection, uid: &str, duration: f64, now: &str) -> rusqlite::Result<()> {
+    let days: Option<u32> = conn
+        .query_row(
+            "SELECT l.delete_recording_after_days FROM videos v \
+             JOIN live_inputs l ON l.uid = v.live_input WHERE v.uid = ?1",
+            [uid],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let scheduled = days.and_then(|days| {
+        let ready = OffsetDateTime::parse(now, &Rfc3339).ok()?;
+        Some(timefmt::format(ready + time::Duration::days(days.into())))
+    });
     conn.execute(
-        "UPDATE videos SET state = ?2, duration = ?3, ready_to_stream_at = ?4, modified = ?4 \
-         WHERE uid = ?1",
-        params![uid, STATE_READY, duration, now],
+        "UPDATE videos SET state = ?2, duration = ?3, ready_to_stream_at = ?4, modified = ?4, \
+         scheduled_deletion = ?5 WHERE uid = ?1",
+        params![uid, STATE_READY, duration, now, scheduled],
     )?;
     Ok(())
+}
+
+/// When the retention sweeper will delete the video (RFC 3339), if ever.
+pub fn scheduled_deletion(conn: &Connection, uid: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT scheduled_deletion FROM videos WHERE uid = ?1")?
+        .query_row([uid], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Finished videos whose scheduled deletion is at or before `now` (RFC 3339 in the one format
+/// `timefmt` writes, so text order is time order), oldest first.
+pub fn due_for_deletion(conn: &Connection, now: &str, limit: u32) -> rusqlite::Result<Vec<Video>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM videos WHERE scheduled_deletion IS NOT NULL \
+         AND scheduled_deletion <= ?1 AND state = ?2 ORDER BY scheduled_deletion LIMIT ?3"
+    ))?
+    .query_map(params![now, STATE_READY, limit], from_row)?
+    .collect()
 }
 
 pub fn get(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<Option<Video>> {

@@ -85,6 +85,56 @@ struct State {
     idle_since: Option<Instant>,
 }
 
+/// What a consumer joining mid-stream (a `tee` branch, `rtmp2sink`) needs before any frame:
+/// onMetaData and the codec sequence headers (AVC decoder configuration, AAC
+/// AudioSpecificConfig). The latest of each is kept, so a returning publisher's new headers
+/// replace the old ones.
+#[derive(Default)]
+struct StreamHeaders {
+    metadata: Option<gst::Buffer>,
+    video: Option<gst::Buffer>,
+    audio: Option<gst::Buffer>,
+}
+
+impl StreamHeaders {
+    /// Keeps `buffer` if it is a header tag; returns whether it was one.
+    fn keep(&mut self, tag_type: u8, body: &[u8], buffer: &gst::Buffer) -> bool {
+        let slot = match (tag_type, body) {
+            (flv::TAG_SCRIPT_DATA, _) if body.windows(10).take(24).any(|w| w == b"onMetaData") => {
+                &mut self.metadata
+            }
+            // AVC (codec id 7) packet type 0, AAC (sound format 10) packet type 0.
+            (flv::TAG_VIDEO, [first, 0, ..]) if first & 0x0f == 7 => &mut self.video,
+            (flv::TAG_AUDIO, [first, 0, ..]) if first >> 4 == 10 => &mut self.audio,
+            _ => return false,
+        };
+        *slot = Some(buffer.clone());
+        true
+    }
+
+    /// `video/x-flv, streamheader=<FLV header, onMetaData, sequence headers>`.
+    fn caps(&self) -> gst::Caps {
+        let file_header = gst::Buffer::from_slice(flv::FILE_HEADER);
+        let headers = std::iter::once(&file_header)
+            .chain(
+                [&self.metadata, &self.video, &self.audio]
+                    .into_iter()
+                    .flatten(),
+            )
+            .map(|b| {
+                let mut header = b.copy();
+                header
+                    .get_mut()
+                    .expect("new buffer")
+                    .set_flags(gst::BufferFlags::HEADER);
+                header.to_send_value()
+            });
+        gst::Caps::builder("video/x-flv")
+            .field("streamheader", gst::Array::from_values(headers))
+            .build()
+    }
+}
+
 #[derive(Default)]
 struct Stats {
     bytes: u64,
@@ -135,6 +185,9 @@ pub struct CfRtmpSrc {
     /// Held by `create()` while it waits: everything else it needs lives outside.
     state: Mutex<State>,
     stats: Mutex<Stats>,
+    /// The latest header tags, announced in the caps' `streamheader` (apart from `state`:
+    /// caps queries must not wait for `create()`).
+    headers: Mutex<StreamHeaders>,
     bound_port: AtomicU32,
     flushing: AtomicBool,
     unlock: Notify,
@@ -301,6 +354,18 @@ impl CfRtmpSrc {
             if discont {
                 buffer.set_flags(gst::BufferFlags::DISCONT);
             }
+        }
+        // The new caps go out before this buffer, so a branch linked later starts with them.
+        let header_caps = {
+            let mut headers = lock(&self.headers);
+            headers
+                .keep(message.tag_type, &message.body, &buffer)
+                .then(|| headers.caps())
+        };
+        if let Some(caps) = header_caps
+            && let Err(e) = self.obj().set_caps(&caps)
+        {
+            gst::warning!(CAT, imp = self, "announcing stream headers: {e}");
         }
         buffer
     }
@@ -492,6 +557,15 @@ impl ElementImpl for CfRtmpSrc {
 }
 
 impl BaseSrcImpl for CfRtmpSrc {
+    /// The stream headers known so far, so that renegotiation keeps them.
+    fn caps(&self, filter: Option<&gst::Caps>) -> Option<gst::Caps> {
+        let caps = lock(&self.headers).caps();
+        Some(match filter {
+            Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+            None => caps,
+        })
+    }
+
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let url = ListenUrl::parse(&settings.location)
@@ -547,6 +621,7 @@ impl BaseSrcImpl for CfRtmpSrc {
             ..State::default()
         };
         *lock(&self.stats) = Stats::default();
+        *lock(&self.headers) = StreamHeaders::default();
         Ok(())
     }
 

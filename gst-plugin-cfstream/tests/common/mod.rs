@@ -200,7 +200,9 @@ pub fn plugin_dir() -> PathBuf {
         let deps = exe.parent().expect("deps directory");
         let candidates = [
             deps.join("libgstcfstream.so"),
-            deps.parent().expect("profile directory").join("libgstcfstream.so"),
+            deps.parent()
+                .expect("profile directory")
+                .join("libgstcfstream.so"),
         ];
         let library = candidates
             .iter()
