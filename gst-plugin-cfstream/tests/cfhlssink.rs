@@ -613,7 +613,6 @@ fn live_only_keeps_disk_use_bounded() {
     assert_eq!(finished[0].get::<u64>("segments").unwrap(), 40);
 }
 
-
 fn gst_tool(tool: &str, registry: &Path) -> Command {
     let mut command = Command::new(tool);
     command

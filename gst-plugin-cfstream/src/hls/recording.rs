@@ -716,8 +716,12 @@ mod tests {
         rec.push_video(frame(KEY, 40, true), 0).unwrap();
         rec.push_video(frame(DELTA, 80, false), 0).unwrap();
         let first = rec.push_video(frame(KEY, 4_040, true), 0).unwrap().unwrap();
-        assert_eq!(first.start_ns, 40 * MS as u64, "the first segment starts at the keyframe");
-        let ts = fs::read(tmp.path().join(super::super::segment_uri(0))).unwrap();
+        assert_eq!(
+            first.start_ns,
+            40 * MS as u64,
+            "the first segment starts at the keyframe"
+        );
+        let ts = fs::read(tmp.path().join(crate::hls::segment_uri(0))).unwrap();
         let has_pes = |stream_id: u8| ts.windows(4).any(|w| w == [0, 0, 1, stream_id]);
         assert!(has_pes(0xE0), "no video PES in the first segment");
         assert!(has_pes(0xC0), "no audio PES in the first segment");
