@@ -792,6 +792,25 @@ fn silent_publisher_is_cut_at_read_timeout() {
 }
 
 #[test]
+fn returning_publisher_takes_over_from_a_silent_connection() {
+    // A network cut leaves the old connection open without traffic; read-timeout would notice
+    // only after a minute here. The encoder's new connection must not wait for that.
+    let (pipeline, src, _seen) = bare_source("read-timeout=60");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let port = src.property("bound-port");
+    let mut stale = hand_made_publisher(port, "raw");
+    // The silence that marks the old connection as gone (2 s in the server).
+    std::thread::sleep(Duration::from_millis(2500));
+    let _returning = hand_made_publisher(port, "raw");
+    assert_eq!(disconnect_reason(&pipeline), "replaced");
+    assert!(
+        time_until_closed(&mut stale) < TIMEOUT,
+        "the stale connection stays open"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
 fn slow_consumer_holds_the_publisher_back() {
     let (pipeline, src, seen) = bare_source("");
     pipeline.set_state(gst::State::Playing).unwrap();

@@ -47,6 +47,12 @@ const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A live publisher that sent no media for this long is presumed gone: a network cut leaves its
+/// TCP connection open until `read-timeout` notices, and an encoder reconnecting meanwhile takes
+/// the key over instead of being refused. Encoders send several messages a second.
+const TAKEOVER_SILENCE: Duration = Duration::from_secs(2);
+/// How long a taking-over publisher waits for the silent one's connection to end.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// Error code of a publisher refused because its key is live already.
 pub const ERR_STREAM_KEY_IN_USE: &str = "ERR_STREAM_KEY_IN_USE";
@@ -131,6 +137,19 @@ struct KeyEntry {
     budget: Arc<Semaphore>,
     options: StreamOptions,
     live: AtomicBool,
+    /// When the live publisher last sent media (or was accepted), on the [`elapsed_ms`] clock.
+    last_media_ms: AtomicU64,
+    /// Bumped by a publisher taking the key over; the live one ends when it changes.
+    takeover_generation: AtomicU64,
+    takeover: Notify,
+    /// Signalled when `live` turns false.
+    released: Notify,
+}
+
+/// Milliseconds on a process-wide monotonic clock.
+fn elapsed_ms() -> u64 {
+    static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+    ORIGIN.elapsed().as_millis() as u64
 }
 
 struct Shared {
@@ -306,6 +325,10 @@ impl ListenerHandle {
             budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
             options,
             live: AtomicBool::new(false),
+            last_media_ms: AtomicU64::new(0),
+            takeover_generation: AtomicU64::new(0),
+            takeover: Notify::new(),
+            released: Notify::new(),
         });
         keys.insert(name.clone(), entry.clone());
         drop(keys);
@@ -411,6 +434,34 @@ struct LiveGuard(Arc<KeyEntry>);
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.live.store(false, Ordering::Release);
+        self.0.released.notify_waiters();
+    }
+}
+
+/// Takes a live key over from a publisher that has been silent for [`TAKEOVER_SILENCE`]: tells
+/// its connection to end and claims the key once it has. `false`: the live publisher is active
+/// (or did not let go in time) and the new one is refused.
+async fn take_over(entry: &KeyEntry) -> bool {
+    let silent_ms = elapsed_ms().saturating_sub(entry.last_media_ms.load(Ordering::Acquire));
+    if silent_ms < TAKEOVER_SILENCE.as_millis() as u64 {
+        return false;
+    }
+    entry.takeover_generation.fetch_add(1, Ordering::AcqRel);
+    entry.takeover.notify_waiters();
+    let deadline = Instant::now() + TAKEOVER_WAIT;
+    loop {
+        let mut released = pin!(entry.released.notified());
+        released.as_mut().enable();
+        if entry
+            .live
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        if timeout_at(deadline, released).await.is_err() {
+            return false;
+        }
     }
 }
 
@@ -524,11 +575,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
         };
-        if entry
+        let claimed = entry
             .live
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+            .is_ok();
+        if !claimed && !take_over(&entry).await {
             let reason = "stream key already in use".to_string();
             // Best effort: a refused client must not be able to block the live one's queue.
             let _ = entry.items.try_send(IngestItem::PublisherRejected {
@@ -538,19 +589,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             });
             return Err(reason);
         }
+        entry.last_media_ms.store(elapsed_ms(), Ordering::Release);
         Ok(LiveGuard(entry))
     }
 
     /// Forwards media until the publisher leaves; returns the disconnect reason.
     async fn publish(&mut self, entry: &KeyEntry) -> String {
         let patience = Patience::PerOperation(entry.options.read_timeout);
+        let generation = entry.takeover_generation.load(Ordering::Acquire);
         loop {
-            let message = match self.next_event(patience, Some(&entry.items)).await {
+            let mut taken_over = pin!(entry.takeover.notified());
+            taken_over.as_mut().enable();
+            if entry.takeover_generation.load(Ordering::Acquire) != generation {
+                return "replaced".into();
+            }
+            let event = tokio::select! {
+                event = self.next_event(patience, Some(&entry.items)) => event,
+                () = &mut taken_over => return "replaced".into(),
+            };
+            let message = match event {
                 Ok(Some(SessionEvent::Media(message))) => message,
                 Ok(Some(SessionEvent::Unpublished)) | Ok(None) => return "closed".into(),
                 Ok(Some(_)) => continue,
                 Err(reason) => return reason,
             };
+            entry.last_media_ms.store(elapsed_ms(), Ordering::Release);
             if entry.options.enforce_codecs
                 && let Some(violation) = codec_violation(&message)
             {
