@@ -59,7 +59,7 @@ async function exitWithin(child, ms, what) {
   }
 }
 
-test("dashboard: sign in, create, publish, preview, rotate key, delete, errored status", { timeout: 300_000 }, async (t) => {
+test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete, errored status", { timeout: 300_000 }, async (t) => {
   const profile = mkdtempSync(join(tmpdir(), "cfstream-chromium-"));
   mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await chromium.launchPersistentContext(profile, {
@@ -177,6 +177,28 @@ test("dashboard: sign in, create, publish, preview, rotate key, delete, errored 
   await step("the broadcast's recording is listed and plays", async () => {
     await page.locator("table.recordings").getByRole("button", { name: "Play" }).click();
     await page.waitForFunction(() => document.getElementById("recording-player").currentTime > 1);
+  });
+
+  await step("a simulcast output can be added, disabled and deleted while live", async () => {
+    const outputsApi = async () => {
+      const response = await fetch(`${ORIGIN}/client/v4/accounts/${ACCOUNT_ID}/stream/live_inputs/${uid}/outputs`, { headers: { Authorization: `Bearer ${API_TOKEN}` } });
+      return (await response.json()).result;
+    };
+    // Nothing listens on port 9: the relay keeps failing, which must not disturb the input.
+    await page.getByLabel("Output URL").fill("rtmp://127.0.0.1:9/live");
+    await page.getByLabel("Output stream key").fill("relay-key");
+    await page.getByRole("button", { name: "Add output" }).click();
+    const item = page.locator("ul.outputs li", { hasText: "rtmp://127.0.0.1:9/live" });
+    await item.locator(".tag", { hasText: "enabled" }).waitFor();
+    assert.deepEqual((await outputsApi()).map((o) => [o.url, o.streamKey, o.enabled]), [["rtmp://127.0.0.1:9/live", "relay-key", true]]);
+    await item.getByRole("button", { name: "Disable" }).click();
+    await item.locator(".tag", { hasText: "disabled" }).waitFor();
+    assert.equal((await outputsApi())[0].enabled, false);
+    await item.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete output" }).click();
+    await item.waitFor({ state: "detached" });
+    assert.deepEqual(await outputsApi(), []);
+    await page.locator('.input-status [data-status="connected"]').waitFor();
   });
 
   await step("rotating the key shows a new one and the old one is refused", async () => {
