@@ -1,0 +1,212 @@
+//! One connection's life: connect, handshake, publish, send the media in real time until its
+//! deadline, and start over after a failure.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gstcfstream::flv;
+use gstcfstream::rtmp::chunk::{ChunkError, ChunkWriter, message_type};
+use gstcfstream::rtmp::client::{self, StatusReader};
+use gstcfstream::rtmp::handshake::{self, HandshakeError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+
+use crate::media::{Media, Schedule};
+use crate::target::Target;
+
+/// Larger chunks than the default 128 bytes: fewer chunk headers, as ffmpeg and OBS do.
+const CHUNK_SIZE: u32 = 4096;
+const CONTROL_CHUNK_STREAM: u32 = 2;
+const AUDIO_CHUNK_STREAM: u32 = 4;
+const DATA_CHUNK_STREAM: u32 = 5;
+const VIDEO_CHUNK_STREAM: u32 = 6;
+/// Time allowed for connect, handshake and the publish reply, each.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+const PUBLISH_STARTED: &str = "NetStream.Publish.Start";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("server sent a bad chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("no answer within {SETUP_TIMEOUT:?} while {0}")]
+    Timeout(&'static str),
+    #[error("server closed the connection")]
+    Closed,
+    #[error("server refused: {code} {description}")]
+    Refused { code: String, description: String },
+}
+
+/// What one connection did over its whole duration.
+#[derive(Debug, Default)]
+pub struct ConnectionReport {
+    pub bytes_sent: u64,
+    /// Media time sent, summed over the connection's publishes.
+    pub media_ms: u64,
+    pub errors: u64,
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+}
+
+/// Publishes `media` to `target` for `duration`, reconnecting `retry_delay` after a failure.
+pub async fn run(
+    target: Target,
+    media: &Media,
+    duration: Duration,
+    retry_delay: Duration,
+) -> ConnectionReport {
+    let deadline = Instant::now() + duration;
+    let mut report = ConnectionReport::default();
+    loop {
+        match publish(&target, media, deadline, &mut report).await {
+            Ok(()) => break,
+            Err(error) => {
+                report.errors += 1;
+                report.last_error = Some(error.to_string());
+            }
+        }
+        if Instant::now() + retry_delay >= deadline {
+            break;
+        }
+        sleep(retry_delay).await;
+        report.reconnects += 1;
+    }
+    report
+}
+
+/// One publish until `deadline` (Ok) or the first failure.
+async fn publish(
+    target: &Target,
+    media: &Media,
+    deadline: Instant,
+    report: &mut ConnectionReport,
+) -> Result<(), PublishError> {
+    let mut stream = within("connecting", TcpStream::connect(target.addr)).await??;
+    // Every tag is written when it is due: do not let Nagle hold small audio tags back.
+    stream.set_nodelay(true)?;
+    let mut writer = ChunkWriter::default();
+    let setup = async {
+        stream.write_all(&handshake::client_c0c1(1)).await?;
+        let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
+        stream.read_exact(&mut s0s1s2).await?;
+        let mut out = handshake::client_c2(&s0s1s2)?;
+        writer.write(
+            &mut out,
+            CONTROL_CHUNK_STREAM,
+            0,
+            message_type::SET_CHUNK_SIZE,
+            0,
+            &CHUNK_SIZE.to_be_bytes(),
+        );
+        writer.set_chunk_size(CHUNK_SIZE);
+        out.extend_from_slice(&client::publish_commands(
+            &writer,
+            &target.app,
+            &target.stream_key,
+        ));
+        stream.write_all(&out).await?;
+        Ok::<_, PublishError>(out.len() as u64 + 1 + handshake::HANDSHAKE_SIZE as u64)
+    };
+    report.bytes_sent += within("handshaking", setup).await??;
+
+    let mut statuses = StatusReader::default();
+    let mut input = BytesMut::new();
+    let status = within("waiting for the publish reply", async {
+        loop {
+            if stream.read_buf(&mut input).await? == 0 {
+                return Err(PublishError::Closed);
+            }
+            if let Some(status) = statuses.read(&mut input)?.into_iter().next() {
+                return Ok(status);
+            }
+        }
+    })
+    .await??;
+    if status.code != PUBLISH_STARTED {
+        return Err(PublishError::Refused {
+            code: status.code,
+            description: status.description,
+        });
+    }
+
+    let start = Instant::now();
+    let mut schedule = Schedule::new(media);
+    let mut out = BytesMut::new();
+    let mut sent_until_ms = 0;
+    let (mut reader, mut sender) = stream.split();
+    loop {
+        let due_ms = schedule.next_timestamp();
+        let due = start + Duration::from_millis(due_ms);
+        if due >= deadline {
+            sender.shutdown().await?;
+            return Ok(());
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut input) => {
+                // The server only talks back to refuse or to acknowledge; keep the socket drained.
+                if read? == 0 {
+                    return Err(PublishError::Closed);
+                }
+                let refusal = statuses.read(&mut input)?.into_iter().find(|s| s.level == "error");
+                if let Some(status) = refusal {
+                    return Err(PublishError::Refused {
+                        code: status.code,
+                        description: status.description,
+                    });
+                }
+            }
+            () = sleep_until(due) => {
+                // Everything due by now goes in one write (tags of one instant, or a late wake-up).
+                let now_ms = start.elapsed().as_millis() as u64;
+                out.clear();
+                let last_ms = write_due_tags(&mut schedule, &writer, &mut out, now_ms);
+                sender.write_all(&out).await?;
+                report.bytes_sent += out.len() as u64;
+                report.media_ms += last_ms.saturating_sub(sent_until_ms);
+                sent_until_ms = last_ms;
+            }
+        }
+    }
+}
+
+/// Appends the chunks of every tag due by `now_ms` to `out`; returns the last one's timestamp.
+fn write_due_tags(
+    schedule: &mut Schedule,
+    writer: &ChunkWriter,
+    out: &mut BytesMut,
+    now_ms: u64,
+) -> u64 {
+    let mut last_ms = 0;
+    while schedule.next_timestamp() <= now_ms {
+        let (tag, timestamp) = schedule.take();
+        let chunk_stream = match tag.tag_type {
+            flv::TAG_AUDIO => AUDIO_CHUNK_STREAM,
+            flv::TAG_VIDEO => VIDEO_CHUNK_STREAM,
+            _ => DATA_CHUNK_STREAM,
+        };
+        // RTMP timestamps are 32-bit milliseconds that wrap (after 49 days).
+        writer.write(
+            out,
+            chunk_stream,
+            timestamp as u32,
+            tag.tag_type,
+            client::PUBLISH_STREAM_ID,
+            &tag.body,
+        );
+        last_ms = timestamp;
+    }
+    last_ms
+}
+
+async fn within<T>(
+    stage: &'static str,
+    future: impl Future<Output = T>,
+) -> Result<T, PublishError> {
+    timeout(SETUP_TIMEOUT, future)
+        .await
+        .map_err(|_| PublishError::Timeout(stage))
+}

@@ -1,0 +1,97 @@
+//! The end-of-run report: one line per connection, totals, and the tool's own CPU time.
+
+use crate::publisher::ConnectionReport;
+use crate::target::Target;
+
+/// utime + stime of this process (all threads) in seconds, from /proc/self/stat.
+pub fn own_cpu_seconds() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    cpu_seconds_from_stat(&stat, clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// Fields 14 and 15 of proc(5)'s stat line; the command name (field 2) may hold spaces and
+/// parentheses, so counting starts after its last `)`.
+fn cpu_seconds_from_stat(stat: &str, ticks_per_second: f64) -> Result<f64, String> {
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("no command name in /proc/self/stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> Result<f64, String> {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|t| t as f64)
+            .ok_or_else(|| format!("field {} of /proc/self/stat is not a number", index + 3))
+    };
+    // After the name, field 3 (state) has index 0: utime (14) is 11, stime (15) is 12.
+    Ok((ticks(11)? + ticks(12)?) / ticks_per_second)
+}
+
+pub fn print(targets: &[Target], reports: &[ConnectionReport], quiet: bool) {
+    if !quiet {
+        for (n, (target, report)) in targets.iter().zip(reports).enumerate() {
+            println!(
+                "connection {} {}: bytes_sent={} media_seconds={:.1} errors={} reconnects={}{}",
+                n + 1,
+                target.url,
+                report.bytes_sent,
+                report.media_ms as f64 / 1000.0,
+                report.errors,
+                report.reconnects,
+                report
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!(" last_error=\"{e}\""))
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    let sum = |f: fn(&ConnectionReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let cpu = match own_cpu_seconds() {
+        Ok(seconds) => format!("{seconds:.3}"),
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            "unknown".into()
+        }
+    };
+    println!(
+        "total: connections={} bytes_sent={} media_seconds={:.1} errors={} reconnects={} \
+         failed_connections={} loadgen_cpu_seconds={cpu}",
+        reports.len(),
+        sum(|r| r.bytes_sent),
+        sum(|r| r.media_ms) as f64 / 1000.0,
+        sum(|r| r.errors),
+        sum(|r| r.reconnects),
+        reports.iter().filter(|r| r.errors > 0).count(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_utime_and_stime_after_an_odd_command_name() {
+        let stat = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 5";
+        assert_eq!(cpu_seconds_from_stat(stat, 100.0), Ok(3.0));
+    }
+
+    #[test]
+    fn short_stat_is_an_error_not_a_panic() {
+        assert!(cpu_seconds_from_stat("42 (x) S 1", 100.0).is_err());
+        assert!(cpu_seconds_from_stat("garbage", 100.0).is_err());
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        assert!(own_cpu_seconds().unwrap() >= 0.0);
+    }
+}

@@ -1,0 +1,87 @@
+//! Runs the built load generator against an in-process RTMP listener of the plugin and checks
+//! that both connections' frames arrive, looping with rising timestamps.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gstcfstream::flv;
+use gstcfstream::rtmp::server::{self, IngestItem, ListenerConfig, StreamOptions};
+use tokio::process::Command;
+
+const OPTIONS: StreamOptions = StreamOptions {
+    enforce_codecs: true,
+    read_timeout: Duration::from_secs(10),
+};
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// 400 ms of 25 fps H.264 (a keyframe, then frames) with AAC, preceded by both configs.
+fn small_flv() -> BytesMut {
+    let mut out = BytesMut::from(&flv::FILE_HEADER[..]);
+    flv::write_tag(&mut out, flv::TAG_VIDEO, 0, &[0x17, 0, 0, 0, 0, 1, 0x64]);
+    flv::write_tag(&mut out, flv::TAG_AUDIO, 0, &[0xaf, 0, 0x11, 0x90]);
+    for frame in 0..10u32 {
+        let first = if frame == 0 { 0x17 } else { 0x27 };
+        flv::write_tag(
+            &mut out,
+            flv::TAG_VIDEO,
+            frame * 40,
+            &[first, 1, 0, 0, 0, 7],
+        );
+        flv::write_tag(&mut out, flv::TAG_AUDIO, frame * 40, &[0xaf, 1, 0x21]);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.flv");
+    std::fs::write(&file, small_flv()).unwrap();
+    let listener = server::listener(&ListenerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
+    })
+    .unwrap();
+    let mut registrations: Vec<_> = ["k1", "k2"]
+        .iter()
+        .map(|key| listener.register("live", key, OPTIONS).unwrap())
+        .collect();
+
+    let url = format!("rtmp://{}/live/k{{n}}", listener.local_addr());
+    let loadgen = Command::new(env!("CARGO_BIN_EXE_cfstream-loadgen"))
+        .args(["--file", file.to_str().unwrap(), "--url", &url])
+        .args(["--connections", "2", "--ramp", "20", "--duration", "1.5"])
+        .output();
+
+    // Take in what each publisher sends while the load generator runs.
+    let collect = async {
+        let mut video_timestamps = vec![vec![]; registrations.len()];
+        for (registration, timestamps) in registrations.iter_mut().zip(&mut video_timestamps) {
+            while let Some(item) = registration.recv().await {
+                match item {
+                    IngestItem::Media(media) if flv::is_video_frame(9, &media.message.body) => {
+                        timestamps.push(media.message.timestamp)
+                    }
+                    IngestItem::PublisherDisconnected { .. } => break,
+                    _ => {}
+                }
+            }
+        }
+        video_timestamps
+    };
+    let (output, video_timestamps) =
+        tokio::time::timeout(PATIENCE, async { tokio::join!(loadgen, collect) })
+            .await
+            .expect("load generator and listener finish");
+    let output = output.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("connections=2 "), "{stdout}");
+    assert!(stdout.contains("errors=0 "), "{stdout}");
+    for timestamps in video_timestamps {
+        // 1.5 s of a 400 ms file: about 37 frames over four passes, timestamps never falling.
+        assert!(timestamps.len() >= 30, "{timestamps:?}");
+        assert!(timestamps.windows(2).all(|w| w[0] < w[1]), "{timestamps:?}");
+        assert!(*timestamps.last().unwrap() >= 1200, "{timestamps:?}");
+    }
+}
