@@ -264,12 +264,14 @@ impl Branches {
         });
     }
 
-    /// The name of the output bin `object` belongs to, if any.
+    /// The name of the output bin `object` belongs to, if any. A branch being removed may
+    /// already have left the pipeline when its errors (e.g. the destination resetting the
+    /// connection on unpublish) are handled: a parentless bin counts as an output bin too.
     fn branch_of(&self, object: &gst::Object) -> Option<glib::GString> {
         let mut current = Some(object.clone());
         while let Some(o) = current {
             let parent = o.parent();
-            if parent.as_ref() == Some(self.pipeline.upcast_ref()) {
+            if parent.is_none() || parent.as_ref() == Some(self.pipeline.upcast_ref()) {
                 return o.name().starts_with(BIN_PREFIX).then(|| o.name());
             }
             current = parent;
@@ -319,5 +321,28 @@ fn send_eos_and_wait(bin: &gst::Bin) {
     if let Some(ghost) = bin.static_pad("sink") {
         ghost.send_event(gst::event::Eos::new());
         let _ = rx.recv_timeout(EOS_GRACE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_of_a_branch_that_left_the_pipeline_are_not_the_input_s() {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let tee = gst::ElementFactory::make("tee").build().unwrap();
+        let bin = gst::Bin::with_name(&format!("{BIN_PREFIX}0123-7"));
+        let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+        bin.add(&sink).unwrap();
+        pipeline.add_many([&tee, bin.upcast_ref()]).unwrap();
+        let mut branches = Branches::new(pipeline.clone(), tee.clone(), Arc::default());
+        let error = glib::Error::new(gst::ResourceError::Write, "connection reset");
+        assert!(branches.on_error(Some(sink.upcast_ref()), &error));
+        // Removal finishes before the session handles the error it caused.
+        pipeline.remove(&bin).unwrap();
+        assert!(branches.on_error(Some(sink.upcast_ref()), &error));
+        assert!(!branches.on_error(Some(tee.upcast_ref()), &error));
     }
 }
