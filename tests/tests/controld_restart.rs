@@ -20,6 +20,23 @@ fn listed_seconds(playlist: &str) -> f64 {
         .sum()
 }
 
+/// A recorded live input with a 40 s publisher on it: `(input uid, stream key, publisher)`.
+fn start_broadcast(controld: &Controld) -> (String, String, Publisher) {
+    let input = controld
+        .api()
+        .create_input(json!({"recording": {"mode": "automatic", "timeoutSeconds": 30}}));
+    let uid = input["uid"].as_str().unwrap().to_owned();
+    let key = input["rtmp"]["streamKey"].as_str().unwrap().to_owned();
+    let publisher = Publisher::start(
+        &controld.rtmp_url(&key),
+        Encoding {
+            keyint: 120,
+            seconds: 40,
+        },
+    );
+    (uid, key, publisher)
+}
+
 /// Waits until the input's current recording lists at least `seconds` of media; returns its uid.
 fn await_recorded(controld: &Controld, input: &str, seconds: f64) -> String {
     let base = controld.base_url();
@@ -58,17 +75,7 @@ fn assert_recording_closed_and_playable(controld: &Controld, video: &str) {
 #[test]
 fn kill_9_mid_broadcast_then_restart() {
     let controld = Controld::start();
-    let api = controld.api();
-    let input = api.create_input(json!({"recording": {"mode": "automatic", "timeoutSeconds": 30}}));
-    let uid = input["uid"].as_str().unwrap().to_owned();
-    let key = input["rtmp"]["streamKey"].as_str().unwrap().to_owned();
-    let publisher = Publisher::start(
-        &controld.rtmp_url(&key),
-        Encoding {
-            keyint: 120,
-            seconds: 40,
-        },
-    );
+    let (uid, key, publisher) = start_broadcast(&controld);
     let video = await_recorded(&controld, &uid, 8.0);
 
     let controld = controld.kill9_and_restart();
@@ -105,17 +112,7 @@ fn kill_9_mid_broadcast_then_restart() {
 #[test]
 fn sigterm_finishes_live_recordings() {
     let controld = Controld::start();
-    let api = controld.api();
-    let input = api.create_input(json!({"recording": {"mode": "automatic", "timeoutSeconds": 30}}));
-    let uid = input["uid"].as_str().unwrap().to_owned();
-    let key = input["rtmp"]["streamKey"].as_str().unwrap().to_owned();
-    let publisher = Publisher::start(
-        &controld.rtmp_url(&key),
-        Encoding {
-            keyint: 120,
-            seconds: 40,
-        },
-    );
+    let (uid, _key, publisher) = start_broadcast(&controld);
     let video = await_recorded(&controld, &uid, 4.0);
     let relative = std::path::Path::new("media").join(&uid).join(&video);
 
