@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_file_limit();
     let controld_log = std::env::var("CONTROLD_LOG").ok();
     if let Err(e) = controld::logging::route_gstreamer_debug(controld_log.as_deref()) {
         tracing::warn!("GStreamer debug output stays on stderr: {e}");
@@ -113,6 +114,73 @@ fn main() -> ExitCode {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Raises the soft limit of open files to the hard limit. Every live input holds sockets and
+/// files (publisher connection, segment and playlist files, outputs), and so does every client
+/// that connects (RTMP publishers, including ones that never finish their handshake, and HTTP
+/// viewers): the usual soft limit of 1024 would refuse connections long before memory or CPU
+/// run out. The hard limit stays the administrator's cap.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn raise_open_file_limit() {
+    // `libc` is not a dependency of controld: glibc's getrlimit/setrlimit, declared here.
+    #[repr(C)]
+    struct RLimit {
+        current: std::ffi::c_ulong,
+        maximum: std::ffi::c_ulong,
+    }
+    const RLIMIT_NOFILE: std::ffi::c_int = 7;
+    unsafe extern "C" {
+        fn getrlimit(resource: std::ffi::c_int, limit: *mut RLimit) -> std::ffi::c_int;
+        fn setrlimit(resource: std::ffi::c_int, limit: *const RLimit) -> std::ffi::c_int;
+    }
+    let mut limit = RLimit {
+        current: 0,
+        maximum: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed, which has glibc's
+    // `struct rlimit` layout on these targets (two `rlim_t`, i.e. unsigned long).
+    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::debug!(
+            "reading the open files limit: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    if limit.current < limit.maximum {
+        let raised = RLimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        // SAFETY: as above.
+        if unsafe { setrlimit(RLIMIT_NOFILE, &raised) } == 0 {
+            limit.current = raised.current;
+        } else {
+            tracing::debug!(
+                "raising the open files limit to {}: {}",
+                limit.maximum,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    tracing::debug!(
+        soft = limit.current,
+        hard = limit.maximum,
+        "open files limit"
+    );
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn raise_open_file_limit() {
+    tracing::debug!("open files limit left as inherited on this platform");
+}
 
 fn open_store(data_dir: &std::path::Path) -> Result<Store, BoxError> {
     std::fs::create_dir_all(data_dir)

@@ -405,3 +405,115 @@ pub fn decode_all(url: &str) -> Result<(), String> {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+impl Controld {
+    /// Process id of the running controld (for `/proc/PID/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts on a data directory prepared by the test (e.g. with `media/` on a small tmpfs);
+    /// extra arguments as in `start_with_args`.
+    pub fn start_in_dir(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Controld {
+        Self::start_in(data_dir, extra_args.iter().map(|a| a.to_string()).collect())
+    }
+}
+
+/// Path of the `controld` binary the tests run.
+pub fn controld_binary() -> PathBuf {
+    workspace_binary("controld")
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (children inherit it);
+/// returns the soft limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only access the struct passed.
+    unsafe {
+        assert_eq!(
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit),
+            0,
+            "getrlimit"
+        );
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            assert_eq!(
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit),
+                0,
+                "setrlimit(RLIMIT_NOFILE, {})",
+                limit.rlim_max
+            );
+        }
+    }
+    limit.rlim_cur
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`…), in bytes.
+pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        let kib: u64 = value.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib * 1024)
+    })
+}
+
+/// Number of open file descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+/// `(soft, hard)` "Max open files" of a process, from `/proc/PID/limits`.
+pub fn open_files_limits(pid: u32) -> Option<(String, String)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
+}
+
+impl Publisher {
+    /// Like `start`, with ffmpeg also writing its progress to `progress` every 250 ms (see
+    /// `progress_out_time`): how much media it has sent, whatever the machine's load.
+    pub fn start_with_progress(url: &str, enc: Encoding, progress: &Path) -> Publisher {
+        let x264 = format!("keyint={0}:min-keyint={0}:scenecut=0", enc.keyint);
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .arg("-progress")
+            .arg(progress)
+            .args(["-stats_period", "0.25", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &enc.seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-x264-params", &x264])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning ffmpeg (is it installed? scripts/setup.sh)");
+        Publisher { child }
+    }
+}
+
+/// The media time (`out_time_us`) ffmpeg last reported in a `-progress` file: what it had
+/// muxed and written to its output by then.
+pub fn progress_out_time(progress: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(progress).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("out_time_us=")?.trim().parse::<u64>().ok())
+        .map(Duration::from_micros)
+}

@@ -1,6 +1,8 @@
 //! Closing recordings that were not finished by their pipeline (crash, or a sink that failed).
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::store::{Store, StoreError, status, videos};
 use crate::timefmt;
@@ -27,20 +29,56 @@ pub async fn close_unfinished(
     Ok(())
 }
 
-/// Closes the directory, marks the video ready and sends the video webhook.
+/// Closes the directory, marks the video ready and sends the video webhook. A directory that
+/// cannot be closed now (the disk is full, say) stays `live-inprogress` and is retried in the
+/// background until it can be: marking it ready without `EXT-X-ENDLIST` would leave players
+/// waiting on it forever.
 pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, video_uid: String) {
-    let duration = tokio::task::spawn_blocking(move || {
-        match gstcfstream::hls::finish_recording_dir(&dir) {
-            Ok(summary) => summary.duration.as_secs_f64(),
-            // Nothing was written before the cut: an empty recording.
-            Err(e) => {
-                tracing::warn!("closing recording {}: {e}", dir.display());
-                0.0
-            }
+    match finish(dir.clone()).await {
+        Ok(duration) => mark_ready(store, webhooks, video_uid, duration).await,
+        Err(e) => {
+            tracing::warn!(
+                "closing recording {}: {e}; retrying in the background",
+                dir.display()
+            );
+            let (store, webhooks) = (store.clone(), webhooks.clone());
+            tokio::spawn(async move {
+                let mut pause = FIRST_RETRY;
+                loop {
+                    tokio::time::sleep(pause).await;
+                    match finish(dir.clone()).await {
+                        Ok(duration) => {
+                            break mark_ready(&store, &webhooks, video_uid, duration).await;
+                        }
+                        Err(e) => tracing::debug!("closing recording {}: {e}", dir.display()),
+                    }
+                    pause = (pause * 2).min(LAST_RETRY);
+                }
+            });
         }
-    })
-    .await
-    .unwrap_or(0.0);
+    }
+}
+
+/// Pauses between attempts to close a recording: from this…
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+/// …doubling up to this.
+const LAST_RETRY: Duration = Duration::from_secs(60);
+
+/// Finishes the recording directory; its duration in seconds. A directory with nothing in it
+/// is an empty recording; any other error is worth another try.
+async fn finish(dir: PathBuf) -> io::Result<f64> {
+    let finished =
+        tokio::task::spawn_blocking(move || gstcfstream::hls::finish_recording_dir(&dir))
+            .await
+            .map_err(io::Error::other)?;
+    match finished {
+        Ok(summary) => Ok(summary.duration.as_secs_f64()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0.0),
+        Err(e) => Err(e),
+    }
+}
+
+async fn mark_ready(store: &Store, webhooks: &Webhooks, video_uid: String, duration: f64) {
     let now = timefmt::now();
     let uid = video_uid.clone();
     match store

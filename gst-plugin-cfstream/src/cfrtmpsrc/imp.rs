@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,8 +16,11 @@ use tokio::time::Instant;
 
 use crate::flv;
 use crate::rtmp::server::{
-    self, IngestItem, ListenerConfig, MediaItem, Registration, StreamOptions, TlsFiles,
+    self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
+    StreamOptions, TlsFiles,
 };
+use crate::rtmp::session::MediaMessage;
+use crate::rtmp::socket::Interrupt;
 use crate::rtmp::url::ListenUrl;
 use crate::runtime::RUNTIME;
 
@@ -83,6 +86,10 @@ struct State {
     last_output_ms: Option<u64>,
     /// When the last publisher left; the idle timeout counts from here.
     idle_since: Option<Instant>,
+    /// The rest of the batch being output, one tag per `create()`.
+    batch: Option<MediaItem>,
+    /// The live publisher's connection, read by `create()` itself.
+    feed: Option<Box<PublisherFeed>>,
 }
 
 /// What a consumer joining mid-stream (a `tee` branch, `rtmp2sink`) needs before any frame:
@@ -191,6 +198,8 @@ pub struct CfRtmpSrc {
     bound_port: AtomicU32,
     flushing: AtomicBool,
     unlock: Notify,
+    /// Wakes `create()` out of a wait for the publisher's socket.
+    interrupt: OnceLock<Interrupt>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -298,9 +307,51 @@ impl CfRtmpSrc {
         );
     }
 
+    fn on_rejected(&self, remote: String, code: &str, reason: String) {
+        gst::warning!(
+            CAT,
+            imp = self,
+            "publisher {remote} rejected: {code}: {reason}"
+        );
+        self.post_element_message(
+            gst::Structure::builder("cfrtmpsrc-publisher-rejected")
+                .field("remote-address", remote)
+                .field("reason", reason)
+                .field("code", code)
+                .build(),
+        );
+    }
+
+    /// Reads the live publisher's connection until it has media or news.
+    fn read_feed(&self, state: &mut State) -> Wake {
+        // Other publishers refused while this one is live are reported as they come.
+        if let Some(item) = state.registration.as_mut().and_then(Registration::try_recv) {
+            return Wake::Item(item);
+        }
+        let Some(interrupt) = self.interrupt.get() else {
+            return Wake::Flushing;
+        };
+        let Some(feed) = state.feed.as_mut() else {
+            return Wake::Flushing;
+        };
+        let remote = feed.remote();
+        let ended =
+            |reason: String| Wake::Item(IngestItem::PublisherDisconnected { remote, reason });
+        let wake = match feed.next(interrupt) {
+            FeedEvent::Media(batch) => return Wake::Item(IngestItem::Media(batch)),
+            FeedEvent::Interrupted => return Wake::Flushing,
+            FeedEvent::Ended(reason) => ended(reason),
+            FeedEvent::Rejected { code, reason } => {
+                self.on_rejected(remote.to_string(), code, reason);
+                ended("rejected".into())
+            }
+        };
+        state.feed = None;
+        wake
+    }
+
     /// One FLV tag buffer for a media message, timestamped in running time.
-    fn tag_buffer(&self, state: &mut State, item: MediaItem) -> gst::Buffer {
-        let message = &item.message;
+    fn tag_buffer(&self, state: &mut State, message: &MediaMessage) -> gst::Buffer {
         let mut discont = false;
         let mapping = match state.mapping {
             Some(mapping) => mapping,
@@ -600,9 +651,16 @@ impl BaseSrcImpl for CfRtmpSrc {
             )
         })?;
         listener.set_handshake_timeout(Duration::from_secs(settings.handshake_timeout.into()));
+        if self.interrupt.get().is_none() {
+            let interrupt = Interrupt::new().map_err(|e| {
+                gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
+            })?;
+            let _ = self.interrupt.set(interrupt);
+        }
         let options = StreamOptions {
             enforce_codecs: settings.enforce_codecs,
             read_timeout: Duration::from_secs(settings.read_timeout.into()),
+            read_on_consumer_thread: true,
         };
         let registration = listener
             .register(&url.app, &stream_key, options)
@@ -647,11 +705,17 @@ impl BaseSrcImpl for CfRtmpSrc {
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         self.flushing.store(true, Ordering::Release);
         self.unlock.notify_waiters();
+        if let Some(interrupt) = self.interrupt.get() {
+            interrupt.raise();
+        }
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.flushing.store(false, Ordering::Release);
+        if let Some(interrupt) = self.interrupt.get() {
+            interrupt.clear();
+        }
         Ok(())
     }
 }
@@ -672,16 +736,31 @@ impl PushSrcImpl for CfRtmpSrc {
             return Ok(CreateSuccess::NewBuffer(buffer));
         }
         loop {
-            match self.wait(&mut state)? {
-                Wake::Flushing => return Err(gst::FlowError::Flushing),
+            if let Some(message) = state.batch.as_mut().and_then(|b| b.messages.pop_front()) {
+                return Ok(CreateSuccess::NewBuffer(
+                    self.tag_buffer(&mut state, &message),
+                ));
+            }
+            // The batch's bytes leave the queue's budget once all of it is out.
+            state.batch = None;
+            let wake = if state.feed.is_some() {
+                self.read_feed(&mut state)
+            } else {
+                self.wait(&mut state)?
+            };
+            match wake {
+                Wake::Flushing if self.flushing.load(Ordering::Acquire) => {
+                    return Err(gst::FlowError::Flushing);
+                }
+                // An interrupt left over from an earlier unlock.
+                Wake::Flushing => {}
                 Wake::IdleTimeout => {
                     gst::info!(CAT, imp = self, "no publisher came back: end of stream");
                     state.registration = None;
                     return Err(gst::FlowError::Eos);
                 }
-                Wake::Item(IngestItem::Media(item)) => {
-                    return Ok(CreateSuccess::NewBuffer(self.tag_buffer(&mut state, item)));
-                }
+                Wake::Item(IngestItem::Media(batch)) => state.batch = Some(batch),
+                Wake::Item(IngestItem::Feed(feed)) => state.feed = Some(feed),
                 Wake::Item(IngestItem::PublisherConnected {
                     remote,
                     app,
@@ -695,20 +774,7 @@ impl PushSrcImpl for CfRtmpSrc {
                     remote,
                     code,
                     reason,
-                }) => {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "publisher {remote} rejected: {code}: {reason}"
-                    );
-                    self.post_element_message(
-                        gst::Structure::builder("cfrtmpsrc-publisher-rejected")
-                            .field("remote-address", remote.to_string())
-                            .field("reason", reason)
-                            .field("code", code)
-                            .build(),
-                    );
-                }
+                }) => self.on_rejected(remote.to_string(), code, reason),
             }
         }
     }

@@ -12,7 +12,9 @@
 pub mod amf0;
 pub mod chunk;
 pub mod client;
+mod feed;
 pub mod handshake;
 pub mod server;
 pub mod session;
+pub mod socket;
 pub mod url;

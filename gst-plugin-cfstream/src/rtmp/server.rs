@@ -6,8 +6,17 @@
 //! one task; nothing waits on a thread. A connection's media reaches its consumer through a queue
 //! bounded in items and in bytes; when it is full the connection task stops reading the socket,
 //! so a slow consumer slows the publisher down through TCP instead of growing memory.
+//!
+//! A live publisher's messages travel in batches: once its socket is drained, the connection
+//! reads again only at the next tick of a process-wide [`BATCH_INTERVAL`] grid. An encoder sends
+//! 70–80 messages a second; handed over one by one, each costs a wake-up of the runtime and one
+//! of the consumer's thread, which is most of what a real-time stream costs. Batched, a stream
+//! costs one wake-up of each per tick, and every connection due on a tick is served in the same
+//! turn of the runtime. A consumer with a thread of its own (`cfrtmpsrc`) can take a plain-TCP
+//! publisher's connection over and read it there ([`PublisherFeed`]), which saves the runtime's
+//! wake-ups and the hand-over between threads as well.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::net::SocketAddr;
@@ -15,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
+
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -26,6 +36,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
+pub use super::feed::{FeedEvent, PublisherFeed};
 use super::session::{MediaMessage, ServerSession, SessionEvent};
 use crate::flv;
 use crate::runtime::RUNTIME;
@@ -37,14 +48,22 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes asked of the socket per read: small until a publish is accepted, so that many idle or
 /// hostile connections hold little memory.
 const SETUP_READ_SIZE: usize = 4 * 1024;
-const PUBLISH_READ_SIZE: usize = 64 * 1024;
-/// Queue between a publisher's connection and its consumer: media messages…
+pub(super) const PUBLISH_READ_SIZE: usize = 64 * 1024;
+/// The batching grid (see the module documentation): at most this much is added to the time a
+/// message takes to reach its consumer.
+const BATCH_INTERVAL: Duration = Duration::from_millis(20);
+/// A batch is handed over early once it holds this many bytes.
+const BATCH_BYTES: usize = 1024 * 1024;
+/// A live publisher's plain TCP socket wakes the runtime only once this much is queued (a fast
+/// publisher); otherwise it is read on the batching grid.
+pub(super) const PUBLISH_LOW_WATER: usize = 256 * 1024;
+/// Queue between a publisher's connection and its consumer: batches of media messages…
 const QUEUE_ITEMS: usize = 1024;
 /// …and their bytes (at least one maximal message, see `session::PUBLISH_LIMITS`).
 const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// After refusing a publisher, how long its further data is read and discarded so that it gets
 /// to read the error status (closing at once would reset the connection and lose it).
-const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+pub(super) const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// A live publisher that sent no media for this long is presumed gone: a network cut leaves its
@@ -89,6 +108,9 @@ pub struct StreamOptions {
     pub enforce_codecs: bool,
     /// A publisher silent this long is considered cut off.
     pub read_timeout: Duration,
+    /// Hand a plain-TCP publisher's connection over as an [`IngestItem::Feed`], to be read on
+    /// the consumer's thread (see [`PublisherFeed`]).
+    pub read_on_consumer_thread: bool,
 }
 
 /// What a registered consumer receives, in order.
@@ -102,6 +124,10 @@ pub enum IngestItem {
         encoder: String,
     },
     Media(MediaItem),
+    /// The publisher's connection itself, after `PublisherConnected`, for a consumer that
+    /// asked to read it on its own thread (plain TCP only): from here on the feed reports the
+    /// media and the end, and no `PublisherDisconnected` follows.
+    Feed(Box<PublisherFeed>),
     /// `reason`: `closed`, `read-timeout`, `rejected`, `protocol-error: …`, `stopped`.
     PublisherDisconnected {
         remote: SocketAddr,
@@ -114,11 +140,22 @@ pub enum IngestItem {
     },
 }
 
-/// A media message; its bytes count against the queue until it is dropped.
+/// Media messages in the order received; their bytes count against the queue until the batch
+/// is dropped.
 #[derive(Debug)]
 pub struct MediaItem {
-    pub message: MediaMessage,
-    _budget: OwnedSemaphorePermit,
+    pub messages: VecDeque<MediaMessage>,
+    /// None for a batch read on the consumer's thread: it never waits in the queue.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl MediaItem {
+    pub(super) fn unqueued(messages: VecDeque<MediaMessage>) -> MediaItem {
+        MediaItem {
+            messages,
+            _budget: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,23 +168,23 @@ pub struct AlreadyRegistered {
 
 type StreamName = (String, String);
 
-struct KeyEntry {
+pub(super) struct KeyEntry {
     id: u64,
     items: mpsc::Sender<IngestItem>,
     budget: Arc<Semaphore>,
-    options: StreamOptions,
+    pub(super) options: StreamOptions,
     live: AtomicBool,
     /// When the live publisher last sent media (or was accepted), on the [`elapsed_ms`] clock.
-    last_media_ms: AtomicU64,
+    pub(super) last_media_ms: AtomicU64,
     /// Bumped by a publisher taking the key over; the live one ends when it changes.
-    takeover_generation: AtomicU64,
+    pub(super) takeover_generation: AtomicU64,
     takeover: Notify,
     /// Signalled when `live` turns false.
     released: Notify,
 }
 
 /// Milliseconds on a process-wide monotonic clock.
-fn elapsed_ms() -> u64 {
+pub(super) fn elapsed_ms() -> u64 {
     static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
     ORIGIN.elapsed().as_millis() as u64
 }
@@ -356,6 +393,11 @@ impl Registration {
         self.items.recv().await
     }
 
+    /// The next item if one is queued.
+    pub fn try_recv(&mut self) -> Option<IngestItem> {
+        self.items.try_recv().ok()
+    }
+
     pub fn listener(&self) -> &ListenerHandle {
         &self.listener
     }
@@ -429,7 +471,7 @@ impl Patience {
 }
 
 /// Marks a key live while its publisher's connection runs.
-struct LiveGuard(Arc<KeyEntry>);
+pub(super) struct LiveGuard(pub(super) Arc<KeyEntry>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
@@ -465,6 +507,24 @@ async fn take_over(entry: &KeyEntry) -> bool {
     }
 }
 
+/// A connection's byte stream.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Sized {
+    /// The TCP socket, when the stream's bytes are the socket's bytes (no TLS).
+    fn into_tcp(self) -> Result<TcpStream, Self>;
+}
+
+impl Transport for TcpStream {
+    fn into_tcp(self) -> Result<TcpStream, Self> {
+        Ok(self)
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn into_tcp(self) -> Result<TcpStream, Self> {
+        Err(self)
+    }
+}
+
 struct Connection<S> {
     stream: S,
     remote: SocketAddr,
@@ -474,7 +534,7 @@ struct Connection<S> {
     input: BytesMut,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+impl<S: Transport> Connection<S> {
     fn new(stream: S, remote: SocketAddr, shared: Arc<Shared>, tls: bool) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let seed = now.map_or(0, |d| d.as_nanos() as u64) ^ ((remote.port() as u64) << 32);
@@ -493,7 +553,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut app = String::new();
         let mut flash_ver = String::new();
         let guard = loop {
-            let event = match self.next_event(setup, None).await {
+            let event = match self.next_event(setup).await {
                 Ok(Some(event)) => event,
                 Ok(None) | Err(_) => return,
             };
@@ -537,7 +597,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if entry.items.send(connected).await.is_err() {
             return;
         }
-        let reason = self.publish(&entry).await;
+        if entry.options.read_on_consumer_thread {
+            let remote = self.remote;
+            let item = match self.into_feed(guard) {
+                Ok(Ok(feed)) => IngestItem::Feed(Box::new(feed)),
+                Ok(Err(_)) => IngestItem::PublisherDisconnected {
+                    remote,
+                    reason: "closed".into(),
+                },
+                Err(rest) => {
+                    let (connection, guard) = *rest;
+                    return connection.forward(&entry, guard).await;
+                }
+            };
+            let _ = entry.items.send(item).await;
+            return;
+        }
+        self.forward(&entry, guard).await;
+    }
+
+    /// Forwards the publisher's media from this task until it leaves.
+    async fn forward(mut self, entry: &KeyEntry, guard: LiveGuard) {
+        let reason = self.publish(entry).await;
         let _ = entry
             .items
             .send(IngestItem::PublisherDisconnected {
@@ -597,65 +678,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn publish(&mut self, entry: &KeyEntry) -> String {
         let patience = Patience::PerOperation(entry.options.read_timeout);
         let generation = entry.takeover_generation.load(Ordering::Acquire);
+        let mut drained = false;
         loop {
             let mut taken_over = pin!(entry.takeover.notified());
             taken_over.as_mut().enable();
             if entry.takeover_generation.load(Ordering::Acquire) != generation {
                 return "replaced".into();
             }
-            let event = tokio::select! {
-                event = self.next_event(patience, Some(&entry.items)) => event,
+            let (batch, batch_bytes, end) = take_batch(
+                &mut self.session,
+                &mut self.input,
+                entry.options.enforce_codecs,
+            );
+            if let Err(reason) = self.flush(patience).await {
+                return reason;
+            }
+            if !batch.is_empty() {
+                entry.last_media_ms.store(elapsed_ms(), Ordering::Release);
+                if !hand_over(entry, batch, batch_bytes).await {
+                    return "stopped".into();
+                }
+            }
+            match end {
+                Some(Ending::Left) => return "closed".into(),
+                Some(Ending::Reason(reason)) => return reason,
+                Some(Ending::Violation(violation)) => {
+                    self.reject(entry, violation).await;
+                    return "rejected".into();
+                }
+                None if batch_bytes >= BATCH_BYTES => continue,
+                None => {}
+            }
+            if drained {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_batch_tick().into()) => {}
+                    () = &mut taken_over => return "replaced".into(),
+                }
+            }
+            let read = tokio::select! {
+                read = self.read(patience, Some(&entry.items)) => read,
                 () = &mut taken_over => return "replaced".into(),
             };
-            let message = match event {
-                Ok(Some(SessionEvent::Media(message))) => message,
-                Ok(Some(SessionEvent::Unpublished)) | Ok(None) => return "closed".into(),
-                Ok(Some(_)) => continue,
+            match read {
+                Ok(Read::Drained) => drained = true,
+                Ok(Read::More) => drained = false,
+                Ok(Read::Closed) => return "closed".into(),
                 Err(reason) => return reason,
-            };
-            entry.last_media_ms.store(elapsed_ms(), Ordering::Release);
-            if entry.options.enforce_codecs
-                && let Some(violation) = codec_violation(&message)
-            {
-                let description = format!("{}: {}", violation.code, violation.reason);
-                self.session
-                    .reject_publish("NetStream.Publish.Rejected", &description);
-                self.linger().await;
-                let _ = entry
-                    .items
-                    .send(IngestItem::PublisherRejected {
-                        remote: self.remote,
-                        code: violation.code,
-                        reason: violation.reason,
-                    })
-                    .await;
-                return "rejected".into();
-            }
-            let Ok(budget) = entry
-                .budget
-                .clone()
-                .acquire_many_owned(message.body.len() as u32)
-                .await
-            else {
-                return "stopped".into();
-            };
-            let item = IngestItem::Media(MediaItem {
-                message,
-                _budget: budget,
-            });
-            if entry.items.send(item).await.is_err() {
-                return "stopped".into();
             }
         }
     }
 
+    /// Refuses the publisher for a codec rule and tells the consumer.
+    async fn reject(&mut self, entry: &KeyEntry, violation: flv::CodecViolation) {
+        let description = format!("{}: {}", violation.code, violation.reason);
+        self.session
+            .reject_publish("NetStream.Publish.Rejected", &description);
+        self.linger().await;
+        let _ = entry
+            .items
+            .send(IngestItem::PublisherRejected {
+                remote: self.remote,
+                code: violation.code,
+                reason: violation.reason,
+            })
+            .await;
+    }
+
     /// Runs the session on received bytes until it has an event; reads when it needs more.
     /// `Ok(None)`: the peer closed. `Err`: the disconnect reason.
-    async fn next_event(
-        &mut self,
-        patience: Patience,
-        consumer: Option<&mpsc::Sender<IngestItem>>,
-    ) -> Result<Option<SessionEvent>, String> {
+    async fn next_event(&mut self, patience: Patience) -> Result<Option<SessionEvent>, String> {
         loop {
             let event = self.session.process(&mut self.input);
             self.flush(patience).await?;
@@ -664,41 +755,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(None) => {}
                 Err(e) => return Err(format!("protocol-error: {e}")),
             }
-            self.input.reserve(if self.session.is_publishing() {
-                PUBLISH_READ_SIZE
-            } else {
-                SETUP_READ_SIZE
-            });
-            let read = timeout_at(patience.deadline(), self.stream.read_buf(&mut self.input));
-            let stopped = async {
-                match consumer {
-                    Some(consumer) => consumer.closed().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                read = read => match read {
-                    Err(_) => return Err("read-timeout".into()),
-                    Ok(Err(_)) | Ok(Ok(0)) => return Ok(None),
-                    Ok(Ok(_)) => {}
-                },
-                _ = stopped => return Err("stopped".into()),
+            if let Read::Closed = self.read(patience, None).await? {
+                return Ok(None);
             }
         }
     }
 
-    /// Sends what is pending, closes our direction and discards input for a short while.
-    async fn linger(&mut self) {
-        let deadline = Instant::now() + REFUSAL_LINGER;
-        if self.flush(Patience::Until(deadline)).await.is_err() {
-            return;
+    /// Reads what the socket has (waiting for something); `Err`: the disconnect reason.
+    async fn read(
+        &mut self,
+        patience: Patience,
+        consumer: Option<&mpsc::Sender<IngestItem>>,
+    ) -> Result<Read, String> {
+        self.input.reserve(if self.session.is_publishing() {
+            PUBLISH_READ_SIZE
+        } else {
+            SETUP_READ_SIZE
+        });
+        let room = self.input.capacity() - self.input.len();
+        let read = timeout_at(patience.deadline(), self.stream.read_buf(&mut self.input));
+        let stopped = async {
+            match consumer {
+                Some(consumer) => consumer.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = read => match read {
+                Err(_) => Err("read-timeout".into()),
+                Ok(Err(_)) | Ok(Ok(0)) => Ok(Read::Closed),
+                Ok(Ok(n)) if n < room => Ok(Read::Drained),
+                Ok(Ok(_)) => Ok(Read::More),
+            },
+            _ = stopped => Err("stopped".into()),
         }
-        let _ = timeout_at(deadline, async {
-            let _ = self.stream.shutdown().await;
-            let mut discard = [0; 4096];
-            while matches!(self.stream.read(&mut discard).await, Ok(n) if n > 0) {}
-        })
-        .await;
+    }
+
+    /// Hands the connection of an accepted publisher over to be read on its consumer's thread;
+    /// back when it cannot be (TLS).
+    #[allow(clippy::type_complexity)]
+    fn into_feed(
+        self,
+        guard: LiveGuard,
+    ) -> Result<io::Result<PublisherFeed>, Box<(Self, LiveGuard)>> {
+        let Connection {
+            stream,
+            remote,
+            shared,
+            tls,
+            session,
+            input,
+        } = self;
+        match stream.into_tcp() {
+            Ok(tcp) => Ok(PublisherFeed::new(tcp, session, input, remote, guard)),
+            Err(stream) => Err(Box::new((
+                Connection {
+                    stream,
+                    remote,
+                    shared,
+                    tls,
+                    session,
+                    input,
+                },
+                guard,
+            ))),
+        }
+    }
+
+    async fn linger(&mut self) {
+        let output = self.session.output().split();
+        linger(&mut self.stream, output).await;
     }
 
     async fn flush(&mut self, patience: Patience) -> Result<(), String> {
@@ -714,7 +840,88 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-fn codec_violation(message: &MediaMessage) -> Option<flv::CodecViolation> {
+/// Sends `output` (a refusal), closes our direction and discards input for a short while, so
+/// that the peer gets to read the refusal (closing at once would reset the connection).
+pub(super) async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, output: BytesMut) {
+    let _ = timeout_at(Instant::now() + REFUSAL_LINGER, async {
+        stream.write_all(&output).await?;
+        stream.shutdown().await?;
+        let mut discard = [0; 4096];
+        while stream.read(&mut discard).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+/// What one read did.
+enum Read {
+    /// Less than there was room for: the socket had nothing more.
+    Drained,
+    /// The buffer filled up: the socket may have more.
+    More,
+    Closed,
+}
+
+/// Why a publish ends, found while taking in a batch.
+pub(super) enum Ending {
+    Left,
+    Reason(String),
+    Violation(flv::CodecViolation),
+}
+
+/// The media messages complete in `input`, up to [`BATCH_BYTES`], with their size, and why the
+/// publish ends if it does.
+pub(super) fn take_batch(
+    session: &mut ServerSession,
+    input: &mut BytesMut,
+    enforce_codecs: bool,
+) -> (VecDeque<MediaMessage>, usize, Option<Ending>) {
+    let mut batch = VecDeque::new();
+    let mut bytes = 0;
+    loop {
+        let message = match session.process(input) {
+            Ok(Some(SessionEvent::Media(message))) => message,
+            Ok(Some(SessionEvent::Unpublished)) => return (batch, bytes, Some(Ending::Left)),
+            Ok(Some(_)) => continue,
+            Ok(None) => return (batch, bytes, None),
+            Err(e) => {
+                let reason = format!("protocol-error: {e}");
+                return (batch, bytes, Some(Ending::Reason(reason)));
+            }
+        };
+        if enforce_codecs && let Some(violation) = codec_violation(&message) {
+            return (batch, bytes, Some(Ending::Violation(violation)));
+        }
+        bytes += message.body.len();
+        batch.push_back(message);
+        if bytes >= BATCH_BYTES {
+            return (batch, bytes, None);
+        }
+    }
+}
+
+/// Queues a batch for the consumer once the byte budget allows; `false`: the consumer is gone.
+async fn hand_over(entry: &KeyEntry, messages: VecDeque<MediaMessage>, bytes: usize) -> bool {
+    let permits = bytes.min(QUEUE_BYTES) as u32;
+    let Ok(budget) = entry.budget.clone().acquire_many_owned(permits).await else {
+        return false;
+    };
+    let item = IngestItem::Media(MediaItem {
+        messages,
+        _budget: Some(budget),
+    });
+    entry.items.send(item).await.is_ok()
+}
+
+/// The next tick of the batching grid shared by every connection of the process.
+pub(super) fn next_batch_tick() -> std::time::Instant {
+    static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+    let interval = BATCH_INTERVAL.as_nanos();
+    let ticks = EPOCH.elapsed().as_nanos() / interval + 1;
+    *EPOCH + Duration::from_nanos((ticks * interval) as u64)
+}
+
+pub(super) fn codec_violation(message: &MediaMessage) -> Option<flv::CodecViolation> {
     if message.tag_type == flv::TAG_SCRIPT_DATA {
         let props = flv::metadata(&message.body)?;
         return flv::check_metadata(&props).err();
@@ -732,6 +939,7 @@ mod tests {
     const OPTIONS: StreamOptions = StreamOptions {
         enforce_codecs: true,
         read_timeout: Duration::from_secs(10),
+        read_on_consumer_thread: false,
     };
     const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -821,7 +1029,8 @@ mod tests {
         let Some(IngestItem::Media(media)) = registration.recv().await else {
             panic!("expected media")
         };
-        assert_eq!((media.message.tag_type, media.message.timestamp), (9, 40));
+        let message = &media.messages[0];
+        assert_eq!((message.tag_type, message.timestamp), (9, 40));
     }
 
     #[tokio::test]
