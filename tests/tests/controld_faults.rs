@@ -953,9 +953,15 @@ fn disk_full_gives_a_clear_error_and_recovers_when_space_returns() {
         message.contains("No space left on device") && message.contains(&uid),
         "the error names the cause and the file: {failed}"
     );
-    // controld is still there, and what was listed before the disk filled is intact.
-    let videos = await_ready_videos(&api, &uid, 1);
+    // controld is still there, and what was listed before the disk filled is intact. The
+    // recording cannot be closed on a full disk: it stays in progress until it can be.
+    let videos = api.videos_of(&uid);
+    assert_eq!(videos.len(), 1, "{videos:?}");
     assert_eq!(videos[0]["uid"], video.as_str());
+    assert_eq!(
+        videos[0]["status"]["state"], "live-inprogress",
+        "{videos:?}"
+    );
     let after = playlist_on_disk(&dir);
     eprintln!(
         "recording after the failure: {} segments listed, ENDLIST {}, duration {}",
@@ -968,8 +974,22 @@ fn disk_full_gives_a_clear_error_and_recovers_when_space_returns() {
     assert_segments_play(&base, &video, &after);
     drop(publisher);
 
-    // Space returns: the same input records and plays again.
+    // Space returns: the cut recording is closed, and the same input records and plays again.
     std::fs::remove_file(&filler).unwrap();
+    let closed = wait_for(
+        "the cut recording closed once space returned",
+        Duration::from_secs(90),
+        || {
+            let videos = api.videos_of(&uid);
+            let closed = videos.into_iter().find(|v| v["uid"] == video.as_str())?;
+            (closed["status"]["state"] == "ready").then_some(closed)
+        },
+    );
+    let finished = playlist_on_disk(&dir);
+    assert!(finished.ended, "{finished:?}");
+    assert_still_listed(&before, &finished);
+    let duration = closed["duration"].as_f64().unwrap_or_default();
+    assert!(duration >= before.seconds() - 0.05, "{closed}");
     let again = Publisher::start(&controld.rtmp_url(&key), Encoding::good(10));
     api.await_status(&uid, "connected again", state_is("connected"));
     let (status, err) = again.wait(FFMPEG_TIMEOUT);
