@@ -1,14 +1,19 @@
-//! cfstream-loadgen: publishes one prepared FLV file over N concurrent RTMP connections in real
-//! time, as N encoders would, to measure what ingest servers cost per stream.
+//! cfstream-loadgen: publishes one prepared FLV file over N concurrent RTMP or RTMPS
+//! connections in real time, as N encoders would, to measure what ingest servers cost per stream
+//! and, with `--playlists`, how long after each closing keyframe the server lists the segment.
 //!
 //! One process and one thread: every connection is a task on a single-threaded tokio runtime,
 //! so that the tool costs far less CPU than the servers it loads (it mostly sleeps until a tag
-//! is due and then copies it into one socket write).
+//! is due and then copies it into one socket write). The playlists are watched with inotify on
+//! the same thread.
 
+mod latency;
 mod media;
 mod publisher;
 mod report;
 mod target;
+mod tls;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,18 +23,21 @@ use std::time::Duration;
 use clap::Parser;
 
 use media::Media;
+use publisher::ConnectionReport;
 use target::Target;
+use watch::Watcher;
 
-/// Publishes an FLV file (H.264 + AAC) over N RTMP connections in real time, looping it with
-/// rising timestamps, and prints per-connection bytes, errors and reconnects, the totals and
-/// its own CPU seconds.
+/// Publishes an FLV file (H.264 + AAC) over N RTMP or RTMPS connections in real time, looping it
+/// with rising timestamps, and prints per-connection bytes, errors and reconnects, the totals
+/// and its own CPU seconds; with --playlists also the segment latency.
 #[derive(Parser)]
 #[command(name = "cfstream-loadgen")]
 struct Args {
     /// The FLV file to publish; read once and shared by all connections.
     #[arg(long)]
     file: PathBuf,
-    /// rtmp://host[:port]/app/stream-key; `{n}` is replaced by the connection number (1..=N).
+    /// rtmp://host[:port]/app/stream-key or rtmps://… (port 443 by default); `{n}` is replaced
+    /// by the connection number (1..=N).
     #[arg(
         long,
         required_unless_present = "url_file",
@@ -52,7 +60,17 @@ struct Args {
     /// Seconds between a failed publish and the next attempt.
     #[arg(long, default_value_t = 1.0, value_parser = positive_number)]
     retry_delay: f64,
-    /// Print only the totals line.
+    /// rtmps://: accept any server certificate (self-signed bench servers). Without it the
+    /// certificate must chain to a webpki root and name the URL's host.
+    #[arg(long)]
+    insecure: bool,
+    /// Measure segment latency: a file whose line n is where connection n's stream shows up on
+    /// disk, a live playlist file (….m3u8) or a directory under which every live.m3u8 that
+    /// appears counts (controld: <data-dir>/media/<input uid>). Blank lines and `#` comments
+    /// skipped.
+    #[arg(long)]
+    playlists: Option<PathBuf>,
+    /// Print only the totals lines.
     #[arg(long)]
     quiet: bool,
 }
@@ -88,37 +106,114 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         }
         (None, None) => return Err("give --url or --url-file".into()),
     };
+    let playlists = match &args.playlists {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Some(playlist_entries(&text, connections)?)
+        }
+        None => None,
+    };
+    let tls = if targets.iter().any(|t| t.tls) {
+        Some(tls::connector(args.insecure)?)
+    } else {
+        None
+    };
     let media = Arc::new(Media::load(&args.file)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let reports = runtime.block_on(publish_all(
-        &targets,
-        media,
-        Duration::from_secs_f64(args.ramp.recip()),
-        Duration::from_secs_f64(args.duration),
-        Duration::from_secs_f64(args.retry_delay),
-    ))?;
+    let (reports, latency) = runtime.block_on(async {
+        let mut watcher = match &playlists {
+            Some(entries) => Some(
+                Watcher::new(entries).map_err(|e| format!("cannot watch the playlists: {e}"))?,
+            ),
+            None => None,
+        };
+        let publish = publish_all(
+            &targets,
+            tls,
+            media,
+            Duration::from_secs_f64(args.ramp.recip()),
+            Duration::from_secs_f64(args.duration),
+            Duration::from_secs_f64(args.retry_delay),
+        );
+        let Some(watcher) = watcher.as_mut() else {
+            return Ok::<_, Box<dyn std::error::Error>>((publish.await?, None));
+        };
+        let reports = watcher.watch_until(publish).await?;
+        // The segments closed by the last keyframes: wait for them up to one target duration
+        // (and a second) after the end; later they would be late anyway.
+        let grace = Duration::from_secs(watcher.target_duration_s().unwrap_or(10) + 1);
+        let deadline = tokio::time::Instant::now() + grace;
+        watcher
+            .watch_while(deadline, |logs| complete(&reports, logs))
+            .await;
+        for error in &watcher.errors {
+            eprintln!("cfstream-loadgen: playlists: {error}");
+        }
+        let latency = report::latency(&reports, watcher);
+        Ok((reports, Some(latency)))
+    })?;
     report::print(&targets, &reports, args.quiet);
+    if let Some(latency) = latency {
+        report::print_latency(&latency, args.quiet);
+    }
     Ok(reports.iter().all(|r| r.errors == 0))
+}
+
+/// The `--playlists` entries of the first `connections` connections.
+fn playlist_entries(text: &str, connections: usize) -> Result<Vec<PathBuf>, String> {
+    let entries: Vec<PathBuf> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(PathBuf::from)
+        .take(connections)
+        .collect();
+    if entries.len() < connections {
+        return Err(format!(
+            "the playlists file lists {} entries but {connections} connections were asked for",
+            entries.len()
+        ));
+    }
+    Ok(entries)
+}
+
+/// Every connection's expected segments were seen (nothing left to wait for).
+fn complete(
+    reports: &[ConnectionReport],
+    logs: &[std::collections::BTreeMap<PathBuf, latency::SegmentLog>],
+) -> bool {
+    reports
+        .iter()
+        .zip(logs)
+        .all(|(report, logs)| match report::tracked(report, logs) {
+            Some((keyframes, log)) => {
+                latency::evaluate(keyframes, log.unwrap_or(&Default::default())).missing == 0
+            }
+            None => true,
+        })
 }
 
 /// Starts one connection every `ramp_interval` and waits for all of them to finish.
 async fn publish_all(
     targets: &[Target],
+    tls: Option<tokio_rustls::TlsConnector>,
     media: Arc<Media>,
     ramp_interval: Duration,
     duration: Duration,
     retry_delay: Duration,
-) -> Result<Vec<publisher::ConnectionReport>, tokio::task::JoinError> {
+) -> Result<Vec<ConnectionReport>, tokio::task::JoinError> {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(targets.len());
     for (n, target) in targets.iter().enumerate() {
         tokio::time::sleep_until(start + ramp_interval * n as u32).await;
         let media = Arc::clone(&media);
         let target = target.clone();
+        let tls = tls.clone();
         tasks.push(tokio::spawn(async move {
-            publisher::run(target, &media, duration, retry_delay).await
+            publisher::run(target, tls, &media, duration, retry_delay).await
         }));
     }
     let mut reports = Vec::with_capacity(tasks.len());

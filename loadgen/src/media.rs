@@ -37,6 +37,8 @@ pub struct MediaTag {
     /// Metadata and codec sequence headers: sent on the first pass only, since every later pass
     /// continues the same stream with the same codec configuration.
     pub setup: bool,
+    /// An AVC keyframe (a coded picture, not the sequence header): where segments are cut.
+    pub keyframe: bool,
 }
 
 /// The whole file in memory.
@@ -73,6 +75,7 @@ impl Media {
                     timestamp_ms,
                     body: Bytes::copy_from_slice(tag.body),
                     setup: is_sequence_header(tag.tag_type, tag.body),
+                    keyframe: is_keyframe(tag.tag_type, tag.body),
                 }),
                 flv::TAG_SCRIPT_DATA => {
                     let mut body = BytesMut::new();
@@ -83,6 +86,7 @@ impl Media {
                         timestamp_ms,
                         body: body.freeze(),
                         setup: true,
+                        keyframe: false,
                     });
                 }
                 _ => {}
@@ -112,6 +116,11 @@ fn is_sequence_header(tag_type: u8, body: &[u8]) -> bool {
         _ => false,
     };
     codec_with_packet_type && body.get(1) == Some(&0)
+}
+
+/// An AVC coded picture (packet type 1) of frame type 1 (keyframe).
+fn is_keyframe(tag_type: u8, body: &[u8]) -> bool {
+    flv::is_video_frame(tag_type, body) && body[0] >> 4 == 1
 }
 
 /// Where a track's last frame ends: its last timestamp plus its mean frame spacing.
@@ -214,6 +223,8 @@ mod tests {
         let setup: Vec<bool> = media.tags.iter().map(|t| t.setup).collect();
         assert_eq!(&setup[..4], &[true, true, true, false]);
         assert!(setup[4..].iter().all(|s| !s));
+        let keyframes: Vec<usize> = (0..10).filter(|&i| media.tags[i].keyframe).collect();
+        assert_eq!(keyframes, [3]);
         assert_eq!(media.tags[9].timestamp_ms, 80);
         let meta = amf0::decode_all(&media.tags[0].body).unwrap();
         assert_eq!(meta[0].as_str(), Some("@setDataFrame"));

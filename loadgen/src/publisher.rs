@@ -1,5 +1,5 @@
-//! One connection's life: connect, handshake, publish, send the media in real time until its
-//! deadline, and start over after a failure.
+//! One connection's life: connect (TCP, and TLS for `rtmps://`), handshake, publish, send the
+//! media in real time until its deadline, and start over after a failure.
 
 use std::time::Duration;
 
@@ -8,10 +8,13 @@ use gstcfstream::flv;
 use gstcfstream::rtmp::chunk::{ChunkError, ChunkWriter, message_type};
 use gstcfstream::rtmp::client::{self, StatusReader};
 use gstcfstream::rtmp::handshake::{self, HandshakeError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
+use crate::latency::KeyframeSent;
 use crate::media::{Media, Schedule};
 use crate::target::Target;
 
@@ -21,7 +24,7 @@ const CONTROL_CHUNK_STREAM: u32 = 2;
 const AUDIO_CHUNK_STREAM: u32 = 4;
 const DATA_CHUNK_STREAM: u32 = 5;
 const VIDEO_CHUNK_STREAM: u32 = 6;
-/// Time allowed for connect, handshake and the publish reply, each.
+/// Time allowed for connect, TLS handshake, RTMP handshake and the publish reply, each.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 const PUBLISH_STARTED: &str = "NetStream.Publish.Start";
 
@@ -39,6 +42,10 @@ pub enum PublishError {
     Closed,
     #[error("server refused: {code} {description}")]
     Refused { code: String, description: String },
+    #[error("{0:?} is not a valid TLS server name")]
+    ServerName(String),
+    #[error("rtmps:// URL but no TLS configuration")]
+    NoTls,
 }
 
 /// What one connection did over its whole duration.
@@ -50,11 +57,14 @@ pub struct ConnectionReport {
     pub errors: u64,
     pub reconnects: u64,
     pub last_error: Option<String>,
+    /// The video keyframes written, one list per publish that got as far as sending media.
+    pub keyframes: Vec<Vec<KeyframeSent>>,
 }
 
 /// Publishes `media` to `target` for `duration`, reconnecting `retry_delay` after a failure.
 pub async fn run(
     target: Target,
+    tls: Option<TlsConnector>,
     media: &Media,
     duration: Duration,
     retry_delay: Duration,
@@ -62,7 +72,7 @@ pub async fn run(
     let deadline = Instant::now() + duration;
     let mut report = ConnectionReport::default();
     loop {
-        match publish(&target, media, deadline, &mut report).await {
+        match publish(&target, tls.as_ref(), media, deadline, &mut report).await {
             Ok(()) => break,
             Err(error) => {
                 report.errors += 1;
@@ -81,16 +91,36 @@ pub async fn run(
 /// One publish until `deadline` (Ok) or the first failure.
 async fn publish(
     target: &Target,
+    tls: Option<&TlsConnector>,
     media: &Media,
     deadline: Instant,
     report: &mut ConnectionReport,
 ) -> Result<(), PublishError> {
-    let mut stream = within("connecting", TcpStream::connect(target.addr)).await??;
+    let stream = within("connecting", TcpStream::connect(target.addr)).await??;
     // Every tag is written when it is due: do not let Nagle hold small audio tags back.
     stream.set_nodelay(true)?;
+    if !target.tls {
+        return publish_on(stream, target, media, deadline, report).await;
+    }
+    let connector = tls.ok_or(PublishError::NoTls)?;
+    let name = ServerName::try_from(target.host.clone())
+        .map_err(|_| PublishError::ServerName(target.host.clone()))?;
+    let stream = within("in the TLS handshake", connector.connect(name, stream)).await??;
+    publish_on(stream, target, media, deadline, report).await
+}
+
+/// The RTMP part of [`publish`], over TCP or TLS.
+async fn publish_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    target: &Target,
+    media: &Media,
+    deadline: Instant,
+    report: &mut ConnectionReport,
+) -> Result<(), PublishError> {
     let mut writer = ChunkWriter::default();
     let setup = async {
         stream.write_all(&handshake::client_c0c1(1)).await?;
+        stream.flush().await?;
         let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
         stream.read_exact(&mut s0s1s2).await?;
         let mut out = handshake::client_c2(&s0s1s2)?;
@@ -109,6 +139,7 @@ async fn publish(
             &target.stream_key,
         ));
         stream.write_all(&out).await?;
+        stream.flush().await?;
         Ok::<_, PublishError>(out.len() as u64 + 1 + handshake::HANDSHAKE_SIZE as u64)
     };
     report.bytes_sent += within("handshaking", setup).await??;
@@ -137,16 +168,17 @@ async fn publish(
     let mut schedule = Schedule::new(media);
     let mut out = BytesMut::new();
     let mut sent_until_ms = 0;
-    let (mut reader, mut sender) = stream.split();
+    let mut due_keyframes = vec![];
+    report.keyframes.push(vec![]);
     loop {
         let due_ms = schedule.next_timestamp();
         let due = start + Duration::from_millis(due_ms);
         if due >= deadline {
-            sender.shutdown().await?;
+            stream.shutdown().await?;
             return Ok(());
         }
         tokio::select! {
-            read = reader.read_buf(&mut input) => {
+            read = stream.read_buf(&mut input) => {
                 // The server only talks back to refuse or to acknowledge; keep the socket drained.
                 if read? == 0 {
                     return Err(PublishError::Closed);
@@ -163,8 +195,20 @@ async fn publish(
                 // Everything due by now goes in one write (tags of one instant, or a late wake-up).
                 let now_ms = start.elapsed().as_millis() as u64;
                 out.clear();
-                let last_ms = write_due_tags(&mut schedule, &writer, &mut out, now_ms);
-                sender.write_all(&out).await?;
+                let last_ms =
+                    write_due_tags(&mut schedule, &writer, &mut out, now_ms, &mut due_keyframes);
+                stream.write_all(&out).await?;
+                stream.flush().await?;
+                // A keyframe counts as sent once all of it is in the socket (the server can cut
+                // the segment it closes only when it has the whole tag).
+                if !due_keyframes.is_empty() {
+                    let sent = std::time::Instant::now();
+                    let log = report.keyframes.last_mut().expect("pushed above");
+                    log.extend(due_keyframes.drain(..).map(|timestamp_ms| KeyframeSent {
+                        timestamp_ms,
+                        sent,
+                    }));
+                }
                 report.bytes_sent += out.len() as u64;
                 report.media_ms += last_ms.saturating_sub(sent_until_ms);
                 sent_until_ms = last_ms;
@@ -174,15 +218,20 @@ async fn publish(
 }
 
 /// Appends the chunks of every tag due by `now_ms` to `out`; returns the last one's timestamp.
+/// The timestamps of the video keyframes among them are appended to `keyframes`.
 fn write_due_tags(
     schedule: &mut Schedule,
     writer: &ChunkWriter,
     out: &mut BytesMut,
     now_ms: u64,
+    keyframes: &mut Vec<u64>,
 ) -> u64 {
     let mut last_ms = 0;
     while schedule.next_timestamp() <= now_ms {
         let (tag, timestamp) = schedule.take();
+        if tag.keyframe {
+            keyframes.push(timestamp);
+        }
         let chunk_stream = match tag.tag_type {
             flv::TAG_AUDIO => AUDIO_CHUNK_STREAM,
             flv::TAG_VIDEO => VIDEO_CHUNK_STREAM,

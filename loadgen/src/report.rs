@@ -1,7 +1,13 @@
-//! The end-of-run report: one line per connection, totals, and the tool's own CPU time.
+//! The end-of-run report: one line per connection, totals, and the tool's own CPU time; with
+//! `--playlists`, the segment latency per connection and in all.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::latency::{self, KeyframeSent, Outcome, SegmentLog, Totals};
 use crate::publisher::ConnectionReport;
 use crate::target::Target;
+use crate::watch::Watcher;
 
 /// utime + stime of this process (all threads) in seconds, from /proc/self/stat.
 pub fn own_cpu_seconds() -> Result<f64, String> {
@@ -74,9 +80,113 @@ pub fn print(targets: &[Target], reports: &[ConnectionReport], quiet: bool) {
     );
 }
 
+/// The keyframes and the recording of a connection whose segments can be mapped: one publish
+/// that sent keyframes (or none) and at most one playlist with segments. None for a connection
+/// that reconnected into another recording or continued one (it is left out, "untracked").
+pub fn tracked<'a>(
+    report: &'a ConnectionReport,
+    logs: &'a BTreeMap<PathBuf, SegmentLog>,
+) -> Option<(&'a [KeyframeSent], Option<&'a SegmentLog>)> {
+    let mut publishes = report.keyframes.iter().filter(|k| !k.is_empty());
+    let mut recordings = logs.values().filter(|log| log.len() > 0);
+    let keyframes = publishes.next().map(Vec::as_slice).unwrap_or_default();
+    let log = recordings.next();
+    if publishes.next().is_some() || recordings.next().is_some() {
+        return None;
+    }
+    Some((keyframes, log))
+}
+
+/// The latency part of the report.
+pub struct LatencyReport {
+    pub totals: Totals,
+    /// Per connection; None when untracked.
+    pub connections: Vec<Option<Outcome>>,
+}
+
+pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport {
+    let mut totals = Totals {
+        connections: reports.len(),
+        target_duration_s: watcher.target_duration_s().unwrap_or(0),
+        overflows: watcher.overflows,
+        ..Totals::default()
+    };
+    let connections = reports
+        .iter()
+        .zip(&watcher.logs)
+        .map(|(report, logs)| {
+            let (keyframes, log) = tracked(report, logs)?;
+            let outcome = latency::evaluate(keyframes, log.unwrap_or(&SegmentLog::default()));
+            totals.add(outcome.clone());
+            Some(outcome)
+        })
+        .collect();
+    LatencyReport {
+        totals,
+        connections,
+    }
+}
+
+pub fn print_latency(report: &LatencyReport, quiet: bool) {
+    if !quiet {
+        for (n, outcome) in report.connections.iter().enumerate() {
+            let Some(outcome) = outcome else {
+                println!("latency connection {}: untracked (reconnected)", n + 1);
+                continue;
+            };
+            let max = outcome.latencies.iter().max().copied().unwrap_or_default();
+            println!(
+                "latency connection {}: segments={} max_ms={:.1} late={} missing={} unmatched={}",
+                n + 1,
+                outcome.latencies.len(),
+                max.as_secs_f64() * 1000.0,
+                outcome.late,
+                outcome.missing,
+                outcome.unmatched,
+            );
+        }
+    }
+    println!("{}", report.totals.line());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
+    fn log_of(durations_ms: &[u64]) -> SegmentLog {
+        let mut log = SegmentLog::default();
+        let playlist = latency::Playlist {
+            target_duration_s: 10,
+            media_sequence: 0,
+            durations_ms: durations_ms.to_vec(),
+            ended: false,
+        };
+        log.update(&playlist, Instant::now());
+        log
+    }
+
+    #[test]
+    fn a_connection_that_reconnected_into_a_second_recording_is_untracked() {
+        let keyframe = KeyframeSent {
+            timestamp_ms: 0,
+            sent: Instant::now(),
+        };
+        let mut report = ConnectionReport {
+            keyframes: vec![vec![], vec![keyframe]],
+            ..ConnectionReport::default()
+        };
+        let mut logs = BTreeMap::new();
+        logs.insert(PathBuf::from("a/live.m3u8"), log_of(&[4000]));
+        logs.insert(PathBuf::from("b/live.m3u8"), SegmentLog::default());
+        let (keyframes, log) = tracked(&report, &logs).unwrap();
+        assert_eq!((keyframes.len(), log.unwrap().len()), (1, 1));
+        logs.insert(PathBuf::from("c/live.m3u8"), log_of(&[4000]));
+        assert!(tracked(&report, &logs).is_none());
+        logs.remove(&PathBuf::from("c/live.m3u8"));
+        report.keyframes.push(vec![keyframe]);
+        assert!(tracked(&report, &logs).is_none());
+    }
 
     #[test]
     fn reads_utime_and_stime_after_an_odd_command_name() {

@@ -1,15 +1,18 @@
-//! Where each connection publishes: `rtmp://host[:port]/app/stream-key` URLs, from a template
-//! with `{n}` or from a file with one URL per line.
+//! Where each connection publishes: `rtmp://host[:port]/app/stream-key` or
+//! `rtmps://host[:port]/app/stream-key` URLs, from a template with `{n}` or from a file with one
+//! URL per line.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-const DEFAULT_PORT: u16 = 1935;
+const DEFAULT_RTMP_PORT: u16 = 1935;
+/// RTMPS as Cloudflare (and controld's `--rtmps` examples) use it.
+const DEFAULT_RTMPS_PORT: u16 = 443;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TargetError {
-    #[error("{0:?}: only rtmp:// URLs are supported")]
+    #[error("{0:?}: only rtmp:// and rtmps:// URLs are supported")]
     Scheme(String),
-    #[error("{0:?}: expected rtmp://host[:port]/app/stream-key")]
+    #[error("{0:?}: expected rtmp[s]://host[:port]/app/stream-key")]
     Shape(String),
     #[error("{url:?}: cannot resolve the host: {reason}")]
     Resolve { url: String, reason: String },
@@ -22,34 +25,46 @@ pub enum TargetError {
 pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
+    /// `rtmps://`: TLS over the TCP connection.
+    pub tls: bool,
+    /// The host as the URL names it (without port and IPv6 brackets): the TLS server name.
+    pub host: String,
     pub app: String,
     pub stream_key: String,
 }
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, TargetError> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .ok_or_else(|| TargetError::Scheme(url.into()))?;
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("rtmps://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("rtmp://") {
+            (false, rest)
+        } else {
+            return Err(TargetError::Scheme(url.into()));
+        };
         let shape = || TargetError::Shape(url.into());
         let (authority, path) = rest.split_once('/').ok_or_else(shape)?;
         let (app, stream_key) = path.split_once('/').ok_or_else(shape)?;
         if authority.is_empty() || app.is_empty() || stream_key.is_empty() {
             return Err(shape());
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:{DEFAULT_PORT}")
+        // `[v6]:port`, `[v6]`, `host:port`, `host`.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => {
+                (host, port.parse::<u16>().map_err(|_| shape())?)
+            }
+            _ if tls => (authority, DEFAULT_RTMPS_PORT),
+            _ => (authority, DEFAULT_RTMP_PORT),
         };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(shape());
+        }
         let resolve = |reason: String| TargetError::Resolve {
             url: url.into(),
             reason,
         };
-        let addr = with_port
+        let addr = (host, port)
             .to_socket_addrs()
             .map_err(|e| resolve(e.to_string()))?
             .next()
@@ -57,6 +72,8 @@ impl Target {
         Ok(Target {
             url: url.into(),
             addr,
+            tls,
+            host: host.into(),
             app: app.into(),
             stream_key: stream_key.into(),
         })
@@ -103,9 +120,24 @@ mod tests {
     }
 
     #[test]
-    fn port_defaults_to_1935() {
+    fn port_defaults_to_1935_and_443_for_rtmps() {
         let target = Target::parse("rtmp://127.0.0.1/live/k").unwrap();
-        assert_eq!(target.addr.port(), 1935);
+        assert_eq!((target.addr.port(), target.tls), (1935, false));
+        let target = Target::parse("rtmps://127.0.0.1/live/k").unwrap();
+        assert_eq!((target.addr.port(), target.tls), (443, true));
+        assert_eq!(target.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn rtmps_keeps_the_host_for_the_server_name() {
+        let target = Target::parse("rtmps://localhost:8443/live/k").unwrap();
+        assert_eq!(
+            (target.host.as_str(), target.addr.port()),
+            ("localhost", 8443)
+        );
+        let target = Target::parse("rtmps://[::1]:8443/live/k").unwrap();
+        assert_eq!(target.host, "::1");
+        assert_eq!(target.addr, "[::1]:8443".parse().unwrap());
     }
 
     #[test]
@@ -124,13 +156,15 @@ mod tests {
     #[test]
     fn refuses_other_schemes_and_missing_parts() {
         assert!(matches!(
-            Target::parse("rtmps://127.0.0.1/live/k"),
+            Target::parse("http://127.0.0.1/live/k"),
             Err(TargetError::Scheme(_))
         ));
         for url in [
             "rtmp://127.0.0.1/live",
             "rtmp://127.0.0.1/live/",
             "rtmp:///live/k",
+            "rtmps://:443/live/k",
+            "rtmp://127.0.0.1:port/live/k",
         ] {
             assert!(
                 matches!(Target::parse(url), Err(TargetError::Shape(_))),

