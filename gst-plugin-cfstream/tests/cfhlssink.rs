@@ -1155,3 +1155,233 @@ fn plain_i_pictures_do_not_start_segments() {
         .collect();
     assert_eq!(rounded, vec![4.0, 4.0, 0.033]);
 }
+
+/// `filesrc ! queue ! flvdemux ! gopvalidate ! cfhlssink` without parsers, linked the way
+/// controld links its inputs: on each new demuxer pad, `gopvalidate ! cfhlssink.<pad>` first,
+/// then the demuxer pad to it; a link failure is an element error. The queue puts flvdemux in
+/// push mode, as behind cfrtmpsrc: it adds both pads at the sequence headers, before any frame.
+fn demux_pipeline_without_parsers(flv: &Path, location: &Path) -> gst::Pipeline {
+    let pipeline = parse_pipeline(&format!(
+        "filesrc location={} ! queue ! flvdemux name=d  cfhlssink name=hls location={}",
+        flv.display(),
+        location.display()
+    ));
+    let weak = pipeline.downgrade();
+    pipeline
+        .by_name("d")
+        .unwrap()
+        .connect_pad_added(move |demux, pad| {
+            let Some(pipeline) = weak.upgrade() else {
+                return;
+            };
+            let name = pad.name();
+            let validate = gst::ElementFactory::make("gopvalidate")
+                .name(format!("gopvalidate-{name}"))
+                .build()
+                .unwrap();
+            pipeline.add(&validate).unwrap();
+            let sink_pad = pipeline
+                .by_name("hls")
+                .unwrap()
+                .request_pad_simple(&name)
+                .unwrap();
+            validate.static_pad("src").unwrap().link(&sink_pad).unwrap();
+            validate.sync_state_with_parent().unwrap();
+            if let Err(e) = pad.link(&validate.static_pad("sink").unwrap()) {
+                demux.post_error_message(gst::error_msg!(
+                    gst::CoreError::Negotiation,
+                    ["flvdemux.{} ! gopvalidate: {:?}", name, e]
+                ));
+            }
+        });
+    pipeline
+}
+
+#[test]
+fn avc_and_raw_aac_straight_from_flvdemux() {
+    // flvdemux gives `stream-format=avc` (no alignment) and raw AAC with codec_data; cfhlssink
+    // converts them itself: the segments are those the parsers would give.
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 20.0,
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let result = run(&parse_pipeline(&format!(
+        "filesrc location={} ! flvdemux name=d \
+         d.video ! gopvalidate ! hls.video  d.audio ! gopvalidate ! hls.audio \
+         cfhlssink name=hls location={}",
+        flv.display(),
+        location.display()
+    )));
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
+    assert!(result.named("gopvalidate-violation").is_empty());
+
+    let added = result.named("cfhlssink-segment-added");
+    assert_eq!(added.len(), 5, "20 s with a keyframe every 4 s");
+    for (i, s) in added.iter().enumerate() {
+        assert_eq!(s.get::<u64>("duration").unwrap(), 4_000_000_000, "{s}");
+        assert_eq!(
+            s.get::<u64>("stream-time").unwrap(),
+            i as u64 * 4_000_000_000
+        );
+    }
+    let dir = recording_dir(&location);
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    assert!(recording.end_list);
+    assert_eq!(durations(&recording), vec![4.0; 5]);
+
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "v:0"), 600);
+    assert_eq!(count_frames(&playlist, "a:0"), count_frames(&flv, "a:0"));
+    for segment in &recording.segments {
+        // Every segment decodes on its own: SPS/PPS from the avcC in front of its IDR.
+        let path = dir.join(&segment.uri);
+        assert_decodes(&path);
+        assert_eq!(count_frames(&path, "v:0"), 120, "{}", segment.uri);
+    }
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0"])
+        .args(["-show_entries", "stream=codec_name,profile,sample_rate"])
+        .args(["-of", "csv=p=0"])
+        .arg(dir.join("seg-00000000.ts"))
+        .output()
+        .unwrap();
+    // (ffprobe lists the stream under the program, then again on its own.)
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().next(), Some("aac,LC,44100"), "{text}");
+}
+
+/// A minimal avcC (4-byte lengths) around `sps` and `pps`.
+fn avcc(sps: &[u8], pps: &[u8]) -> Vec<u8> {
+    let mut record = vec![1, sps[1], sps[2], sps[3], 0xFF, 0xE1];
+    record.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    record.extend_from_slice(sps);
+    record.push(1);
+    record.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    record.extend_from_slice(pps);
+    record
+}
+
+#[test]
+fn plain_i_pictures_do_not_start_segments_in_avc() {
+    // The same rule with length-prefixed access units (flvdemux without h264parse), whose
+    // keyframes get the avcC's parameter sets.
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .property("location", tmp.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&sink, Some("video"), None);
+    const SPS: &[u8] = &[0x67, 0x42, 0xC0, 0x1E, 0xD9, 0x01];
+    const PPS: &[u8] = &[0x68, 0xCB, 0x83, 0xCB, 0x20];
+    let caps = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "avc")
+        .field("codec_data", gst::Buffer::from_slice(avcc(SPS, PPS)))
+        .build();
+    h.set_src_caps(caps);
+    const IDR: &[u8] = &[0, 0, 0, 3, 0x65, 0x88, 0x84];
+    const PLAIN_I: &[u8] = &[0, 0, 0, 3, 0x41, 0x88, 0x84];
+    const P: &[u8] = &[0, 0, 0, 2, 0x41, 0x9a];
+    for frame in 0..=240u64 {
+        let (bytes, key) = match frame {
+            0 | 120 | 240 => (IDR, true),
+            45 | 165 => (PLAIN_I, true),
+            _ => (P, false),
+        };
+        let mut buffer = gst::Buffer::from_slice(bytes);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / 30));
+        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
+        if !key {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let dir = recording_dir(tmp.path());
+    let recording = read_playlist(&dir.join("video.m3u8"));
+    let rounded: Vec<f32> = durations(&recording)
+        .iter()
+        .map(|d| (d * 1000.0).round() / 1000.0)
+        .collect();
+    assert_eq!(rounded, vec![4.0, 4.0, 0.033]);
+    let annex_b = |nal: &[u8]| [&[0, 0, 0, 1][..], nal].concat();
+    for segment in &recording.segments {
+        let ts = std::fs::read(dir.join(&segment.uri)).unwrap();
+        let found = |needle: &[u8]| ts.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            found(&[annex_b(SPS), annex_b(PPS), annex_b(&IDR[4..])].concat()),
+            "{}: SPS, PPS, IDR in Annex B",
+            segment.uri
+        );
+    }
+}
+
+#[test]
+fn raw_aac_that_adts_cannot_carry_is_refused_at_the_caps() {
+    common::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("appsrc")
+        .property(
+            "caps",
+            // ER AAC LD (object type 23), 48 kHz, stereo: not expressible in ADTS.
+            gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 4i32)
+                .field("stream-format", "raw")
+                .field("codec_data", gst::Buffer::from_slice([0xB9u8, 0x90]))
+                .build(),
+        )
+        .property("format", gst::Format::Time)
+        .build()
+        .unwrap();
+    let sink = gst::ElementFactory::make("cfhlssink")
+        .name("hls")
+        .property("location", tmp.path().to_str().unwrap())
+        .build()
+        .unwrap();
+    pipeline.add_many([&src, &sink]).unwrap();
+    src.static_pad("src")
+        .unwrap()
+        .link(&sink.request_pad_simple("audio").unwrap())
+        .unwrap();
+    let appsrc = src.clone();
+    std::thread::spawn(move || {
+        let mut buffer = gst::Buffer::from_slice([0u8; 100]);
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+        let _ = appsrc.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer]);
+    });
+    let error = run(&pipeline).error.expect("an element error");
+    assert!(error.matches(gst::StreamError::Format), "{error:?}");
+    assert!(
+        error.message().contains("object type 23"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn mp3_straight_from_flvdemux_fails_to_link() {
+    // Without aacparse in between, MP3 caps meet cfhlssink's pad when flvdemux is linked to
+    // gopvalidate (which takes any caps but asks downstream): the link fails as it did with
+    // aacparse. (gopvalidate's ERR_UNSUPPORTED_AUDIO_CODEC needs caps its peer accepts; in
+    // controld, cfrtmpsrc's enforce-codecs refuses the publisher first.)
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 2.0,
+        audio: &["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100"],
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let result = run(&demux_pipeline_without_parsers(
+        &flv,
+        &tmp.path().join("out"),
+    ));
+    let error = result.error.expect("an element error");
+    assert!(error.matches(gst::CoreError::Negotiation), "{error:?}");
+}

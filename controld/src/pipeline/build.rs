@@ -15,7 +15,9 @@ pub const TEE: &str = "tee";
 /// Builds (does not start) the pipeline for a publisher that arrived on `listener`.
 ///
 /// `mode: automatic`: `cfrtmpsrc ! tee ! flvdemux`, whose pads are linked as they appear to
-/// `h264parse ! gopvalidate ! cfhlssink.video` and `aacparse ! gopvalidate ! cfhlssink.audio`.
+/// `gopvalidate ! cfhlssink.video` and `gopvalidate ! cfhlssink.audio`. No parsers: cfhlssink
+/// takes flvdemux's H.264 (`stream-format=avc`) and raw AAC as they are and converts them for
+/// the MPEG-TS itself, for less CPU per frame than `h264parse`/`aacparse` take.
 /// `mode: off` only relays: `cfrtmpsrc enforce-codecs=false ! tee ! fakesink`, no codec/GOP
 /// rules. The tee also feeds the simulcast outputs.
 /// No queues: everything runs in the source's streaming thread (outputs have their own).
@@ -83,56 +85,55 @@ pub fn pipeline(
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
-        let (parser, sink_pad) = match pad.name().as_str() {
-            "video" => ("h264parse", "video"),
-            "audio" => ("aacparse", "audio"),
-            other => {
-                tracing::warn!(pad = other, "ignoring unexpected flvdemux pad");
-                return;
-            }
-        };
-        if let Err(e) = link_branch(&pipeline, pad, parser, sink_pad) {
+        let stream = pad.name();
+        if !matches!(stream.as_str(), "video" | "audio") {
+            tracing::warn!(pad = %stream, "ignoring unexpected flvdemux pad");
+            return;
+        }
+        if let Err(e) = link_branch(&pipeline, pad, &stream) {
             demux.post_error_message(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                ["linking the {} branch: {}", sink_pad, e]
+                ["linking the {} branch: {}", stream, e]
             ));
         }
     });
     Ok(pipeline)
 }
 
-/// `pad ! parser ! gopvalidate ! cfhlssink.<sink_pad>`, started in the pipeline's state.
+/// `demux_pad ! gopvalidate ! cfhlssink.<stream>` (`stream`: "video" or "audio"), started in
+/// the pipeline's state. Caps cfhlssink does not take (e.g. MP3, should enforce-codecs have let
+/// it through) fail the last link.
 fn link_branch(
     pipeline: &gst::Pipeline,
-    pad: &gst::Pad,
-    parser: &str,
-    sink_pad: &str,
+    demux_pad: &gst::Pad,
+    stream: &str,
 ) -> Result<(), glib::BoolError> {
-    let parse = gst::ElementFactory::make(parser).build()?;
     let validate = gst::ElementFactory::make("gopvalidate")
-        .name(format!("gopvalidate-{sink_pad}"))
+        .name(format!("gopvalidate-{stream}"))
         .build()?;
     let sink = pipeline
         .by_name("hls")
         .ok_or_else(|| glib::bool_error!("cfhlssink is missing"))?;
-    pipeline.add_many([&parse, &validate])?;
-    parse.link(&validate)?;
+    pipeline.add(&validate)?;
     let sink_pad = sink
-        .request_pad_simple(sink_pad)
-        .ok_or_else(|| glib::bool_error!("cfhlssink refused a {sink_pad} pad"))?;
+        .request_pad_simple(stream)
+        .ok_or_else(|| glib::bool_error!("cfhlssink refused a {stream} pad"))?;
     validate
         .static_pad("src")
         .ok_or_else(|| glib::bool_error!("gopvalidate has no src pad"))?
         .link(&sink_pad)
         .map_err(|e| glib::bool_error!("gopvalidate ! cfhlssink: {e:?}"))?;
-    let parse_sink = parse
+    let validate_sink = validate
         .static_pad("sink")
-        .ok_or_else(|| glib::bool_error!("{parser} has no sink pad"))?;
-    for element in [&validate, &parse] {
-        element.sync_state_with_parent()?;
-    }
-    pad.link(&parse_sink)
-        .map_err(|e| glib::bool_error!("flvdemux ! {parser}: {e:?}"))?;
+        .ok_or_else(|| glib::bool_error!("gopvalidate has no sink pad"))?;
+    validate.sync_state_with_parent()?;
+    demux_pad.link(&validate_sink).map_err(|e| {
+        let caps = demux_pad.current_caps().map(|c| c.to_string());
+        glib::bool_error!(
+            "flvdemux ! gopvalidate ! cfhlssink: {e:?} (caps {})",
+            caps.as_deref().unwrap_or("unknown")
+        )
+    })?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use crate::h264::{self, AvcConfig, Framing};
+use crate::hls::adts::AdtsConfig;
 use crate::hls::{
     self, Access, DirectoryState, Frame, Recording, RecordingConfig, SegmentAdded, Streams,
 };
@@ -70,6 +72,104 @@ struct PadState {
     epoch: u64,
     /// End (PTS + duration, running time) of the pad's last buffer.
     last_end: Option<i64>,
+    /// The framing of the pad's buffers, from its caps.
+    input: Input,
+    /// Duration of a frame, from the caps, for buffers without one (flvdemux sets none).
+    frame_duration: Option<u64>,
+    /// A buffer could not be converted since the caps were set (warned once per caps).
+    conversion_failed: bool,
+}
+
+/// How a pad's buffers become what the TS muxer takes (Annex B H.264, ADTS AAC).
+#[derive(Clone, Debug, Default)]
+enum Input {
+    /// H.264 `stream-format=byte-stream` or ADTS AAC: written as they are.
+    #[default]
+    AsIs,
+    /// H.264 `stream-format=avc`/`avc3`: converted to Annex B; keyframes lacking SPS/PPS get
+    /// those of the avcC (the muxer caches and repeats them from there).
+    Avc(AvcConfig),
+    /// AAC `stream-format=raw`: each frame gets an ADTS header built from the
+    /// AudioSpecificConfig.
+    RawAac(AdtsConfig),
+}
+
+impl Input {
+    /// Reads a pad's caps: the input framing and the frame duration they tell. Refuses caps
+    /// whose `codec_data` is missing or cannot be carried in MPEG-TS.
+    fn from_caps(caps: &gst::CapsRef) -> Result<(Input, Option<u64>), String> {
+        let s = caps.structure(0).ok_or("empty caps")?;
+        let codec_data = || {
+            s.get::<gst::Buffer>("codec_data")
+                .map_err(|_| format!("{} caps without codec_data", s.name()))?
+                .into_mapped_buffer_readable()
+                .map_err(|_| "codec_data cannot be mapped".to_string())
+        };
+        let stream_format = s.get_optional::<&str>("stream-format").ok().flatten();
+        match (s.name().as_str(), stream_format) {
+            ("video/x-h264", Some("avc" | "avc3")) => {
+                // flvdemux sets no alignment: its buffers are access units all the same.
+                match s.get_optional::<&str>("alignment").ok().flatten() {
+                    None | Some("au") => {}
+                    Some(other) => {
+                        return Err(format!(
+                            "H.264 alignment={other} is not supported: whole access units \
+                             (alignment=au) are needed"
+                        ));
+                    }
+                }
+                let config = AvcConfig::parse(&codec_data()?).map_err(|e| e.to_string())?;
+                Ok((Input::Avc(config), framerate_duration(s)))
+            }
+            ("video/x-h264", _) => Ok((Input::AsIs, framerate_duration(s))),
+            ("audio/mpeg", Some("raw")) => {
+                let mpeg2 = s.get::<i32>("mpegversion") == Ok(2);
+                let adts = AdtsConfig::from_audio_specific_config(&codec_data()?, mpeg2)
+                    .map_err(|e| e.to_string())?;
+                Ok((Input::RawAac(adts), Some(adts.frame_duration_ns())))
+            }
+            _ => Ok((Input::AsIs, None)),
+        }
+    }
+
+    fn framing(&self) -> Framing {
+        match self {
+            Input::Avc(config) => Framing::LengthPrefixed {
+                length_size: config.length_size,
+            },
+            _ => Framing::ByteStream,
+        }
+    }
+
+    /// What the muxer takes for `data`: `data` itself, or its conversion, written into
+    /// `scratch` (reused from buffer to buffer).
+    fn convert<'a>(
+        &self,
+        data: &'a [u8],
+        keyframe: bool,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8], String> {
+        match self {
+            Input::AsIs => return Ok(data),
+            Input::Avc(config) => {
+                let parameter_sets = keyframe.then_some(config.parameter_sets.as_slice());
+                h264::to_annex_b(data, config.length_size, parameter_sets, scratch)
+                    .map_err(|e| e.to_string())?;
+            }
+            Input::RawAac(adts) => adts.write_frame(data, scratch).map_err(|e| e.to_string())?,
+        }
+        Ok(scratch)
+    }
+}
+
+/// The frame duration of a caps `framerate` (none for 0/1, variable rate).
+fn framerate_duration(s: &gst::StructureRef) -> Option<u64> {
+    let rate = s.get::<gst::Fraction>("framerate").ok()?;
+    let (numer, denom) = (
+        u64::try_from(rate.numer()).ok()?,
+        u64::try_from(rate.denom()).ok()?,
+    );
+    (numer > 0 && denom > 0).then(|| denom * 1_000_000_000 / numer)
 }
 
 #[derive(Default)]
@@ -79,6 +179,8 @@ struct State {
     name: String,
     /// EOS was posted or an error happened: buffers are refused until READY.
     done: bool,
+    /// Converted buffers (avc → Annex B, raw AAC → ADTS), reused to spare an allocation each.
+    scratch: Vec<u8>,
 }
 
 impl State {
@@ -208,7 +310,10 @@ impl CfHlsSink {
             );
             return Ok(gst::FlowSuccess::Ok);
         };
-        let duration = buffer.duration().map(|d| d.nseconds());
+        let duration = buffer
+            .duration()
+            .map(|d| d.nseconds())
+            .or(pad_state.frame_duration);
 
         let jumped = pad_state.segment_changed
             && pad_state.last_end.is_some_and(|end| {
@@ -233,16 +338,43 @@ impl CfHlsSink {
                 ("cannot map buffer of pad {}", pad.name())
             ))
         })?;
+        let epoch = state.epoch_for(pad, pts);
+        let State {
+            pads,
+            recording,
+            scratch,
+            ..
+        } = &mut *state;
+        let Some(pad_state) = pads.iter_mut().find(|p| &p.pad == pad) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+            && (!video || is_random_access_point(&map, pad_state.input.framing()));
+        let data = match pad_state.input.convert(&map, keyframe, scratch) {
+            Ok(data) => data,
+            Err(reason) => {
+                gst::warning!(CAT, obj = pad, "dropping a buffer: {reason}");
+                if !std::mem::replace(&mut pad_state.conversion_failed, true) {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Decode,
+                        (
+                            "dropping buffers of pad {} that cannot be converted: {reason}",
+                            pad.name()
+                        )
+                    );
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        };
         let frame = Frame {
-            data: map.as_slice(),
+            data,
             pts,
             dts,
             duration,
-            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
-                && (!video || is_random_access_point(&map)),
+            keyframe,
         };
-        let epoch = state.epoch_for(pad, pts);
-        let Some(recording) = state.recording.as_mut() else {
+        let Some(recording) = recording.as_mut() else {
             return Ok(gst::FlowSuccess::Ok);
         };
         let added = if video {
@@ -403,9 +535,36 @@ impl CfHlsSink {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         let mut messages = Vec::new();
         let mut post_eos = false;
+        let mut caps_refused = false;
         let result = {
             let mut state = lock(&self.state);
             match event.view() {
+                gst::EventView::Caps(caps) => match Input::from_caps(caps.caps()) {
+                    Ok((input, frame_duration)) => {
+                        gst::debug!(
+                            CAT,
+                            obj = pad,
+                            "input {input:?}, frame {frame_duration:?} ns"
+                        );
+                        if let Some(p) = state.pad_mut(pad) {
+                            p.input = input;
+                            p.frame_duration = frame_duration;
+                            p.conversion_failed = false;
+                        }
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        caps_refused = true;
+                        Err(Failure::Other(gst::error_msg!(
+                            gst::StreamError::Format,
+                            (
+                                "pad {} cannot take caps {}: {reason}",
+                                pad.name(),
+                                caps.caps()
+                            )
+                        )))
+                    }
+                },
                 gst::EventView::CustomDownstream(custom)
                     if custom
                         .structure()
@@ -469,7 +628,8 @@ impl CfHlsSink {
                 .post_message(gst::message::Eos::builder().src(&*self.obj()).build());
         }
         match event.view() {
-            gst::EventView::Caps(_) | gst::EventView::Segment(_) | gst::EventView::Eos(_) => true,
+            gst::EventView::Caps(_) => !caps_refused,
+            gst::EventView::Segment(_) | gst::EventView::Eos(_) => true,
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
     }
@@ -684,13 +844,20 @@ impl ElementImpl for CfHlsSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let video = gst::Caps::builder("video/x-h264")
+            // avc without an alignment field, as flvdemux sets it (alignment=nal is refused
+            // when the caps arrive); raw AAC needs its codec_data, checked then as well.
+            let mut video = gst::Caps::builder("video/x-h264")
                 .field("stream-format", "byte-stream")
                 .field("alignment", "au")
                 .build();
+            video.merge(
+                gst::Caps::builder("video/x-h264")
+                    .field("stream-format", gst::List::new(["avc", "avc3"]))
+                    .build(),
+            );
             let audio = gst::Caps::builder("audio/mpeg")
                 .field("mpegversion", gst::List::new([2i32, 4]))
-                .field("stream-format", "adts")
+                .field("stream-format", gst::List::new(["adts", "raw"]))
                 .build();
             [("video", video), ("audio", audio)]
                 .into_iter()
@@ -748,6 +915,9 @@ impl ElementImpl for CfHlsSink {
             gap_owed: false,
             epoch: 0,
             last_end: None,
+            input: Input::AsIs,
+            frame_duration: None,
+            conversion_failed: false,
         });
         let streams = state.streams();
         if let Some(recording) = state.recording.as_mut() {
@@ -798,11 +968,12 @@ impl ElementImpl for CfHlsSink {
 
 /// Whether a video access unit can start a segment. h264parse clears `DELTA_UNIT` on every I
 /// picture, but a plain I picture (x264's scene cut inside a GOP) does not stop later pictures
-/// from referencing earlier ones: only IDR and recovery-point pictures are cut at.
-fn is_random_access_point(access_unit: &[u8]) -> bool {
-    use crate::h264::{Framing, PictureKind, inspect_access_unit};
+/// from referencing earlier ones: only IDR and recovery-point pictures are cut at. Read in the
+/// pad's own framing (avc: length-prefixed), before any conversion.
+fn is_random_access_point(access_unit: &[u8], framing: Framing) -> bool {
+    use crate::h264::{PictureKind, inspect_access_unit};
     matches!(
-        inspect_access_unit(access_unit, Framing::ByteStream),
+        inspect_access_unit(access_unit, framing),
         Ok(Some(unit)) if matches!(unit.kind, PictureKind::Idr | PictureKind::RecoveryPointI)
     )
 }

@@ -3,15 +3,18 @@
 //! Only what `gopvalidate` needs to classify an access unit: NAL unit iteration over byte-stream
 //! (Annex B) and length-prefixed (avcC) framing, the first two fields of a slice header and the
 //! recovery-point SEI. Everything stops at the first slice of an access unit so that the cost per
-//! access unit does not grow with the bitrate.
+//! access unit does not grow with the bitrate. Also the avcC record and the conversion of
+//! length-prefixed access units to Annex B that `cfhlssink` needs for `stream-format=avc` input.
 
 mod access_unit;
+mod avcc;
 mod bits;
 mod nal;
 mod sei;
 mod slice;
 
 pub use access_unit::{AccessUnit, PictureKind, inspect_access_unit};
+pub use avcc::{AvcConfig, to_annex_b};
 pub use nal::{Framing, Nal, NalUnits, nal_length_size};
 pub use sei::has_recovery_point;
 pub use slice::{SliceHeader, SliceType, parse_slice_header};

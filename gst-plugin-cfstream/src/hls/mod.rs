@@ -5,6 +5,7 @@
 //! eight digits (pattern `seg-[0-9]{8,}\.ts`). Playlists are replaced by renaming hidden
 //! temporary files (`.video.m3u8.tmp`, `.live.m3u8.tmp`), which are never served.
 
+pub mod adts;
 pub mod playlist;
 pub mod recording;
 pub mod ts;
