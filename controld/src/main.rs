@@ -71,6 +71,11 @@ struct ServeArgs {
     /// Accept this API token for the account (instead of generating one on first start).
     #[arg(long, env = "CONTROLD_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// Milliseconds between reads of a live publisher's connection (cfrtmpsrc `read-interval`):
+    /// a longer interval costs less CPU per stream and delays media by up to that long.
+    #[arg(long, env = "CONTROLD_RTMP_READ_INTERVAL_MS", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rtmp_read_interval_ms: u32,
     /// First webhook retry delay in milliseconds; each further retry doubles it.
     #[arg(long, env = "CONTROLD_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]
     webhook_retry_base_ms: u64,
@@ -228,6 +233,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         IngestConfig {
             rtmp: args.rtmp,
             rtmps,
+            read_interval_ms: args.rtmp_read_interval_ms,
         },
         std::time::Duration::from_millis(args.webhook_retry_base_ms),
     )

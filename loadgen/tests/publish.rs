@@ -12,6 +12,7 @@ const OPTIONS: StreamOptions = StreamOptions {
     enforce_codecs: true,
     read_timeout: Duration::from_secs(10),
     read_on_consumer_thread: false,
+    read_interval: server::DEFAULT_READ_INTERVAL,
 };
 const PATIENCE: Duration = Duration::from_secs(30);
 

@@ -38,6 +38,7 @@ pub fn pipeline(
         .property("location", &listener.location)
         .property("stream-key", &input.stream_key)
         .property("idle-timeout", timeout)
+        .property("read-interval", listener.read_interval_ms)
         .property("enforce-codecs", automatic);
     if let Some(tls) = &listener.tls {
         src = src

@@ -42,6 +42,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 pub struct IngestConfig {
     pub rtmp: SocketAddr,
     pub rtmps: Option<(SocketAddr, TlsPaths)>,
+    /// `cfrtmpsrc`'s `read-interval` in milliseconds.
+    pub read_interval_ms: u32,
 }
 
 /// Certificate chain and private key (PEM files) of the RTMPS listener.
@@ -65,6 +67,7 @@ struct Listener {
     handle: ListenerHandle,
     location: String,
     tls: Option<TlsPaths>,
+    read_interval_ms: u32,
 }
 
 /// Every configured input by its stream key: all a publish attempt needs, without the database.
@@ -124,9 +127,10 @@ impl PipelineManager {
     ) -> Result<PipelineManager, Box<dyn std::error::Error + Send + Sync>> {
         gst::init()?;
         gstcfstream::plugin_register_static()?;
-        let rtmp = bind("rtmp", ingest.rtmp, None)?;
+        let interval = ingest.read_interval_ms;
+        let rtmp = bind("rtmp", ingest.rtmp, None, interval)?;
         let rtmps = match ingest.rtmps {
-            Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls))?),
+            Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls), interval)?),
             None => None,
         };
         let metrics = Arc::new(Metrics::default());
@@ -303,6 +307,7 @@ fn bind(
     scheme: &str,
     addr: SocketAddr,
     tls: Option<TlsPaths>,
+    read_interval_ms: u32,
 ) -> Result<Listener, Box<dyn std::error::Error + Send + Sync>> {
     let config = ListenerConfig {
         addr,
@@ -319,6 +324,7 @@ fn bind(
         handle,
         location,
         tls,
+        read_interval_ms,
     })
 }
 

@@ -36,6 +36,7 @@ const DEFAULT_LOCATION: &str = "rtmp://0.0.0.0:1935/live";
 const DEFAULT_IDLE_TIMEOUT: u32 = 0;
 const DEFAULT_ENFORCE_CODECS: bool = true;
 const DEFAULT_READ_TIMEOUT: u32 = 10;
+const DEFAULT_READ_INTERVAL: u32 = server::DEFAULT_READ_INTERVAL.as_millis() as u32;
 const DEFAULT_HANDSHAKE_TIMEOUT: u32 = 10;
 /// Stats bitrate is measured over windows of at least this length.
 const BITRATE_WINDOW: Duration = Duration::from_secs(1);
@@ -49,6 +50,7 @@ struct Settings {
     idle_timeout: u32,
     enforce_codecs: bool,
     read_timeout: u32,
+    read_interval: u32,
     handshake_timeout: u32,
 }
 
@@ -62,6 +64,7 @@ impl Default for Settings {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             enforce_codecs: DEFAULT_ENFORCE_CODECS,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            read_interval: DEFAULT_READ_INTERVAL,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
@@ -486,6 +489,17 @@ impl ObjectImpl for CfRtmpSrc {
                     .default_value(DEFAULT_READ_TIMEOUT)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("read-interval")
+                    .nick("Read interval")
+                    .blurb(
+                        "Milliseconds between reads of a live publisher's connection: its data \
+                         waits up to this long; longer costs less CPU per stream",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_READ_INTERVAL)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("handshake-timeout")
                     .nick("Handshake timeout")
                     .blurb(
@@ -541,6 +555,7 @@ impl ObjectImpl for CfRtmpSrc {
                 settings.enforce_codecs = value.get().expect("type checked upstream")
             }
             "read-timeout" => settings.read_timeout = value.get().expect("type checked upstream"),
+            "read-interval" => settings.read_interval = value.get().expect("type checked upstream"),
             "handshake-timeout" => {
                 settings.handshake_timeout = value.get().expect("type checked upstream")
             }
@@ -559,6 +574,7 @@ impl ObjectImpl for CfRtmpSrc {
             "idle-timeout" => settings.idle_timeout.to_value(),
             "enforce-codecs" => settings.enforce_codecs.to_value(),
             "read-timeout" => settings.read_timeout.to_value(),
+            "read-interval" => settings.read_interval.to_value(),
             "handshake-timeout" => settings.handshake_timeout.to_value(),
             "stats" => lock(&self.stats).to_structure().to_value(),
             "bound-port" => self.bound_port.load(Ordering::Relaxed).to_value(),
@@ -661,6 +677,7 @@ impl BaseSrcImpl for CfRtmpSrc {
             enforce_codecs: settings.enforce_codecs,
             read_timeout: Duration::from_secs(settings.read_timeout.into()),
             read_on_consumer_thread: true,
+            read_interval: Duration::from_millis(settings.read_interval.into()),
         };
         let registration = listener
             .register(&url.app, &stream_key, options)

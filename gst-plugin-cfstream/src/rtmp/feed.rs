@@ -114,7 +114,13 @@ impl PublisherFeed {
             if entry.takeover_generation.load(Ordering::Acquire) != self.generation {
                 return FeedEvent::Ended("replaced".into());
             }
-            if self.drained && socket::wait_readable(&self.socket, interrupt, next_batch_tick()) {
+            if self.drained
+                && socket::wait_readable(
+                    &self.socket,
+                    interrupt,
+                    next_batch_tick(entry.options.read_interval),
+                )
+            {
                 return FeedEvent::Interrupted;
             }
             match socket::read_queued(&self.socket, &mut self.input, PUBLISH_READ_SIZE) {

@@ -8,7 +8,7 @@
 //! so a slow consumer slows the publisher down through TCP instead of growing memory.
 //!
 //! A live publisher's messages travel in batches: once its socket is drained, the connection
-//! reads again only at the next tick of a process-wide [`BATCH_INTERVAL`] grid. An encoder sends
+//! reads again only at the next tick of a process-wide grid ([`StreamOptions::read_interval`]). An encoder sends
 //! 70–80 messages a second; handed over one by one, each costs a wake-up of the runtime and one
 //! of the consumer's thread, which is most of what a real-time stream costs. Batched, a stream
 //! costs one wake-up of each per tick, and every connection due on a tick is served in the same
@@ -49,9 +49,11 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// hostile connections hold little memory.
 const SETUP_READ_SIZE: usize = 4 * 1024;
 pub(super) const PUBLISH_READ_SIZE: usize = 64 * 1024;
-/// The batching grid (see the module documentation): at most this much is added to the time a
-/// message takes to reach its consumer.
-const BATCH_INTERVAL: Duration = Duration::from_millis(20);
+/// The batching grid's default interval (see the module documentation): at most this much is
+/// added to the time a message takes to reach its consumer. Measured with 60 s 3 Mbps streams:
+/// 40 ms costs ~25 % less CPU than 20 ms (N = 50) and ~30 % less at N = 1, and stays within the
+/// 50 ms a closing keyframe may take to reach the playlist.
+pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_millis(40);
 /// A batch is handed over early once it holds this many bytes.
 const BATCH_BYTES: usize = 1024 * 1024;
 /// A live publisher's plain TCP socket wakes the runtime only once this much is queued (a fast
@@ -111,6 +113,9 @@ pub struct StreamOptions {
     /// Hand a plain-TCP publisher's connection over as an [`IngestItem::Feed`], to be read on
     /// the consumer's thread (see [`PublisherFeed`]).
     pub read_on_consumer_thread: bool,
+    /// Once a publisher's socket is drained, it is read again at the next multiple of this
+    /// (see the module documentation).
+    pub read_interval: Duration,
 }
 
 /// What a registered consumer receives, in order.
@@ -711,7 +716,9 @@ impl<S: Transport> Connection<S> {
             }
             if drained {
                 tokio::select! {
-                    () = tokio::time::sleep_until(next_batch_tick().into()) => {}
+                    () = tokio::time::sleep_until(
+                        next_batch_tick(entry.options.read_interval).into(),
+                    ) => {}
                     () = &mut taken_over => return "replaced".into(),
                 }
             }
@@ -780,15 +787,30 @@ impl<S: Transport> Connection<S> {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let first = tokio::select! {
             read = read => match read {
-                Err(_) => Err("read-timeout".into()),
-                Ok(Err(_)) | Ok(Ok(0)) => Ok(Read::Closed),
-                Ok(Ok(n)) if n < room => Ok(Read::Drained),
-                Ok(Ok(_)) => Ok(Read::More),
+                Err(_) => return Err("read-timeout".into()),
+                Ok(Err(_)) | Ok(Ok(0)) => return Ok(Read::Closed),
+                Ok(Ok(n)) => n,
             },
-            _ = stopped => Err("stopped".into()),
+            _ = stopped => return Err("stopped".into()),
+        };
+        // A short read is not proof of a drained socket: through TLS a read returns one record
+        // (16 KiB at most). Take what is ready at once, up to the room there was.
+        let mut taken = first;
+        while taken < room {
+            let ready = std::future::ready(());
+            let read = self.stream.read_buf(&mut self.input);
+            tokio::select! {
+                biased;
+                read = read => match read {
+                    Ok(0) | Err(_) => return Ok(Read::Closed),
+                    Ok(n) => taken += n,
+                },
+                () = ready => return Ok(Read::Drained),
+            }
         }
+        Ok(Read::More)
     }
 
     /// Hands the connection of an accepted publisher over to be read on its consumer's thread;
@@ -913,10 +935,11 @@ async fn hand_over(entry: &KeyEntry, messages: VecDeque<MediaMessage>, bytes: us
     entry.items.send(item).await.is_ok()
 }
 
-/// The next tick of the batching grid shared by every connection of the process.
-pub(super) fn next_batch_tick() -> std::time::Instant {
+/// The next tick of the batching grid of `interval`, shared by every connection of the process
+/// with that interval.
+pub(super) fn next_batch_tick(interval: Duration) -> std::time::Instant {
     static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
-    let interval = BATCH_INTERVAL.as_nanos();
+    let interval = interval.as_nanos().max(1);
     let ticks = EPOCH.elapsed().as_nanos() / interval + 1;
     *EPOCH + Duration::from_nanos((ticks * interval) as u64)
 }
@@ -940,6 +963,7 @@ mod tests {
         enforce_codecs: true,
         read_timeout: Duration::from_secs(10),
         read_on_consumer_thread: false,
+        read_interval: DEFAULT_READ_INTERVAL,
     };
     const PATIENCE: Duration = Duration::from_secs(30);
 
