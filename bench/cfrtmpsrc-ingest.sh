@@ -6,6 +6,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# From a fresh checkout: the packages the build and this script need (idempotent, quick).
+"$ROOT/scripts/setup.sh" >&2
 CACHE=$TARGET/bench-media
 MEDIA=$CACHE/cfrtmpsrc-720p30-3mbps-60s.flv
 # The receiver ends (EOS) this many seconds after the publisher left.

@@ -105,6 +105,8 @@ machine_line() {
 
 # build: release-builds controld and cfstream-loadgen; sets $controld and $loadgen.
 build() {
+  # From a fresh checkout: the packages the build and the scripts need (idempotent, quick).
+  "$root/scripts/setup.sh" >&2
   echo "== building controld and cfstream-loadgen (release)"
   cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
     -p controld -p cfstream-loadgen --bin controld --bin cfstream-loadgen
