@@ -1385,3 +1385,168 @@ fn mp3_straight_from_flvdemux_fails_to_link() {
     let error = result.error.expect("an element error");
     assert!(error.matches(gst::CoreError::Negotiation), "{error:?}");
 }
+
+/// Video frames that went into cfhlssink, and whether its audio pad was linked.
+#[derive(Default)]
+struct VideoFirst {
+    video_frames: usize,
+    audio_linked: bool,
+}
+
+/// PTS (s) of the first packet of `stream` ("v:0", "a:0") in `input`.
+fn first_pts(input: &Path, stream: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", stream])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(input)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no packet of {stream} in {}: {text}", input.display()))
+}
+
+#[test]
+fn audio_pad_requested_after_the_first_video_frames_is_in_the_first_segment() {
+    // As behind cfrtmpsrc in push mode, flvdemux sends the first video frames before its audio
+    // pad is linked to cfhlssink: here the audio branch requests `hls.audio` only once 10 video
+    // frames went into `hls.video` (the next video frame waits for that). The first segment
+    // must carry both streams all the same, and every frame.
+    const VIDEO_FIRST: usize = 10;
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 8.0,
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let pipeline = parse_pipeline(&format!(
+        "filesrc location={} ! flvdemux name=d  cfhlssink name=hls location={}",
+        flv.display(),
+        location.display()
+    ));
+    let shared = Arc::new((Mutex::new(VideoFirst::default()), std::sync::Condvar::new()));
+    let video_frames_at_audio_request = Arc::new(Mutex::new(None::<usize>));
+    let weak = pipeline.downgrade();
+    let (state, at_request) = (shared.clone(), video_frames_at_audio_request.clone());
+    pipeline
+        .by_name("d")
+        .unwrap()
+        .connect_pad_added(move |_, pad| {
+            let Some(pipeline) = weak.upgrade() else {
+                return;
+            };
+            let name = pad.name();
+            let validate = gst::ElementFactory::make("gopvalidate")
+                .name(format!("gopvalidate-{name}"))
+                .build()
+                .unwrap();
+            pipeline.add(&validate).unwrap();
+            let validate_src = validate.static_pad("src").unwrap();
+            if name == "video" {
+                let sink_pad = pipeline
+                    .by_name("hls")
+                    .unwrap()
+                    .request_pad_simple("video")
+                    .unwrap();
+                validate_src.link(&sink_pad).unwrap();
+                let state = state.clone();
+                validate_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    let (lock, changed) = &*state;
+                    let mut guard = lock.lock().unwrap();
+                    if guard.video_frames == VIDEO_FIRST {
+                        guard = changed
+                            .wait_timeout_while(guard, TIMEOUT, |s| !s.audio_linked)
+                            .unwrap()
+                            .0;
+                    }
+                    guard.video_frames += 1;
+                    changed.notify_all();
+                    gst::PadProbeReturn::Ok
+                });
+                validate.sync_state_with_parent().unwrap();
+                pad.link(&validate.static_pad("sink").unwrap()).unwrap();
+                return;
+            }
+            // audio: demux ! queue ! gopvalidate, linked to cfhlssink at its first buffer once
+            // the video frames went in (the queue keeps the demuxer going meanwhile).
+            let queue = gst::ElementFactory::make("queue")
+                .property("max-size-buffers", 0u32)
+                .property("max-size-bytes", 0u32)
+                .property("max-size-time", 0u64)
+                .build()
+                .unwrap();
+            pipeline.add(&queue).unwrap();
+            queue.link(&validate).unwrap();
+            let (state, at_request) = (state.clone(), at_request.clone());
+            let weak = pipeline.downgrade();
+            queue
+                .static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    let (lock, changed) = &*state;
+                    let mut guard = changed
+                        .wait_timeout_while(lock.lock().unwrap(), TIMEOUT, |s| {
+                            s.video_frames < VIDEO_FIRST
+                        })
+                        .unwrap()
+                        .0;
+                    *at_request.lock().unwrap() = Some(guard.video_frames);
+                    if let Some(pipeline) = weak.upgrade() {
+                        let sink_pad = pipeline
+                            .by_name("hls")
+                            .unwrap()
+                            .request_pad_simple("audio")
+                            .unwrap();
+                        validate_src.link(&sink_pad).unwrap();
+                    }
+                    guard.audio_linked = true;
+                    changed.notify_all();
+                    gst::PadProbeReturn::Remove
+                });
+            validate.sync_state_with_parent().unwrap();
+            queue.sync_state_with_parent().unwrap();
+            pad.link(&queue.static_pad("sink").unwrap()).unwrap();
+        });
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
+    assert!(result.named("gopvalidate-violation").is_empty());
+    let at_request = video_frames_at_audio_request.lock().unwrap().unwrap();
+    assert_eq!(
+        at_request, VIDEO_FIRST,
+        "video frames in before the audio pad"
+    );
+
+    let added = result.named("cfhlssink-segment-added");
+    assert_eq!(added.len(), 2, "8 s with a keyframe every 4 s");
+    assert_eq!(added[0].get::<u64>("stream-time").unwrap(), 0);
+    assert_eq!(added[0].get::<u64>("duration").unwrap(), 4_000_000_000);
+    let dir = recording_dir(&location);
+    let first = dir.join("seg-00000000.ts");
+    assert_decodes(&first);
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type"])
+        .args(["-of", "csv=p=0"])
+        .arg(&first)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let types: Vec<&str> = text.lines().map(|l| l.trim_end_matches(',')).collect();
+    assert!(
+        types.contains(&"video") && types.contains(&"audio"),
+        "segment 0 has both streams: {text}"
+    );
+    assert_eq!(count_frames(&first, "v:0"), 120, "no video frame missing");
+    let playlist = dir.join("video.m3u8");
+    assert_decodes(&playlist);
+    assert_eq!(count_frames(&playlist, "v:0"), 240);
+    assert_eq!(count_frames(&playlist, "a:0"), count_frames(&flv, "a:0"));
+    // Segment 0's audio starts with its video (the source's audio starts at 0 too).
+    let (audio_start, video_start) = (first_pts(&first, "a:0"), first_pts(&first, "v:0"));
+    assert!(
+        (audio_start - video_start).abs() < 0.1,
+        "audio from {audio_start} s, video from {video_start} s"
+    );
+}

@@ -121,8 +121,16 @@ fn publish_plays_live_and_becomes_a_ready_video() {
         .lines()
         .find(|l| l.ends_with(".ts"))
         .expect("a segment");
-    let (status, content_type, _) = http_get(&format!("{base}/{video_uid}/manifest/{segment}"));
+    let segment_url = format!("{base}/{video_uid}/manifest/{segment}");
+    let (status, content_type, _) = http_get(&segment_url);
     assert_eq!((status, content_type.as_str()), (200, "video/mp2t"));
+    // The first segment has audio too, although flvdemux adds its audio pad after the first
+    // video frame went into cfhlssink.
+    let streams = ffprobe_streams(&segment_url).expect("ffprobe reads the first segment");
+    assert!(
+        streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()),
+        "{segment}: {streams:?}"
+    );
 
     // DELETE removes the row and the files.
     let dir = controld
@@ -373,4 +381,45 @@ fn rtmps_ingest_with_the_configured_certificate() {
     let videos = await_ready_videos(&api, &uid, 1);
     decode_all(videos[0]["playback"]["hls"].as_str().unwrap())
         .expect("the RTMPS recording decodes");
+}
+
+#[test]
+fn first_segment_of_a_recording_has_audio() {
+    // With x264's default preset (lookahead, B-frames), flvdemux adds its video pad and sends
+    // the first keyframe before it adds its audio pad: the first segment must carry audio all
+    // the same (cfhlssink holds the video back for the audio pad).
+    let controld = Controld::start();
+    let api = controld.api();
+    let (uid, key) = create(&api, 1);
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine"])
+        .args(["-t", "6", "-c:v", "libx264"])
+        .args(["-x264-params", "keyint=120:min-keyint=120:scenecut=0"])
+        .args(["-c:a", "aac", "-f", "flv", &controld.rtmp_url(&key)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawning ffmpeg");
+    let status = wait_for("ffmpeg to finish", FFMPEG_TIMEOUT, || {
+        ffmpeg.try_wait().unwrap()
+    });
+    assert!(status.success(), "ffmpeg: {status}");
+    let videos = await_ready_videos(&api, &uid, 1);
+    let recording_url = videos[0]["playback"]["hls"].as_str().unwrap().to_owned();
+    let playlist = text(&recording_url);
+    let first = playlist
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment");
+    assert_eq!(first, "seg-00000000.ts", "{playlist}");
+    let base = recording_url.trim_end_matches("video.m3u8");
+    for segment in playlist.lines().filter(|l| l.ends_with(".ts")) {
+        let streams = ffprobe_streams(&format!("{base}{segment}")).expect("ffprobe a segment");
+        assert!(
+            streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()),
+            "{segment}: {streams:?}"
+        );
+    }
 }

@@ -31,6 +31,13 @@ const MAX_QUEUED_AUDIO_FRAMES: usize = 128;
 const AUDIO_LEAD_NS: i64 = 500_000_000;
 /// How much audio arrives without a video pad before a recording starts audio-only.
 const AUDIO_ONLY_GRACE_NS: i64 = 1_000_000_000;
+/// How much video (media time from its first keyframe) is held back without an audio pad before
+/// a recording starts video-only.
+const VIDEO_ALONE_GRACE_NS: i64 = 1_000_000_000;
+/// Bytes of video held back at most, whatever the timestamps say: the grace is media time, which
+/// a publisher controls (timestamps that never advance must not make the queue grow without
+/// bound). 16 MiB is about 1 s at 130 Mbit/s, far above what an input carries.
+const MAX_HELD_VIDEO_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct RecordingConfig {
@@ -88,6 +95,33 @@ struct QueuedAudio {
     epoch: u64,
 }
 
+/// Video held back before the first segment of a recording while no audio pad exists: flvdemux
+/// (push mode) adds its video pad and sends the first keyframe before it adds the audio pad, and
+/// a first segment opened then would have no audio (a program without it, until the next
+/// segment). Starts at a keyframe and holds one GOP at most.
+struct HeldVideo {
+    frames: Vec<HeldFrame>,
+    /// Frame bytes plus per-frame overhead, bounded by [`MAX_HELD_VIDEO_BYTES`].
+    bytes: usize,
+    /// When the first keyframe arrived: the wall clock of the first segment's start.
+    arrived: SystemTime,
+}
+
+struct HeldFrame {
+    data: Vec<u8>,
+    pts: i64,
+    dts: i64,
+    duration: Option<u64>,
+    keyframe: bool,
+    epoch: u64,
+}
+
+impl HeldFrame {
+    fn cost(data: &[u8]) -> usize {
+        data.len() + std::mem::size_of::<HeldFrame>()
+    }
+}
+
 struct WindowEntry {
     sequence: u64,
     entry: Entry,
@@ -118,6 +152,12 @@ pub struct Recording {
     epoch: u64,
     epoch_start: Option<i64>,
     queued_audio: VecDeque<QueuedAudio>,
+    /// No segment was opened yet: video without an audio pad may still be held back.
+    may_hold_video: bool,
+    /// Only exists before the first segment opens (the hot path after it never allocates).
+    held_video: Option<HeldVideo>,
+    /// Wall clock of the start of the next segment opened, when it is not now (held video).
+    next_wall_clock: Option<SystemTime>,
     resumed: bool,
     finished: bool,
 }
@@ -146,6 +186,9 @@ impl Recording {
             epoch: 0,
             epoch_start: None,
             queued_audio: VecDeque::new(),
+            may_hold_video: true,
+            held_video: None,
+            next_wall_clock: None,
             resumed: false,
             finished: false,
             config,
@@ -177,7 +220,8 @@ impl Recording {
         &self.config.directory
     }
 
-    /// Audio may start later than video: the next segment's program carries it.
+    /// Audio may start later than video: the next segment's program carries it (the first
+    /// segment's, when its video is still held back for an audio pad).
     pub fn set_streams(&mut self, streams: Streams) {
         self.config.streams = streams;
     }
@@ -199,6 +243,34 @@ impl Recording {
 
     pub fn push_video(&mut self, frame: Frame, epoch: u64) -> Result<Option<SegmentAdded>, Error> {
         if !self.config.streams.video {
+            return Ok(None);
+        }
+        if let Some(held) = &self.held_video {
+            let first_pts = held.frames.first().map_or(frame.pts, |f| f.pts);
+            let cost = HeldFrame::cost(frame.data);
+            // The audio pad came (both streams from the first segment on), or the grace is over
+            // (video-only); a second keyframe ends the first GOP, which is all that is held, so
+            // that releasing the held frames never closes a segment.
+            let release = self.config.streams.audio
+                || frame.keyframe
+                || held.frames.first().is_some_and(|f| f.epoch != epoch)
+                || frame.pts.saturating_sub(first_pts) >= VIDEO_ALONE_GRACE_NS
+                || held.bytes.saturating_add(cost) > MAX_HELD_VIDEO_BYTES;
+            if !release {
+                self.hold_video(frame, epoch);
+                return Ok(None);
+            }
+            let released = self.release_held_video()?;
+            let added = self.push_video(frame, epoch)?;
+            return Ok(added.or(released));
+        }
+        if self.may_hold_video && frame.keyframe && !self.config.streams.audio {
+            self.held_video = Some(HeldVideo {
+                frames: Vec::new(),
+                bytes: 0,
+                arrived: SystemTime::now(),
+            });
+            self.hold_video(frame, epoch);
             return Ok(None);
         }
         let segment_epoch = self.segment.as_ref().map(|s| s.epoch);
@@ -276,10 +348,53 @@ impl Recording {
                     pts: frame.pts,
                     epoch,
                 });
+                if self.held_video.is_some() && self.config.streams.audio {
+                    // The video held back for this pad opens the first segment, this frame
+                    // (and audio queued before it) in front.
+                    return Ok(self.release_held_video()?.or(added));
+                }
                 return Ok(added);
             }
         }
         self.write_audio(frame.data, frame.pts, frame.duration)?;
+        Ok(added)
+    }
+
+    fn hold_video(&mut self, frame: Frame, epoch: u64) {
+        let Some(held) = self.held_video.as_mut() else {
+            return;
+        };
+        held.bytes += HeldFrame::cost(frame.data);
+        held.frames.push(HeldFrame {
+            data: frame.data.to_vec(),
+            pts: frame.pts,
+            dts: frame.dts,
+            duration: frame.duration,
+            keyframe: frame.keyframe,
+            epoch,
+        });
+    }
+
+    /// Opens the first segment at the held keyframe, with the streams there are now, and writes
+    /// the held frames into it (one GOP at most: no segment is closed).
+    fn release_held_video(&mut self) -> Result<Option<SegmentAdded>, Error> {
+        let Some(held) = self.held_video.take() else {
+            return Ok(None);
+        };
+        self.may_hold_video = false; // the held keyframe opens the segment, not a new hold
+        self.next_wall_clock = Some(held.arrived);
+        let mut added = None;
+        for f in &held.frames {
+            let frame = Frame {
+                data: &f.data,
+                pts: f.pts,
+                dts: f.dts,
+                duration: f.duration,
+                keyframe: f.keyframe,
+            };
+            added = self.push_video(frame, f.epoch)?.or(added);
+        }
+        self.next_wall_clock = None;
         Ok(added)
     }
 
@@ -303,11 +418,13 @@ impl Recording {
     /// ends at its last frame from before the gap (audio-only: now; with video: when the
     /// first keyframe after the gap arrives) and the next segment is marked as a discontinuity.
     pub fn break_at_gap(&mut self) -> Result<Option<SegmentAdded>, Error> {
+        // Video held back for an audio pad is from before the gap: it opens the first segment.
+        let released = self.release_held_video()?;
         self.epoch += 1;
         self.epoch_start = None;
         let added = match &self.segment {
             Some(segment) if !self.config.streams.video => self.close_segment(segment.end_ns)?,
-            _ => None,
+            _ => released,
         };
         if self.next_sequence > 0 || self.resumed {
             self.discontinuity_pending = true;
@@ -319,6 +436,8 @@ impl Recording {
     /// With record=false the segments of the last window (and those waiting for their deletion
     /// deadline) stay on disk.
     pub fn finish(&mut self) -> Result<(Option<SegmentAdded>, RecordingSummary), Error> {
+        // Held video opens the first segment (a release closes none).
+        self.release_held_video()?;
         let added = match &self.segment {
             Some(segment) => self.close_segment(segment.end_ns)?,
             None => None,
@@ -401,6 +520,7 @@ impl Recording {
         if epoch == self.epoch && self.epoch_start.is_none() {
             self.epoch_start = Some(start_ns);
         }
+        self.may_hold_video = false;
         let sequence = self.next_sequence;
         let path = self.dir_path(&segment_uri(sequence));
         let file = File::create(&path).map_err(|e| Error::new(Access::Open, &path, e))?;
@@ -411,9 +531,8 @@ impl Recording {
             self.last_video_pts = None;
         }
         self.muxer.set_streams(self.config.streams);
-        let (wall, base) = *self
-            .wall_clock_base
-            .get_or_insert((SystemTime::now(), start_ns));
+        let now = self.next_wall_clock.take().unwrap_or_else(SystemTime::now);
+        let (wall, base) = *self.wall_clock_base.get_or_insert((now, start_ns));
         let offset = Duration::from_nanos(start_ns.saturating_sub(base).max(0) as u64);
         let mut segment = OpenSegment {
             sequence,
@@ -735,6 +854,122 @@ mod tests {
         }
         let (last, _) = rec.finish().unwrap();
         assert_eq!(last.unwrap().start_ns, 0);
+    }
+
+    const VIDEO_ONLY: Streams = Streams {
+        video: true,
+        audio: false,
+    };
+
+    fn pes_count(ts: &[u8], stream_id: u8) -> usize {
+        ts.windows(4).filter(|w| *w == [0, 0, 1, stream_id]).count()
+    }
+
+    #[test]
+    fn video_ahead_of_a_late_audio_pad_waits_for_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        // flvdemux adds the video pad and sends the first keyframe before adding the audio pad.
+        rec.set_streams(VIDEO_ONLY);
+        assert_eq!(rec.push_video(frame(DELTA, -40, false), 0).unwrap(), None);
+        for ms in (0..400).step_by(40) {
+            let key = ms == 0;
+            let data = if key { KEY } else { DELTA };
+            assert_eq!(rec.push_video(frame(data, ms, key), 0).unwrap(), None);
+        }
+        assert!(
+            !tmp.path().join(segment_uri(0)).exists(),
+            "held back for the audio pad"
+        );
+        rec.set_streams(Streams {
+            video: true,
+            audio: true,
+        });
+        rec.push_audio(frame(AAC, -600, true), 0).unwrap(); // too far ahead of the keyframe
+        rec.push_audio(frame(AAC, -20, true), 0).unwrap();
+        assert!(
+            tmp.path().join(segment_uri(0)).exists(),
+            "opened with audio"
+        );
+        for ms in (0..4_000).step_by(20) {
+            rec.push_audio(frame(AAC, ms, true), 0).unwrap();
+        }
+        for ms in (400..4_000).step_by(40) {
+            assert_eq!(rec.push_video(frame(DELTA, ms, false), 0).unwrap(), None);
+        }
+        let first = rec.push_video(frame(KEY, 4_000, true), 0).unwrap().unwrap();
+        assert_eq!(
+            (first.sequence, first.start_ns),
+            (0, 0),
+            "starts at the keyframe"
+        );
+        assert_eq!(first.duration_ns, 4_000 * MS as u64);
+        let ts = fs::read(tmp.path().join(segment_uri(0))).unwrap();
+        assert_eq!(
+            pes_count(&ts, 0xE0),
+            100,
+            "every video frame from the keyframe on"
+        );
+        // 1 + 200 audio frames, 8 per PES.
+        assert_eq!(pes_count(&ts, 0xC0), 201_usize.div_ceil(8));
+        let (_, summary) = rec.finish().unwrap();
+        assert_eq!(summary.segments, 2);
+    }
+
+    #[test]
+    fn video_only_starts_after_the_grace_with_every_frame() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        rec.set_streams(VIDEO_ONLY);
+        for ms in (0..1_000).step_by(40) {
+            rec.push_video(frame(if ms == 0 { KEY } else { DELTA }, ms, ms == 0), 0)
+                .unwrap();
+        }
+        assert!(
+            !tmp.path().join(segment_uri(0)).exists(),
+            "within the grace"
+        );
+        rec.push_video(frame(DELTA, 1_000, false), 0).unwrap();
+        assert!(tmp.path().join(segment_uri(0)).exists(), "grace over");
+        for ms in (1_040..2_000).step_by(40) {
+            rec.push_video(frame(DELTA, ms, false), 0).unwrap();
+        }
+        let (last, summary) = rec.finish().unwrap();
+        let last = last.unwrap();
+        assert_eq!((last.start_ns, last.duration_ns), (0, 2_000 * MS as u64));
+        assert_eq!(summary.segments, 1);
+        let ts = fs::read(tmp.path().join(segment_uri(0))).unwrap();
+        assert_eq!(pes_count(&ts, 0xE0), 50, "nothing lost");
+        assert_eq!(pes_count(&ts, 0xC0), 0);
+
+        // A GOP shorter than the grace ends it; a stream shorter than it keeps its frames; a
+        // gap during the grace leaves the held frames before it.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        rec.set_streams(VIDEO_ONLY);
+        rec.push_video(frame(KEY, 0, true), 0).unwrap();
+        rec.push_video(frame(DELTA, 40, false), 0).unwrap();
+        let first = rec.push_video(frame(KEY, 500, true), 0).unwrap().unwrap();
+        assert_eq!((first.start_ns, first.duration_ns), (0, 500 * MS as u64));
+        rec.push_video(frame(DELTA, 540, false), 0).unwrap();
+        let (last, summary) = rec.finish().unwrap();
+        assert_eq!(last.unwrap().duration_ns, 80 * MS as u64);
+        assert_eq!(summary.segments, 2);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = open(tmp.path(), true, 6);
+        rec.set_streams(VIDEO_ONLY);
+        rec.push_video(frame(KEY, 0, true), 0).unwrap();
+        rec.push_video(frame(DELTA, 40, false), 0).unwrap();
+        assert_eq!(rec.break_at_gap().unwrap(), None);
+        rec.push_video(frame(DELTA, 80, false), 0).unwrap();
+        let before = rec.push_video(frame(KEY, 5_000, true), 1).unwrap().unwrap();
+        assert_eq!((before.start_ns, before.duration_ns), (0, 120 * MS as u64));
+        assert!(!before.discontinuity);
+        let (after, _) = rec.finish().unwrap();
+        let after = after.unwrap();
+        assert!(after.discontinuity);
+        assert_eq!(after.start_ns, 5_000 * MS as u64);
     }
 
     #[test]
