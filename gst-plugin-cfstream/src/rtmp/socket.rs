@@ -1,8 +1,8 @@
 //! What std and tokio do not offer for a live publisher's TCP socket, read on its consumer's
-//! thread (see `feed`): a receive low-water mark, a read of what is queued, and a wait for the
-//! socket, a deadline or an [`Interrupt`], whichever comes first.
+//! thread (see `feed`): a receive low-water mark, and a wait for the socket, a deadline or an
+//! [`Interrupt`], whichever comes first; plus the non-blocking read that goes with them.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
@@ -32,29 +32,15 @@ pub fn set_receive_low_water(stream: &TcpStream, bytes: usize) -> io::Result<()>
 }
 
 /// Reads up to `max` bytes that are already queued, appending them to `buffer`; `WouldBlock`
-/// when there are none, `Ok(0)` at end of stream.
+/// when there are none, `Ok(0)` at end of stream. The socket must be in non-blocking mode.
 pub fn read_queued(stream: &TcpStream, buffer: &mut BytesMut, max: usize) -> io::Result<usize> {
-    buffer.reserve(max);
-    let spare = buffer.spare_capacity_mut();
-    let len = spare.len().min(max);
-    // SAFETY: `recv` writes at most `len` bytes into the spare capacity, which is at least that
-    // long; exactly the bytes it reports written are then marked initialised.
-    let read = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            spare.as_mut_ptr().cast(),
-            len,
-            libc::MSG_DONTWAIT,
-        )
-    };
-    match usize::try_from(read) {
-        Ok(n) => {
-            // SAFETY: see above.
-            unsafe { buffer.set_len(buffer.len() + n) };
-            Ok(n)
-        }
-        Err(_) => Err(io::Error::last_os_error()),
-    }
+    // Zeroing the room first (a memset of 64 KiB per read, well under a microsecond per
+    // kilobyte) keeps this free of unsafe code.
+    let start = buffer.len();
+    buffer.resize(start + max, 0);
+    let read = (&*stream).read(&mut buffer[start..]);
+    buffer.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// Waits until `socket` has something to read (at least the low-water mark, or its end), the
