@@ -1132,22 +1132,7 @@ fn plain_i_pictures_do_not_start_segments() {
     const IDR: &[u8] = &[0, 0, 0, 1, 0x65, 0x88, 0x84];
     const PLAIN_I: &[u8] = &[0, 0, 0, 1, 0x41, 0x88, 0x84];
     const P: &[u8] = &[0, 0, 0, 1, 0x41, 0x9a];
-    for frame in 0..=240u64 {
-        let (bytes, key) = match frame {
-            0 | 120 | 240 => (IDR, true),
-            45 | 165 => (PLAIN_I, true),
-            _ => (P, false),
-        };
-        let mut buffer = gst::Buffer::from_slice(bytes);
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / 30));
-        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
-        if !key {
-            b.set_flags(gst::BufferFlags::DELTA_UNIT);
-        }
-        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
-    }
-    assert!(h.push_event(gst::event::Eos::new()));
+    push_idr_and_plain_i_pictures(&mut h, IDR, PLAIN_I, P);
     let recording = read_playlist(&recording_dir(tmp.path()).join("video.m3u8"));
     let rounded: Vec<f32> = durations(&recording)
         .iter()
@@ -1287,22 +1272,7 @@ fn plain_i_pictures_do_not_start_segments_in_avc() {
     const IDR: &[u8] = &[0, 0, 0, 3, 0x65, 0x88, 0x84];
     const PLAIN_I: &[u8] = &[0, 0, 0, 3, 0x41, 0x88, 0x84];
     const P: &[u8] = &[0, 0, 0, 2, 0x41, 0x9a];
-    for frame in 0..=240u64 {
-        let (bytes, key) = match frame {
-            0 | 120 | 240 => (IDR, true),
-            45 | 165 => (PLAIN_I, true),
-            _ => (P, false),
-        };
-        let mut buffer = gst::Buffer::from_slice(bytes);
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / 30));
-        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
-        if !key {
-            b.set_flags(gst::BufferFlags::DELTA_UNIT);
-        }
-        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
-    }
-    assert!(h.push_event(gst::event::Eos::new()));
+    push_idr_and_plain_i_pictures(&mut h, IDR, PLAIN_I, P);
     let dir = recording_dir(tmp.path());
     let recording = read_playlist(&dir.join("video.m3u8"));
     let rounded: Vec<f32> = durations(&recording)
@@ -1549,4 +1519,30 @@ fn audio_pad_requested_after_the_first_video_frames_is_in_the_first_segment() {
         (audio_start - video_start).abs() < 0.1,
         "audio from {audio_start} s, video from {video_start} s"
     );
+}
+
+/// 8 s at 30 fps then EOS: IDR pictures at 0, 4 and 8 s, plain I pictures (no recovery point,
+/// yet without DELTA_UNIT, as h264parse marks them) at 1.5 and 5.5 s, P pictures between.
+fn push_idr_and_plain_i_pictures(
+    h: &mut gst_check::Harness,
+    idr: &'static [u8],
+    plain_i: &'static [u8],
+    p: &'static [u8],
+) {
+    for frame in 0..=240u64 {
+        let (bytes, key) = match frame {
+            0 | 120 | 240 => (idr, true),
+            45 | 165 => (plain_i, true),
+            _ => (p, false),
+        };
+        let mut buffer = gst::Buffer::from_slice(bytes);
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / 30));
+        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
+        if !key {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
 }
