@@ -1356,12 +1356,20 @@ fn mp3_straight_from_flvdemux_fails_to_link() {
     assert!(error.matches(gst::CoreError::Negotiation), "{error:?}");
 }
 
-/// Video frames that went into cfhlssink, and whether its audio pad was linked.
+/// Video frames that went into cfhlssink, whether its audio pad was linked, and how far the
+/// audio has come.
 #[derive(Default)]
 struct VideoFirst {
     video_frames: usize,
     audio_linked: bool,
+    /// End (PTS) of the latest audio buffer into cfhlssink.
+    audio_until: Option<gst::ClockTime>,
 }
+
+/// Past the audio link, how far video may run ahead of audio. The branches run in two threads
+/// (the audio one behind a queue) and nothing paces them, as a live source would: unchecked,
+/// the video thread can close segment 0 before the audio thread has pushed into it.
+const MAX_VIDEO_LEAD: gst::ClockTime = gst::ClockTime::from_mseconds(500);
 
 /// PTS (s) of the first packet of `stream` ("v:0", "a:0") in `input`.
 fn first_pts(input: &Path, stream: &str) -> f64 {
@@ -1422,12 +1430,16 @@ fn audio_pad_requested_after_the_first_video_frames_is_in_the_first_segment() {
                     .unwrap();
                 validate_src.link(&sink_pad).unwrap();
                 let state = state.clone();
-                validate_src.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                validate_src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    let pts = info.buffer().and_then(|b| b.pts()).unwrap_or_default();
                     let (lock, changed) = &*state;
                     let mut guard = lock.lock().unwrap();
-                    if guard.video_frames == VIDEO_FIRST {
+                    if guard.video_frames >= VIDEO_FIRST {
                         guard = changed
-                            .wait_timeout_while(guard, TIMEOUT, |s| !s.audio_linked)
+                            .wait_timeout_while(guard, TIMEOUT, |s| {
+                                !s.audio_linked
+                                    || s.audio_until.is_none_or(|a| a + MAX_VIDEO_LEAD < pts)
+                            })
                             .unwrap()
                             .0;
                     }
@@ -1449,6 +1461,7 @@ fn audio_pad_requested_after_the_first_video_frames_is_in_the_first_segment() {
                 .unwrap();
             pipeline.add(&queue).unwrap();
             queue.link(&validate).unwrap();
+            let audio_state = state.clone();
             let (state, at_request) = (state.clone(), at_request.clone());
             let weak = pipeline.downgrade();
             queue
@@ -1475,6 +1488,18 @@ fn audio_pad_requested_after_the_first_video_frames_is_in_the_first_segment() {
                     changed.notify_all();
                     gst::PadProbeReturn::Remove
                 });
+            validate.static_pad("src").unwrap().add_probe(
+                gst::PadProbeType::BUFFER,
+                move |_, info| {
+                    let end = info
+                        .buffer()
+                        .and_then(|b| Some(b.pts()? + b.duration().unwrap_or_default()));
+                    let (lock, changed) = &*audio_state;
+                    lock.lock().unwrap().audio_until = end;
+                    changed.notify_all();
+                    gst::PadProbeReturn::Ok
+                },
+            );
             validate.sync_state_with_parent().unwrap();
             queue.sync_state_with_parent().unwrap();
             pad.link(&queue.static_pad("sink").unwrap()).unwrap();
