@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gstcfstream::h264::{Framing, inspect_access_unit};
+use cfstream_proto::h264::{Framing, inspect_access_unit};
 
 /// Counts heap allocations made by Rust code (GStreamer's own C allocations are not seen).
 struct CountingAllocator;

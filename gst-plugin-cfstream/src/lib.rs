@@ -1,13 +1,11 @@
 //! cfstream's GStreamer plugin: `cfrtmpsrc`, `gopvalidate` and `cfhlssink`.
 //!
-//! Protocol and container code (RTMP, FLV, H.264 bitstream, MPEG-TS, HLS playlists) lives in plain
-//! Rust modules without GStreamer types so that it can be unit-tested and fuzzed on its own; the
-//! element modules are thin adapters around them.
+//! Protocol and container code without I/O (RTMP, FLV, H.264 bitstream) lives in the crate
+//! `cfstream-proto`; this crate holds the networking around it (`rtmp`), the HLS writer (`hls`)
+//! and the elements, which are thin adapters around those.
 
 use gst::glib;
 
-pub mod flv;
-pub mod h264;
 pub mod hls;
 pub mod rtmp;
 pub mod runtime;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use common::{ChildGuard, Media, publish_live};
 use gst::prelude::*;
-use gstcfstream::flv;
-use gstcfstream::rtmp::chunk::{ChunkWriter, message_type};
-use gstcfstream::rtmp::client::{self, Status, StatusReader};
-use gstcfstream::rtmp::handshake;
+use cfstream_proto::flv;
+use cfstream_proto::rtmp::chunk::{ChunkWriter, message_type};
+use cfstream_proto::rtmp::client::{self, Status, StatusReader};
+use cfstream_proto::rtmp::handshake;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

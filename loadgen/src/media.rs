@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
-use gstcfstream::flv::{self, FlvError};
-use gstcfstream::rtmp::amf0;
+use cfstream_proto::flv::{self, FlvError};
+use cfstream_proto::rtmp::amf0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use gstcfstream::flv;
-use gstcfstream::rtmp::chunk::{ChunkError, ChunkWriter, message_type};
-use gstcfstream::rtmp::client::{self, StatusReader};
-use gstcfstream::rtmp::handshake::{self, HandshakeError};
+use cfstream_proto::flv;
+use cfstream_proto::rtmp::chunk::{ChunkError, ChunkWriter, message_type};
+use cfstream_proto::rtmp::client::{self, StatusReader};
+use cfstream_proto::rtmp::handshake::{self, HandshakeError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until, timeout};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use gstcfstream::flv;
+use cfstream_proto::flv;
 use gstcfstream::rtmp::server::{self, IngestItem, ListenerConfig, StreamOptions, TlsFiles};
 use tokio::process::Command;
 

@@ -15,8 +15,8 @@ use cfstream_e2e::{
     http_get, open_fds, open_files_limits, proc_status_bytes, progress_out_time,
     raise_open_files_limit, wait_for,
 };
-use gstcfstream::rtmp::chunk::ChunkWriter;
-use gstcfstream::rtmp::{client, handshake};
+use cfstream_proto::rtmp::chunk::ChunkWriter;
+use cfstream_proto::rtmp::{client, handshake};
 use serde_json::{Value, json};
 
 const FFMPEG_TIMEOUT: Duration = Duration::from_secs(60);

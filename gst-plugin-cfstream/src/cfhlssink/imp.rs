@@ -11,7 +11,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::h264::{self, AvcConfig, Framing};
+use cfstream_proto::h264::{self, AvcConfig, Framing};
 use crate::hls::adts::AdtsConfig;
 use crate::hls::{
     self, Access, DirectoryState, Frame, Recording, RecordingConfig, SegmentAdded, Streams,
@@ -971,7 +971,7 @@ impl ElementImpl for CfHlsSink {
 /// from referencing earlier ones: only IDR and recovery-point pictures are cut at. Read in the
 /// pad's own framing (avc: length-prefixed), before any conversion.
 fn is_random_access_point(access_unit: &[u8], framing: Framing) -> bool {
-    use crate::h264::{PictureKind, inspect_access_unit};
+    use cfstream_proto::h264::{PictureKind, inspect_access_unit};
     matches!(
         inspect_access_unit(access_unit, framing),
         Ok(Some(unit)) if matches!(unit.kind, PictureKind::Idr | PictureKind::RecoveryPointI)

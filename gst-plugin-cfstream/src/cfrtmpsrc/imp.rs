@@ -14,12 +14,12 @@ use gst_base::subclass::prelude::*;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::flv;
+use cfstream_proto::flv;
 use crate::rtmp::server::{
     self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
     StreamOptions, TlsFiles,
 };
-use crate::rtmp::session::MediaMessage;
+use cfstream_proto::rtmp::session::MediaMessage;
 use crate::rtmp::socket::Interrupt;
 use crate::rtmp::url::ListenUrl;
 use crate::runtime::RUNTIME;

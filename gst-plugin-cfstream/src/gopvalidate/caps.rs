@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use gst::prelude::*;
 
-use crate::h264::{Framing, nal_length_size};
+use cfstream_proto::h264::{Framing, nal_length_size};
 
 pub const ERR_UNSUPPORTED_VIDEO_CODEC: &str = "ERR_UNSUPPORTED_VIDEO_CODEC";
 pub const ERR_UNSUPPORTED_AUDIO_CODEC: &str = "ERR_UNSUPPORTED_AUDIO_CODEC";

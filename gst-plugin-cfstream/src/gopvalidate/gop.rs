@@ -1,6 +1,6 @@
 //! Keyframe interval measurement on nanosecond presentation timestamps, without GStreamer.
 
-use crate::h264::PictureKind;
+use cfstream_proto::h264::PictureKind;
 
 const NS_PER_SECOND: f64 = 1_000_000_000.0;
 

@@ -12,7 +12,7 @@ use gst_base::subclass::prelude::*;
 use super::Action;
 use super::caps::{self, CapsProblem, Stream};
 use super::gop::{self, GopTracker, Limits};
-use crate::h264::{self, PictureKind};
+use cfstream_proto::h264::{self, PictureKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -22,7 +22,7 @@ use super::server::{
     Ending, LiveGuard, MediaItem, PUBLISH_LOW_WATER, PUBLISH_READ_SIZE, elapsed_ms, linger,
     next_batch_tick, take_batch,
 };
-use super::session::ServerSession;
+use cfstream_proto::rtmp::session::ServerSession;
 use super::socket::{self, Interrupt};
 use crate::runtime::RUNTIME;
 

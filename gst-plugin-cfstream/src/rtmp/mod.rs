@@ -1,20 +1,7 @@
-//! RTMP protocol (handshake, chunk stream, AMF0, server session) without GStreamer, and the
-//! shared listeners that dispatch publishers to `cfrtmpsrc` elements (or the daemon).
-//!
-//! The protocol is written here rather than taken from a crate such as `rml_rtmp` because:
-//! every limit that matters against hostile peers (handshake time, message size, chunk streams in
-//! use, bytes held per connection, how a chunk size of 2^31 is treated) must be under our control
-//! and checked *before* memory is used; the code is sans-IO (bytes in, events and bytes out), so
-//! the same state machine runs under tokio, in unit tests and under cargo-fuzz; and a publisher
-//! server needs only a small part of RTMP (no playback, no AMF3, no RTMPE), which keeps the code
-//! short enough to review.
+//! RTMP networking: the shared listeners that dispatch publishers to `cfrtmpsrc` elements (or
+//! the daemon), on top of the sans-IO protocol in [`cfstream_proto::rtmp`].
 
-pub mod amf0;
-pub mod chunk;
-pub mod client;
 mod feed;
-pub mod handshake;
 pub mod server;
-pub mod session;
 pub mod socket;
 pub mod url;

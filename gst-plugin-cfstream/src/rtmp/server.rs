@@ -37,8 +37,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 pub use super::feed::{FeedEvent, PublisherFeed};
-use super::session::{MediaMessage, ServerSession, SessionEvent};
-use crate::flv;
+use cfstream_proto::rtmp::session::{MediaMessage, ServerSession, SessionEvent};
+use cfstream_proto::flv;
 use crate::runtime::RUNTIME;
 
 /// How long a publisher accepted by the unknown-key handler waits for its key to be registered.
@@ -955,9 +955,9 @@ pub(super) fn codec_violation(message: &MediaMessage) -> Option<flv::CodecViolat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtmp::chunk::ChunkWriter;
-    use crate::rtmp::client::{self, Status, StatusReader};
-    use crate::rtmp::handshake;
+    use cfstream_proto::rtmp::chunk::ChunkWriter;
+    use cfstream_proto::rtmp::client::{self, Status, StatusReader};
+    use cfstream_proto::rtmp::handshake;
 
     const OPTIONS: StreamOptions = StreamOptions {
         enforce_codecs: true,

@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use gstcfstream::flv;
+use cfstream_proto::flv;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

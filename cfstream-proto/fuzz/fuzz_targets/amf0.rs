@@ -1,7 +1,7 @@
 //! AMF0 decoding of arbitrary bytes: no panic, and what decodes re-encodes stably.
 #![no_main]
 
-use gstcfstream::rtmp::amf0;
+use cfstream_proto::rtmp::amf0;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

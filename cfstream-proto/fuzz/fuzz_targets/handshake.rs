@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use gstcfstream::rtmp::handshake::{HANDSHAKE_SIZE, ServerHandshake};
+use cfstream_proto::rtmp::handshake::{HANDSHAKE_SIZE, ServerHandshake};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

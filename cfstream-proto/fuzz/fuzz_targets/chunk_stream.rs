@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use gstcfstream::rtmp::session::{PUBLISH_LIMITS, ServerSession, SessionEvent};
+use cfstream_proto::rtmp::session::{PUBLISH_LIMITS, ServerSession, SessionEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 # - handshake, chunk_stream: the bytes ffmpeg sends when it publishes that file over RTMP to a
 #   cfrtmpsrc (recorded by a relay between the two);
 # - amf0: the AMF0 bodies found in that capture (connect, createStream, publish, onMetaData).
-# Usage: gst-plugin-cfstream/fuzz/seed-corpus.sh   (needs ffmpeg, gst-launch-1.0, python3)
+# Usage: cfstream-proto/fuzz/seed-corpus.sh   (needs ffmpeg, gst-launch-1.0, python3)
 set -euo pipefail
 
 FUZZ=$(cd "$(dirname "$0")" && pwd)
