@@ -8,4 +8,5 @@
 
 pub mod flv;
 pub mod h264;
+pub mod index;
 pub mod rtmp;
