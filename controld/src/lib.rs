@@ -1,7 +1,7 @@
 //! controld: Cloudflare Stream Live on your own machine.
 //!
 //! `app` is the whole HTTP surface: the v4 API and playback (`api`), and the dashboard.
-//! `pipeline` owns GStreamer and the RTMP listeners; `store` is the SQLite layer.
+//! `pipeline` owns GStreamer and the RTMP listeners; `store` holds every SQL statement.
 
 pub mod access;
 pub mod api;
@@ -10,7 +10,6 @@ mod dashboard;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
-pub mod outputs;
 pub mod pipeline;
 pub mod retention;
 pub mod store;

@@ -125,66 +125,40 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// that connects (RTMP publishers, including ones that never finish their handshake, and HTTP
 /// viewers): the usual soft limit of 1024 would refuse connections long before memory or CPU
 /// run out. The hard limit stays the administrator's cap.
-#[cfg(all(
-    target_os = "linux",
-    target_env = "gnu",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
 fn raise_open_file_limit() {
-    // `libc` is not a dependency of controld: glibc's getrlimit/setrlimit, declared here.
-    #[repr(C)]
-    struct RLimit {
-        current: std::ffi::c_ulong,
-        maximum: std::ffi::c_ulong,
-    }
-    const RLIMIT_NOFILE: std::ffi::c_int = 7;
-    unsafe extern "C" {
-        fn getrlimit(resource: std::ffi::c_int, limit: *mut RLimit) -> std::ffi::c_int;
-        fn setrlimit(resource: std::ffi::c_int, limit: *const RLimit) -> std::ffi::c_int;
-    }
-    let mut limit = RLimit {
-        current: 0,
-        maximum: 0,
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    // SAFETY: getrlimit/setrlimit only read/write the struct passed, which has glibc's
-    // `struct rlimit` layout on these targets (two `rlim_t`, i.e. unsigned long).
-    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         tracing::debug!(
             "reading the open files limit: {}",
             std::io::Error::last_os_error()
         );
         return;
     }
-    if limit.current < limit.maximum {
-        let raised = RLimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
         };
         // SAFETY: as above.
-        if unsafe { setrlimit(RLIMIT_NOFILE, &raised) } == 0 {
-            limit.current = raised.current;
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = raised.rlim_cur;
         } else {
             tracing::debug!(
                 "raising the open files limit to {}: {}",
-                limit.maximum,
+                limit.rlim_max,
                 std::io::Error::last_os_error()
             );
         }
     }
     tracing::debug!(
-        soft = limit.current,
-        hard = limit.maximum,
+        soft = limit.rlim_cur,
+        hard = limit.rlim_max,
         "open files limit"
     );
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    target_env = "gnu",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-fn raise_open_file_limit() {
-    tracing::debug!("open files limit left as inherited on this platform");
 }
 
 fn open_store(data_dir: &std::path::Path) -> Result<Store, BoxError> {

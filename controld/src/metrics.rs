@@ -65,7 +65,7 @@ pub fn router() -> Router<AppState> {
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let inputs = state.store.read(input_states)?;
+    let inputs = state.store.read(crate::store::status::count_by_state)?;
     let pipelines = &state.pipelines;
     let m = pipelines.metrics();
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -170,15 +170,4 @@ fn family<'a>(
             }
         }
     }
-}
-
-/// Count of inputs by the state of their latest status entry (`idle` without one).
-fn input_states(conn: &rusqlite::Connection) -> rusqlite::Result<BTreeMap<String, u64>> {
-    conn.prepare_cached(
-        "SELECT COALESCE((SELECT state FROM live_input_status s WHERE s.input_uid = i.uid \
-         ORDER BY s.id DESC LIMIT 1), 'idle') AS state, COUNT(*) \
-         FROM live_inputs i GROUP BY state",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-    .collect()
 }

@@ -20,6 +20,9 @@ pub mod codes {
     pub const LIVE_INPUT_NOT_FOUND: u32 = 10601;
     pub const VIDEO_NOT_FOUND: u32 = 10602;
     pub const PLAYBACK_NOT_FOUND: u32 = 10603;
+    /// The account has no webhook subscription.
+    pub const WEBHOOK_NOT_FOUND: u32 = 10604;
+    pub const OUTPUT_NOT_FOUND: u32 = 10605;
     /// Playback needs a signed-URL token, or the token given is not valid (401).
     pub const SIGNED_URL_INVALID: u32 = 10401;
     /// Playback refused: origin not in `allowedOrigins`, a token access rule, or a token signed

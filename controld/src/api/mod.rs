@@ -4,14 +4,14 @@
 mod auth;
 mod body;
 pub mod envelope;
-mod keys;
 mod live_inputs;
 pub mod openapi;
 mod outputs;
 mod playback;
-mod tokens;
+mod signed_urls;
+mod signing_keys;
 pub(crate) mod videos;
-mod webhook;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -24,9 +24,9 @@ const MAX_BODY: usize = 64 * 1024;
 pub fn router() -> Router<AppState> {
     let stream = live_inputs::router()
         .merge(videos::router())
-        .merge(keys::router())
-        .merge(tokens::router())
-        .merge(webhook::router())
+        .merge(signing_keys::router())
+        .merge(signed_urls::router())
+        .merge(webhooks::router())
         .merge(outputs::router());
     Router::new()
         .nest("/client/v4/accounts/{account_id}/stream", stream)

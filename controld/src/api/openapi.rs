@@ -65,17 +65,17 @@ pub struct ErrorItem {
         super::videos::get_one,
         super::videos::delete,
         // Signing keys and tokens (signed URLs)
-        super::keys::create,
-        super::keys::list,
-        super::keys::revoke,
-        super::tokens::create,
+        super::signing_keys::create,
+        super::signing_keys::list,
+        super::signing_keys::revoke,
+        super::signed_urls::create,
         // Playback (no API token)
         super::playback::manifest_file,
         super::playback::lifecycle,
         // Webhook
-        super::webhook::get_one,
-        super::webhook::put,
-        super::webhook::delete,
+        super::webhooks::get_one,
+        super::webhooks::put,
+        super::webhooks::delete,
         // Outputs
         super::outputs::list,
         super::outputs::create,

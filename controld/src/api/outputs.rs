@@ -13,12 +13,12 @@ use super::body::JsonBody;
 use super::envelope::{ApiError, codes, ok};
 use super::live_inputs::{InputPath, load as load_input};
 use super::openapi::Envelope;
-use crate::outputs::store::{self as rows, Output};
-use crate::outputs::{MAX_PER_INPUT, location};
+use crate::pipeline::output_location as location;
+use crate::store::outputs::{self as rows, Output};
 use crate::{AppState, ids, timefmt};
 
-/// Output not found (stable code, next to the 106xx "not found" codes).
-pub const OUTPUT_NOT_FOUND: u32 = 10605;
+/// Outputs per live input, as on Cloudflare.
+const MAX_PER_INPUT: usize = 50;
 const MAX_TEXT: usize = 2048;
 
 pub fn router() -> Router<AppState> {
@@ -53,7 +53,11 @@ pub struct UpdateOutput {
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, OUTPUT_NOT_FOUND, "output not found")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::OUTPUT_NOT_FOUND,
+        "output not found",
+    )
 }
 
 fn validate(body: CreateOutput) -> Result<(String, String, bool), ApiError> {

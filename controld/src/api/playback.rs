@@ -21,8 +21,9 @@ use super::envelope::{ApiError, codes};
 use super::openapi::Envelope;
 use crate::access::origins::{self, OriginCheck};
 use crate::access::rules::{self, Verdict};
-use crate::access::{keys, tokens};
+use crate::access::signed_urls as tokens;
 use crate::store::live_inputs::{self, LiveInput};
+use crate::store::signing_keys as keys;
 use crate::store::videos::{self, STATE_LIVE, Video};
 use crate::{AppState, ids};
 

@@ -2,7 +2,7 @@
 //!
 //! Idle inputs cost an entry in an in-memory stream key index and nothing else: the shared
 //! listener hands unknown keys to `on_publish`, which accepts known, enabled keys and asks for a
-//! pipeline (`cfrtmpsrc ! flvdemux ! parsers ! gopvalidate ! cfhlssink`), built off the listener's
+//! pipeline (`cfrtmpsrc ! tee ! flvdemux ! gopvalidate ! cfhlssink`, see `build`), built off the listener's
 //! thread. The publisher waits for the element to register (the registry gives it 5 s). Each
 //! pipeline runs in its source's streaming thread (no queues), and its bus is consumed by one
 //! tokio task (`session::run`) which keeps status and video records and tears it down.
@@ -11,6 +11,8 @@ mod build;
 mod outputs;
 mod recovery;
 mod session;
+
+pub use outputs::location as output_location;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

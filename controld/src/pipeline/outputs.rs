@@ -16,8 +16,16 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::metrics::Metrics;
-use crate::outputs::location;
-use crate::outputs::store::Output;
+use crate::store::outputs::Output;
+
+/// The `location` of `rtmp2sink`: `<url>/<streamKey>` (an empty key leaves the URL as is).
+pub fn location(url: &str, stream_key: &str) -> String {
+    if stream_key.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{}/{stream_key}", url.trim_end_matches('/'))
+    }
+}
 
 /// Media a slow destination may fall behind by before its oldest data is dropped.
 const QUEUE_TIME: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@ use crate::{ids, timefmt};
 /// Creates the account if it does not exist; returns whether it was created.
 pub fn ensure(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
     let n = conn.execute(
-        "INSERT OR IGNORE INTO accounts (id, created) VALUES (?1, ?2)",
+        "INSERT INTO accounts (id, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![id, timefmt::now()],
     )?;
     Ok(n == 1)
@@ -33,7 +33,8 @@ pub fn has_tokens(conn: &Connection, account_id: &str) -> rusqlite::Result<bool>
 /// Registers `token` for the account; a token already registered keeps its account.
 pub fn add_token(conn: &Connection, account_id: &str, token: &str) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO api_tokens (token_hash, account_id, created) VALUES (?1, ?2, ?3)",
+        "INSERT INTO api_tokens (token_hash, account_id, created) VALUES (?1, ?2, ?3) \
+         ON CONFLICT DO NOTHING",
         params![ids::token_hash(token), account_id, timefmt::now()],
     )?;
     Ok(())

@@ -9,8 +9,11 @@
 pub mod accounts;
 pub mod live_inputs;
 mod migrations;
+pub mod outputs;
+pub mod signing_keys;
 pub mod status;
 pub mod videos;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,7 @@
 //! Connection status history of live inputs: the latest entry is `status.current`.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
@@ -91,6 +93,17 @@ pub fn close_open(conn: &Connection, now: &str) -> rusqlite::Result<()> {
         [now],
     )?;
     Ok(())
+}
+
+/// Count of inputs by the state of their latest status entry (`idle` without one).
+pub fn count_by_state(conn: &Connection) -> rusqlite::Result<BTreeMap<String, u64>> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT state FROM live_input_status s WHERE s.input_uid = i.uid \
+         ORDER BY s.id DESC LIMIT 1), 'idle') AS state, COUNT(*) \
+         FROM live_inputs i GROUP BY state",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+    .collect()
 }
 
 #[cfg(test)]

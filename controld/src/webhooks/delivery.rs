@@ -8,9 +8,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::task::JoinSet;
 
-use super::store::{self, Pending};
 use super::{Inner, MAX_ATTEMPTS, MAX_BACKOFF, REQUEST_TIMEOUT};
 use crate::metrics::Metrics;
+use crate::store::webhooks::{self as store, Pending};
 
 /// Accounts delivered to at the same time.
 const MAX_CONCURRENT: usize = 16;

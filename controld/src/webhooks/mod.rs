@@ -1,4 +1,4 @@
-//! Webhooks: events are written to a SQLite outbox (`webhook_outbox`, so they survive
+//! Webhooks: events are written to a SQLite outbox (`store::webhooks`, so they survive
 //! restarts) by whoever observes them, and one delivery task sends them, signed, with retries.
 //!
 //! Bounds: at most `MAX_OUTBOX_PER_ACCOUNT` queued events per account (the oldest are evicted),
@@ -9,7 +9,6 @@
 
 mod delivery;
 pub mod events;
-pub mod store;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -115,7 +114,14 @@ impl Webhooks {
             .inner
             .store
             .write(move |c| {
-                store::enqueue(c, &account, &kind, &text, now_ms, MAX_OUTBOX_PER_ACCOUNT)
+                crate::store::webhooks::enqueue(
+                    c,
+                    &account,
+                    &kind,
+                    &text,
+                    now_ms,
+                    MAX_OUTBOX_PER_ACCOUNT,
+                )
             })
             .await
         {

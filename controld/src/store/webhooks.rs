@@ -1,4 +1,5 @@
-//! The `webhooks` (one subscription per account) and `webhook_outbox` tables.
+//! The `webhooks` (one subscription per account) and `webhook_outbox` tables (`api::webhooks`,
+//! delivered by the `webhooks` task).
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -1,5 +1,5 @@
-//! RSA signing keys (RS256): generation, the export formats Cloudflare hands out, and the
-//! `signing_keys` table.
+//! RSA signing keys (RS256): generation and the export formats Cloudflare hands out. The
+//! `signing_keys` table is `store::signing_keys`.
 //!
 //! A key created with `POST /stream/keys` is stored by its public half only: its private half is
 //! returned once and then exists only with the customer. Each account also has one
@@ -11,7 +11,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use openssl::bn::BigNumRef;
 use openssl::pkey::Private;
 use openssl::rsa::Rsa;
-use rusqlite::{Connection, OptionalExtension, params};
 
 const KEY_BITS: u32 = 2048;
 
@@ -94,104 +93,6 @@ pub fn is_pair(private: &[u8], public: &str) -> bool {
         return false;
     };
     private.n() == public.n() && private.e() == public.e()
-}
-
-/// A key as stored: the public half, and the private half only for the server-held key.
-pub struct StoredKey {
-    pub id: String,
-    pub account_id: String,
-    pub created: String,
-    pub public_pem: String,
-    pub private_pem: Option<String>,
-}
-
-fn from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredKey> {
-    Ok(StoredKey {
-        id: r.get(0)?,
-        account_id: r.get(1)?,
-        created: r.get(2)?,
-        public_pem: r.get(3)?,
-        private_pem: r.get(4)?,
-    })
-}
-
-const COLUMNS: &str = "id, account_id, created, public_pem, private_pem";
-
-/// Stores a customer key (public half only).
-pub fn insert_customer_key(
-    conn: &Connection,
-    account_id: &str,
-    id: &str,
-    public_pem: &str,
-    created: &str,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO signing_keys (id, account_id, created, public_pem, private_pem) \
-         VALUES (?1, ?2, ?3, ?4, NULL)",
-        params![id, account_id, created, public_pem],
-    )?;
-    Ok(())
-}
-
-/// Customer keys of the account, oldest first (the server-held key is not listed).
-pub fn list_customer_keys(conn: &Connection, account_id: &str) -> rusqlite::Result<Vec<StoredKey>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM signing_keys WHERE account_id = ?1 AND private_pem IS NULL \
-         ORDER BY created, id"
-    ))?
-    .query_map([account_id], from_row)?
-    .collect()
-}
-
-/// Deletes a customer key: tokens signed with it stop working at once. Returns whether it
-/// existed.
-pub fn revoke_customer_key(
-    conn: &Connection,
-    account_id: &str,
-    id: &str,
-) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "DELETE FROM signing_keys WHERE id = ?1 AND account_id = ?2 AND private_pem IS NULL",
-        [id, account_id],
-    )?;
-    Ok(n == 1)
-}
-
-/// Any key (customer or server-held) by id: token verification.
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredKey>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM signing_keys WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()
-}
-
-/// The account's server-held key, if it has one yet.
-pub fn server_key(conn: &Connection, account_id: &str) -> rusqlite::Result<Option<StoredKey>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM signing_keys WHERE account_id = ?1 AND private_pem IS NOT NULL"
-    ))?
-    .query_row([account_id], from_row)
-    .optional()
-}
-
-/// Stores `key` as the account's server-held key unless another request stored one first;
-/// returns the key in effect.
-pub fn install_server_key(
-    conn: &Connection,
-    account_id: &str,
-    key: &StoredKey,
-) -> rusqlite::Result<StoredKey> {
-    conn.execute(
-        "INSERT OR IGNORE INTO signing_keys (id, account_id, created, public_pem, private_pem) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            key.id,
-            account_id,
-            key.created,
-            key.public_pem,
-            key.private_pem
-        ],
-    )?;
-    server_key(conn, account_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@ use super::body::JsonBody;
 use super::envelope::{ApiError, codes, ok};
 use super::live_inputs::InputPath;
 use super::openapi::Envelope;
-use crate::access::keys::{self, GeneratedKey, StoredKey};
 use crate::access::rules::{self, AccessRule};
-use crate::access::tokens::{self, Claims};
+use crate::access::signed_urls::{self as tokens, Claims};
+use crate::access::signing_keys::{self as keys, GeneratedKey};
+use crate::store::signing_keys::{self as key_rows, StoredKey};
 use crate::store::{live_inputs, videos};
 use crate::{AppState, ids, timefmt};
 
@@ -139,9 +140,9 @@ fn customer_key(
 ) -> Result<(String, Vec<u8>), ApiError> {
     let stored = state
         .store
-        .read(|c| keys::get(c, &id))?
+        .read(|c| key_rows::get(c, &id))?
         .filter(|k| k.account_id == account && k.private_pem.is_none())
-        .ok_or_else(super::keys::key_not_found)?;
+        .ok_or_else(super::signing_keys::key_not_found)?;
     let private = keys::decode_private_pem(pem).ok_or_else(|| {
         ApiError::invalid_field("pem", "not a base64-encoded RSA private key PEM")
     })?;
@@ -156,7 +157,7 @@ fn customer_key(
 
 /// The account's server-held key, generated on first use.
 async fn server_key(state: &AppState, account: &str) -> Result<StoredKey, ApiError> {
-    if let Some(key) = state.store.read(|c| keys::server_key(c, account))? {
+    if let Some(key) = state.store.read(|c| key_rows::server_key(c, account))? {
         return Ok(key);
     }
     let generated = tokio::task::spawn_blocking(GeneratedKey::generate)
@@ -173,6 +174,6 @@ async fn server_key(state: &AppState, account: &str) -> Result<StoredKey, ApiErr
     let account = account.to_owned();
     Ok(state
         .store
-        .write(move |c| keys::install_server_key(c, &account, &key))
+        .write(move |c| key_rows::install_server_key(c, &account, &key))
         .await?)
 }

@@ -1,4 +1,5 @@
-//! The `live_input_outputs` table.
+//! The `live_input_outputs` table: simulcast outputs of live inputs (`api::outputs`,
+//! attached to running pipelines by `pipeline::outputs`).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 

@@ -109,7 +109,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
-    use crate::access::keys::GeneratedKey;
+    use crate::access::signing_keys::GeneratedKey;
 
     fn now() -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()

@@ -10,13 +10,11 @@ use serde::Deserialize;
 
 use super::auth::Account;
 use super::body::JsonBody;
-use super::envelope::{ApiError, ok};
+use super::envelope::{ApiError, codes, ok};
 use super::openapi::Envelope;
-use crate::webhooks::store::{self as rows, Subscription};
+use crate::store::webhooks::{self as rows, Subscription};
 use crate::{AppState, timefmt};
 
-/// No subscription for this account (stable code, next to the 106xx "not found" codes).
-pub const WEBHOOK_NOT_FOUND: u32 = 10604;
 const MAX_URL: usize = 2048;
 
 pub fn router() -> Router<AppState> {
@@ -33,7 +31,7 @@ pub struct WebhookBody {
 fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        WEBHOOK_NOT_FOUND,
+        codes::WEBHOOK_NOT_FOUND,
         "no webhook is configured for this account",
     )
 }

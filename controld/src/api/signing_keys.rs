@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use super::auth::Account;
 use super::envelope::{ApiError, codes, ok};
 use super::openapi::Envelope;
-use crate::access::keys::{self, GeneratedKey};
+use crate::access::signing_keys::{self as keys, GeneratedKey};
+use crate::store::signing_keys as rows;
 use crate::{AppState, ids, timefmt};
 
 pub fn router() -> Router<AppState> {
@@ -71,7 +72,7 @@ async fn create(
     let id = key.id.clone();
     state
         .store
-        .write(move |c| keys::insert_customer_key(c, &account, &id, &public_pem, &created))
+        .write(move |c| rows::insert_customer_key(c, &account, &id, &public_pem, &created))
         .await?;
     Ok(ok(response))
 }
@@ -93,7 +94,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let stored = state
         .store
-        .read(|c| keys::list_customer_keys(c, &account))?;
+        .read(|c| rows::list_customer_keys(c, &account))?;
     Ok(ok(stored
         .into_iter()
         .map(|k| KeySummary {
@@ -127,7 +128,7 @@ async fn revoke(
     }
     let revoked = state
         .store
-        .write(move |c| keys::revoke_customer_key(c, &account, &p.id))
+        .write(move |c| rows::revoke_customer_key(c, &account, &p.id))
         .await?;
     if !revoked {
         return Err(key_not_found());
