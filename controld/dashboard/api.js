@@ -49,6 +49,25 @@ async function request(session, method, path, body) {
   return envelope.result;
 }
 
+// An owner preview token lives 1 h (the server's cap); a new one is minted before that.
+const PREVIEW_TOKEN_RENEW_MS = 50 * 60 * 1000;
+
+// The manifest URL of an input's live preview, as an async function: it goes through an owner
+// preview token (`ownerPreview`, minted with the session's API token), which plays whatever the
+// input's requireSignedURLs and allowedOrigins say, so the account owner always sees the stream
+// while other sites stay refused. The token is minted again before it expires.
+function previewManifestUrl(session, uid) {
+  let token = null;
+  let renewAt = 0;
+  return async () => {
+    if (!token || Date.now() >= renewAt) {
+      token = (await request(session, "POST", `/${encodeURIComponent(uid)}/token`, { ownerPreview: true })).token;
+      renewAt = Date.now() + PREVIEW_TOKEN_RENEW_MS;
+    }
+    return `/${encodeURIComponent(token)}/manifest/video.m3u8`;
+  };
+}
+
 export function api(session) {
   const input = (uid) => `/live_inputs/${encodeURIComponent(uid)}`;
   return {
@@ -59,7 +78,7 @@ export function api(session) {
     setEnabled: (uid, enabled) => request(session, "POST", `${input(uid)}/${enabled ? "enable" : "disable"}`),
     rotateKeys: (uid) => request(session, "POST", `${input(uid)}/rotate_keys`),
     listRecordings: (uid) => request(session, "GET", `?live_input_id=${encodeURIComponent(uid)}`),
-    signedToken: (uid) => request(session, "POST", `/${encodeURIComponent(uid)}/token`, {}),
+    previewManifestUrl: (uid) => previewManifestUrl(session, uid),
     listOutputs: (uid) => request(session, "GET", `${input(uid)}/outputs`),
     addOutput: (uid, body) => request(session, "POST", `${input(uid)}/outputs`, body),
     setOutputEnabled: (uid, outputUid, enabled) =>

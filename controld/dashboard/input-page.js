@@ -82,7 +82,16 @@ function streamKey(input) {
 
 function connectDetails(input) {
   const fields = [];
-  if (input.rtmps && input.rtmps.url) fields.push(copyField("RTMPS URL", input.rtmps.url));
+  if (input.rtmps && input.rtmps.url) {
+    fields.push(copyField("RTMPS URL", input.rtmps.url));
+    fields.push(
+      h(
+        "p",
+        { class: "hint", id: "rtmps-certificate" },
+        "Unless controld was started with --tls-cert and --tls-key, RTMPS uses its self-signed certificate: encoders that verify certificates (OBS) refuse it. Give controld a real certificate, or use the RTMP URL.",
+      ),
+    );
+  }
   if (input.rtmp && input.rtmp.url) fields.push(copyField("RTMP URL", input.rtmp.url));
   fields.push(copyField("Stream key", streamKey(input), { secret: true }));
   const setting = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
@@ -121,20 +130,7 @@ function previewDetails(section, client, input) {
     report("Live playback needs recording mode “automatic”; this input only relays.");
     return () => {};
   }
-  let stop = () => {};
-  let stopped = false;
-  // With signed URLs required, the manifest is reached through a token in place of the uid.
-  const path = input.recording.requireSignedURLs ? client.signedToken(input.uid).then((r) => r.token) : Promise.resolve(input.uid);
-  path.then(
-    (id) => {
-      if (!stopped) stop = startLivePreview(video, `/${encodeURIComponent(id)}/manifest/video.m3u8`, report);
-    },
-    (err) => report(`Preview unavailable: ${err.message}`),
-  );
-  return () => {
-    stopped = true;
-    stop();
-  };
+  return startLivePreview(video, client.previewManifestUrl(input.uid), report);
 }
 
 function recordingsSection() {

@@ -31,6 +31,7 @@ function attach(video, url, report, onFatal) {
 
 // Live preview of an input. Its manifest answers 204 while nobody publishes, so poll it until it
 // answers 200, play, and go back to polling when playback fails (the broadcast ended).
+// `manifestUrl` is an async function: each (re)start asks it for the URL to play.
 export function startLivePreview(video, manifestUrl, report) {
   let stopped = false;
   let detach = null;
@@ -38,7 +39,16 @@ export function startLivePreview(video, manifestUrl, report) {
 
   const poll = async () => {
     timer = null;
-    const response = await fetch(manifestUrl, { cache: "no-store" }).catch(() => null);
+    const url = await manifestUrl().catch((err) => {
+      report(`Preview unavailable: ${err.message}`);
+      return null;
+    });
+    if (stopped) return;
+    if (!url) {
+      timer = setTimeout(poll, LIVE_POLL_MS);
+      return;
+    }
+    const response = await fetch(url, { cache: "no-store" }).catch(() => null);
     if (stopped) return;
     if (!response || response.status !== 200) {
       report(response && response.status !== 204 ? `Preview: HTTP ${response.status}` : "Waiting for the encoder…");
@@ -46,7 +56,7 @@ export function startLivePreview(video, manifestUrl, report) {
       return;
     }
     report("Live");
-    detach = attach(video, manifestUrl, report, (reason) => {
+    detach = attach(video, url, report, (reason) => {
       detach();
       detach = null;
       report(`Preview stopped (${reason}); waiting for the encoder…`);

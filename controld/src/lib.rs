@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod retention;
 pub mod store;
 pub mod timefmt;
+pub mod tls;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     pub pipelines: PipelineManager,
     pub urls: Arc<PublicUrls>,
+    /// `totalStorageMinutesLimit` of `GET /stream/storage-usage` (`--storage-minutes-limit`).
+    pub storage_minutes_limit: Option<u64>,
 }
 
 pub fn app(state: AppState) -> Router {

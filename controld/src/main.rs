@@ -52,14 +52,15 @@ struct ServeArgs {
     /// RTMP ingest address.
     #[arg(long, env = "CONTROLD_RTMP", default_value = "0.0.0.0:1935")]
     rtmp: SocketAddr,
-    /// RTMPS ingest address (needs --tls-cert and --tls-key).
-    #[arg(long, env = "CONTROLD_RTMPS", requires_all = ["tls_cert", "tls_key"])]
-    rtmps: Option<SocketAddr>,
-    /// PEM certificate chain for RTMPS.
-    #[arg(long, env = "CONTROLD_TLS_CERT")]
+    /// RTMPS ingest address, or `off`. Without --tls-cert/--tls-key it uses a self-signed
+    /// certificate made on first start in <data-dir>/tls/.
+    #[arg(long, env = "CONTROLD_RTMPS", default_value = DEFAULT_RTMPS, value_parser = parse_listen)]
+    rtmps: Listen,
+    /// PEM certificate chain for RTMPS (with --tls-key), instead of the self-signed one.
+    #[arg(long, env = "CONTROLD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for RTMPS.
-    #[arg(long, env = "CONTROLD_TLS_KEY")]
+    /// PEM private key for RTMPS (with --tls-cert).
+    #[arg(long, env = "CONTROLD_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Base URL clients reach this server at (default: http://<--http address>); its host is
     /// also used in the RTMP(S) URLs handed out.
@@ -84,6 +85,35 @@ struct ServeArgs {
           default_value_t = controld::retention::DEFAULT_SWEEP_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..))]
     retention_sweep_seconds: u64,
+    /// `totalStorageMinutesLimit` of GET /stream/storage-usage (none when unset).
+    #[arg(long, env = "CONTROLD_STORAGE_MINUTES_LIMIT")]
+    storage_minutes_limit: Option<u64>,
+}
+
+/// RTMPS needs no root: Cloudflare's 443 is for a deployment behind a proxy or with
+/// CAP_NET_BIND_SERVICE (`--rtmps 0.0.0.0:443`).
+const DEFAULT_RTMPS: &str = "0.0.0.0:1936";
+
+/// A listener address, or `off`.
+#[derive(Clone, Copy)]
+enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    if text == "off" {
+        return Ok(Listen::Off);
+    }
+    text.parse()
+        .map(Listen::At)
+        .map_err(|e| format!("{text:?}: {e} (an address such as 0.0.0.0:1936, or off)"))
+}
+
+/// Where the RTMPS certificate comes from, for the banner.
+enum Certificate {
+    Given,
+    SelfSigned(PathBuf),
 }
 
 fn main() -> ExitCode {
@@ -191,15 +221,31 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         Arc::new(controld::retention::SystemClock),
     )
     .spawn(std::time::Duration::from_secs(args.retention_sweep_seconds));
-    let rtmps = match (args.rtmps, args.tls_cert, args.tls_key) {
-        (Some(addr), Some(certificate), Some(private_key)) => Some((
-            addr,
-            TlsPaths {
-                certificate,
-                private_key,
-            },
-        )),
-        _ => None,
+    let (rtmps, certificate) = match (args.rtmps, args.tls_cert, args.tls_key) {
+        (Listen::Off, ..) => (None, None),
+        (Listen::At(addr), Some(certificate), Some(private_key)) => (
+            Some((
+                addr,
+                TlsPaths {
+                    certificate,
+                    private_key,
+                },
+            )),
+            Some(Certificate::Given),
+        ),
+        (Listen::At(addr), ..) => {
+            let hosts: Vec<String> = args
+                .public_url
+                .as_deref()
+                .map(host_of)
+                .into_iter()
+                .collect();
+            let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let paths =
+                controld::tls::self_signed(&data_dir.join(controld::tls::SELF_SIGNED_DIR), &hosts)?;
+            let shown = Certificate::SelfSigned(paths.certificate.clone());
+            (Some((addr, paths)), Some(shown))
+        }
     };
     let pipelines = PipelineManager::start(
         store.clone(),
@@ -233,8 +279,15 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         urls.http, urls.http
     )?;
     writeln!(out, "controld: RTMP {}", urls.rtmp)?;
-    if let Some(rtmps) = &urls.rtmps {
-        writeln!(out, "controld: RTMPS {rtmps}")?;
+    match (&urls.rtmps, &certificate) {
+        (Some(rtmps), Some(Certificate::SelfSigned(path))) => writeln!(
+            out,
+            "controld: RTMPS {rtmps} with a self-signed certificate ({}): encoders that verify \
+             certificates (OBS) refuse it; pass a real one with --tls-cert/--tls-key",
+            path.display()
+        )?,
+        (Some(rtmps), _) => writeln!(out, "controld: RTMPS {rtmps}")?,
+        (None, _) => {}
     }
     let mut ready = format!("controld: http={http_addr} rtmp={}", pipelines.rtmp_addr());
     if let Some(addr) = pipelines.rtmps_addr() {
@@ -248,6 +301,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         store,
         pipelines: pipelines.clone(),
         urls: Arc::new(urls),
+        storage_minutes_limit: args.storage_minutes_limit,
     };
     // The peer address feeds `ip.src` access rules of signed-URL tokens.
     let app = controld::app(state).into_make_service_with_connect_info::<SocketAddr>();

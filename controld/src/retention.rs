@@ -189,16 +189,18 @@ mod tests {
         let (forever, forever_dir) = recording(&store, &media, &keep_uid, t0);
 
         let scheduled = store
-            .read(|c| videos::scheduled_deletion(c, &first))
-            .unwrap();
+            .read(|c| videos::details(c, &first))
+            .unwrap()
+            .and_then(|d| d.scheduled_deletion);
         assert_eq!(
             scheduled,
             Some(timefmt::format(t0 + time::Duration::days(30)))
         );
         assert_eq!(
             store
-                .read(|c| videos::scheduled_deletion(c, &forever))
-                .unwrap(),
+                .read(|c| videos::details(c, &forever))
+                .unwrap()
+                .and_then(|d| d.scheduled_deletion),
             None
         );
 

@@ -27,7 +27,19 @@ pub struct Claims {
     pub downloadable: bool,
     #[serde(default, rename = "accessRules", skip_serializing_if = "Vec::is_empty")]
     pub access_rules: Vec<AccessRule>,
+    /// controld's own claim: the account owner previews (the dashboard). Such a token plays
+    /// whatever `allowedOrigins` says; only API credentials (or the account's own signing
+    /// key) can make one, and it lives at most `MAX_OWNER_PREVIEW_SECS`.
+    #[serde(
+        default,
+        rename = "ownerPreview",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub owner_preview: bool,
 }
+
+/// Longest life of an owner preview token.
+pub const MAX_OWNER_PREVIEW_SECS: i64 = 3600;
 
 /// Signs claims with a private key PEM; `kid` goes into the header and the claims.
 pub fn sign(claims: &Claims, kid: &str, private_pem: &[u8]) -> Result<String, String> {
@@ -100,6 +112,12 @@ pub fn verify(token: &str, kid: &str, public_pem: &str) -> Result<Claims, TokenE
     }
     super::rules::validate(&claims.access_rules)
         .map_err(|(field, why)| TokenError::BadClaims(format!("{field}: {why}")))?;
+    let lifetime = claims.exp - claims.nbf.unwrap_or(claims.exp);
+    if claims.owner_preview && (claims.nbf.is_none() || lifetime > MAX_OWNER_PREVIEW_SECS) {
+        return Err(TokenError::BadClaims(format!(
+            "an ownerPreview token needs nbf and at most {MAX_OWNER_PREVIEW_SECS} s from nbf to exp"
+        )));
+    }
     Ok(claims)
 }
 
@@ -123,6 +141,7 @@ mod tests {
             nbf,
             downloadable: false,
             access_rules: vec![],
+            owner_preview: false,
         }
     }
 

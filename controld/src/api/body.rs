@@ -45,6 +45,46 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Longest free text field (`creator`, `defaultCreator`, …).
+pub const MAX_TEXT: usize = 1024;
+const MAX_ALLOWED_ORIGINS: usize = 100;
+
+/// A free text field of at most `MAX_TEXT` bytes.
+pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.len() > MAX_TEXT {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("longer than {MAX_TEXT} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// An `allowedOrigins` list (of a live input's recording settings or of a video): host names
+/// with an optional `*.` prefix and `:port`, at most `MAX_ALLOWED_ORIGINS`.
+pub fn check_origins(field: &str, origins: Option<&[String]>) -> Result<(), ApiError> {
+    let origins = origins.unwrap_or_default();
+    if origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {MAX_ALLOWED_ORIGINS} origins"),
+        ));
+    }
+    for (i, o) in origins.iter().enumerate() {
+        let valid = !o.is_empty()
+            && o.len() <= 253
+            && o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b));
+        if !valid {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.{i}"),
+                format!("{o:?} is not a host name (with optional *. prefix and :port)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// For optional fields where `null` (clear) differs from absent (unchanged).
 pub fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
 where

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Account;
-use super::body::{JsonBody, present};
+use super::body::{self, JsonBody, present};
 use super::envelope::{ApiError, ok};
 use super::openapi::Envelope;
 use crate::store::live_inputs::{self as rows, LiveInput, RecordingMode, RecordingSettings};
@@ -68,9 +68,6 @@ struct RecordingBody {
     hide_live_viewer_count: Option<bool>,
 }
 
-const MAX_ALLOWED_ORIGINS: usize = 100;
-const MAX_TEXT: usize = 1024;
-
 impl LiveInputBody {
     fn apply_to(self, input: &mut LiveInput) -> Result<(), ApiError> {
         if let Some(meta) = self.meta {
@@ -92,11 +89,8 @@ impl LiveInputBody {
             };
         }
         if let Some(creator) = self.default_creator {
-            if creator.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
-                return Err(ApiError::invalid_field(
-                    "defaultCreator",
-                    format!("longer than {MAX_TEXT} bytes"),
-                ));
+            if let Some(c) = &creator {
+                body::check_text("defaultCreator", c)?;
             }
             input.default_creator = creator;
         }
@@ -109,34 +103,12 @@ impl LiveInputBody {
                 .hide_live_viewer_count
                 .unwrap_or(rec.hide_live_viewer_count);
             if let Some(origins) = r.allowed_origins {
-                validate_origins(origins.as_deref().unwrap_or_default())?;
+                body::check_origins("recording.allowedOrigins", origins.as_deref())?;
                 rec.allowed_origins = origins;
             }
         }
         Ok(())
     }
-}
-
-fn validate_origins(origins: &[String]) -> Result<(), ApiError> {
-    if origins.len() > MAX_ALLOWED_ORIGINS {
-        return Err(ApiError::invalid_field(
-            "recording.allowedOrigins",
-            format!("at most {MAX_ALLOWED_ORIGINS} origins"),
-        ));
-    }
-    for (i, o) in origins.iter().enumerate() {
-        let valid = !o.is_empty()
-            && o.len() <= 253
-            && o.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b));
-        if !valid {
-            return Err(ApiError::invalid_field(
-                &format!("recording.allowedOrigins.{i}"),
-                format!("{o:?} is not a host name (with optional *. prefix and :port)"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -63,7 +63,9 @@ pub struct ErrorItem {
         super::videos::list,
         super::videos::list_for_input,
         super::videos::get_one,
+        super::videos::edit,
         super::videos::delete,
+        super::videos::storage_usage,
         // Signing keys and tokens (signed URLs)
         super::signing_keys::create,
         super::signing_keys::list,

@@ -118,14 +118,15 @@ fn authorize(
     client: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<(Target, Cors), ApiError> {
-    let (target, signed) = if ids::is_uid(id) {
-        (resolve(state, id)?, false)
+    let (target, signed, owner_preview) = if ids::is_uid(id) {
+        (resolve(state, id)?, false, false)
     } else if id.len() <= tokens::MAX_TOKEN_LEN && id.split('.').count() == 3 {
-        (resolve_token(state, id, client)?, true)
+        let (target, owner_preview) = resolve_token(state, id, client)?;
+        (target, true, owner_preview)
     } else {
         return Err(not_found("video or live input"));
     };
-    let (require_signed, allowed) = match &target {
+    let (require_signed, mut allowed) = match &target {
         Target::Input(i) => (
             i.recording.require_signed_urls,
             i.recording.allowed_origins.as_deref(),
@@ -137,6 +138,10 @@ fn authorize(
             "this video requires a signed URL: play /{token}/manifest/video.m3u8 with a token \
              from POST /stream/{uid}/token",
         ));
+    }
+    // The account owner's preview token plays wherever it is used.
+    if owner_preview {
+        allowed = None;
     }
     let header = |name| {
         headers
@@ -162,12 +167,12 @@ fn authorize(
 }
 
 /// Verifies a signed-URL token and returns what its `sub` names, which must belong to the
-/// account of the key that signed it.
+/// account of the key that signed it, and whether it is an owner preview token.
 fn resolve_token(
     state: &AppState,
     token: &str,
     client: Option<IpAddr>,
-) -> Result<Target, ApiError> {
+) -> Result<(Target, bool), ApiError> {
     let kid = tokens::key_id(token).map_err(|e| unauthorized(e.to_string()))?;
     let unknown_key = || unauthorized(tokens::TokenError::UnknownKey.to_string());
     if !ids::is_uid(&kid) {
@@ -190,7 +195,7 @@ fn resolve_token(
         ));
     }
     match rules::evaluate(&claims.access_rules, client) {
-        Verdict::Allowed => Ok(target),
+        Verdict::Allowed => Ok((target, claims.owner_preview)),
         Verdict::Refused(why) => Err(forbidden(why)),
     }
 }

@@ -48,7 +48,14 @@ pub(super) struct TokenRequest {
     downloadable: Option<bool>,
     /// At most 5; first match wins; no match allows.
     access_rules: Option<Vec<AccessRule>>,
+    /// controld's own field: a token for the account owner's preview (the dashboard), which
+    /// plays whatever `allowedOrigins` says. Lives at most 1 h from `nbf` (defaults: nbf now −
+    /// 1 min, exp now + 59 min).
+    owner_preview: Option<bool>,
 }
+
+/// An owner preview token's default `nbf` backdate (its life is capped at 1 h from `nbf`).
+const OWNER_PREVIEW_BACKDATE_SECS: i64 = 60;
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct TokenResponse {
@@ -105,7 +112,18 @@ async fn create(
 
 fn claims_for(sub: String, body: &TokenRequest) -> Result<Claims, ApiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let exp = body.exp.unwrap_or(now + DEFAULT_LIFETIME_SECS);
+    let owner_preview = body.owner_preview.unwrap_or(false);
+    let backdate = if owner_preview {
+        OWNER_PREVIEW_BACKDATE_SECS
+    } else {
+        DEFAULT_NBF_BACKDATE_SECS
+    };
+    let default_exp = if owner_preview {
+        now - backdate + tokens::MAX_OWNER_PREVIEW_SECS
+    } else {
+        now + DEFAULT_LIFETIME_SECS
+    };
+    let exp = body.exp.unwrap_or(default_exp);
     if exp <= now {
         return Err(ApiError::invalid_field("exp", "must be in the future"));
     }
@@ -115,9 +133,15 @@ fn claims_for(sub: String, body: &TokenRequest) -> Result<Claims, ApiError> {
             "must be at most 24 hours from now",
         ));
     }
-    let nbf = body.nbf.unwrap_or(now - DEFAULT_NBF_BACKDATE_SECS);
+    let nbf = body.nbf.unwrap_or(now - backdate);
     if nbf >= exp {
         return Err(ApiError::invalid_field("nbf", "must be before exp"));
+    }
+    if owner_preview && exp - nbf > tokens::MAX_OWNER_PREVIEW_SECS {
+        return Err(ApiError::invalid_field(
+            "exp",
+            "an ownerPreview token lives at most 1 hour from nbf",
+        ));
     }
     let access_rules = body.access_rules.clone().unwrap_or_default();
     rules::validate(&access_rules).map_err(|(field, why)| ApiError::invalid_field(&field, why))?;
@@ -128,6 +152,7 @@ fn claims_for(sub: String, body: &TokenRequest) -> Result<Claims, ApiError> {
         nbf: Some(nbf),
         downloadable: body.downloadable.unwrap_or(false),
         access_rules,
+        owner_preview,
     })
 }
 

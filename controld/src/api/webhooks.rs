@@ -24,7 +24,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookBody {
-    /// `http://` or `https://` URL that receives the events.
+    /// `http://` or `https://` URL that receives the events; the SDKs may send it as
+    /// `notification_url`.
+    #[serde(alias = "notification_url")]
     notification_url: Option<String>,
 }
 
@@ -113,7 +115,7 @@ pub async fn put(
     tag = "webhooks",
     params(("account_id" = String, Path, description = "Account id")),
     responses(
-        (status = 200, description = "Deleted; events still queued are dropped", body = Envelope<Option<String>>),
+        (status = 200, description = "Deleted (`result: \"ok\"`); events still queued are dropped", body = Envelope<String>),
         (status = "4XX", description = "Error", body = Envelope<Option<String>>),
     ),
 )]
@@ -126,7 +128,8 @@ pub async fn delete(
         .write(move |c| rows::delete(c, &account))
         .await?
     {
-        Ok(ok(serde_json::Value::Null))
+        // The SDKs type this result as a string.
+        Ok(ok("ok"))
     } else {
         Err(not_found())
     }

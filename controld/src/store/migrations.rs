@@ -110,11 +110,20 @@ CREATE TABLE live_input_outputs (
 CREATE INDEX live_input_outputs_by_input ON live_input_outputs(input_uid, created);
 ";
 
+/// What `POST /stream/{uid}` (edit a video) stores beyond the recorder's columns.
+const V_VIDEO_EDIT: &str = "
+ALTER TABLE videos ADD COLUMN thumbnail_timestamp_pct REAL NOT NULL DEFAULT 0;
+ALTER TABLE videos ADD COLUMN max_duration_seconds INTEGER;
+ALTER TABLE videos ADD COLUMN public_details TEXT;
+CREATE INDEX videos_by_creator ON videos(account_id, creator);
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::new(vec![
         M::up(V1),
         M::up(V_WEBHOOKS_OUTPUTS),
         M::up(V_ACCESS_RETENTION),
+        M::up(V_VIDEO_EDIT),
     ])
     .to_latest(conn)
 }

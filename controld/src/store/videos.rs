@@ -28,6 +28,7 @@ pub struct Video {
 
 const COLUMNS: &str = "uid, account_id, live_input, created, modified, state, \
     ready_to_stream_at, duration, meta, creator, require_signed_urls, allowed_origins";
+const COLUMN_COUNT: usize = 12;
 
 fn from_row(r: &Row) -> rusqlite::Result<Video> {
     let origins: Option<String> = r.get(11)?;
@@ -47,11 +48,14 @@ fn from_row(r: &Row) -> rusqlite::Result<Video> {
     })
 }
 
-pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
-    let origins = v
-        .allowed_origins
+fn origins_column(origins: &Option<Vec<String>>) -> Option<String> {
+    origins
         .as_ref()
-        .map(|o| serde_json::to_string(o).unwrap_or_default());
+        .map(|o| serde_json::to_string(o).unwrap_or_default())
+}
+
+pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
+    let origins = origins_column(&v.allowed_origins);
     conn.execute(
         &format!(
             "INSERT INTO videos ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -75,7 +79,8 @@ pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
 }
 
 /// Marks a recording finished and playable as VOD, and schedules its deletion when its live
-/// input has `deleteRecordingAfterDays` (counted from now, the time it became ready).
+/// input has `deleteRecordingAfterDays` (counted from now, the time it became ready), unless an
+/// edit (`POST /stream/{uid}`) already set `scheduledDeletion` while it was recording.
 pub fn mark_ready(conn: &Connection, uid: &str, duration: f64, now: &str) -> rusqlite::Result<()> {
     let days: Option<u32> = conn
         .query_row(
@@ -92,18 +97,85 @@ pub fn mark_ready(conn: &Connection, uid: &str, duration: f64, now: &str) -> rus
     });
     conn.execute(
         "UPDATE videos SET state = ?2, duration = ?3, ready_to_stream_at = ?4, modified = ?4, \
-         scheduled_deletion = ?5 WHERE uid = ?1",
+         scheduled_deletion = COALESCE(scheduled_deletion, ?5) WHERE uid = ?1",
         params![uid, STATE_READY, duration, now, scheduled],
     )?;
     Ok(())
 }
 
-/// When the retention sweeper will delete the video (RFC 3339), if ever.
-pub fn scheduled_deletion(conn: &Connection, uid: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT scheduled_deletion FROM videos WHERE uid = ?1")?
-        .query_row([uid], |r| r.get(0))
-        .optional()
-        .map(Option::flatten)
+/// What the API edits beyond the recorder's columns (`POST /stream/{uid}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// When the retention sweeper deletes the video (RFC 3339 as `timefmt` writes it), if ever.
+    pub scheduled_deletion: Option<String>,
+    /// Thumbnail position as a fraction (0–1) of the duration.
+    pub thumbnail_timestamp_pct: f64,
+    /// Stored and shown; there are no uploads here for it to limit.
+    pub max_duration_seconds: Option<i64>,
+    /// `{title, share_link, channel_link, logo}` as given.
+    pub public_details: Option<serde_json::Value>,
+}
+
+const DETAIL_COLUMNS: &str =
+    "scheduled_deletion, thumbnail_timestamp_pct, max_duration_seconds, public_details";
+
+/// `Details` from the `DETAIL_COLUMNS` that start at column `at`.
+fn details_from_row(r: &Row, at: usize) -> rusqlite::Result<Details> {
+    let public: Option<String> = r.get(at + 3)?;
+    Ok(Details {
+        scheduled_deletion: r.get(at)?,
+        thumbnail_timestamp_pct: r.get(at + 1)?,
+        max_duration_seconds: r.get(at + 2)?,
+        public_details: public.map(|p| super::json_column(Some(p))),
+    })
+}
+
+pub fn details(conn: &Connection, uid: &str) -> rusqlite::Result<Option<Details>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DETAIL_COLUMNS} FROM videos WHERE uid = ?1"
+    ))?
+    .query_row([uid], |r| details_from_row(r, 0))
+    .optional()
+}
+
+/// Writes what an edit may change: `meta`, `creator`, `requireSignedURLs`, `allowedOrigins`,
+/// `modified` and the details. Returns whether the video exists.
+pub fn update(conn: &Connection, v: &Video, d: &Details) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE videos SET modified = ?3, meta = ?4, creator = ?5, require_signed_urls = ?6, \
+         allowed_origins = ?7, scheduled_deletion = ?8, thumbnail_timestamp_pct = ?9, \
+         max_duration_seconds = ?10, public_details = ?11 WHERE uid = ?1 AND account_id = ?2",
+        params![
+            v.uid,
+            v.account_id,
+            v.modified,
+            v.meta.to_string(),
+            v.creator,
+            v.require_signed_urls,
+            origins_column(&v.allowed_origins),
+            d.scheduled_deletion,
+            d.thumbnail_timestamp_pct,
+            d.max_duration_seconds,
+            d.public_details.as_ref().map(|p| p.to_string()),
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Recorded media of an account's finished videos (seconds) and its video count, all states,
+/// optionally of one creator.
+pub fn usage(
+    conn: &Connection,
+    account_id: &str,
+    creator: Option<&str>,
+) -> rusqlite::Result<(f64, u64)> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(CASE WHEN duration > 0 THEN duration ELSE 0 END), 0), COUNT(*) \
+         FROM videos WHERE account_id = ?1 AND (?2 IS NULL OR creator = ?2)",
+    )?
+    .query_row(params![account_id, creator], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+    })
 }
 
 /// Finished videos whose scheduled deletion is at or before `now` (RFC 3339 in the one format
@@ -132,23 +204,29 @@ pub fn get_any(conn: &Connection, uid: &str) -> rusqlite::Result<Option<Video>> 
         .optional()
 }
 
+/// `GET /stream` filters; `None` matches everything, a value that matches nothing lists nothing.
 pub struct ListFilter {
     pub live_input: Option<String>,
     pub state: Option<String>,
+    pub creator: Option<String>,
     pub ascending: bool,
     pub limit: u32,
 }
 
-pub fn list(conn: &Connection, account_id: &str, f: &ListFilter) -> rusqlite::Result<Vec<Video>> {
+pub fn list(
+    conn: &Connection,
+    account_id: &str,
+    f: &ListFilter,
+) -> rusqlite::Result<Vec<(Video, Details)>> {
     let order = if f.ascending { "ASC" } else { "DESC" };
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM videos WHERE account_id = ?1 \
+        "SELECT {COLUMNS}, {DETAIL_COLUMNS} FROM videos WHERE account_id = ?1 \
          AND (?2 IS NULL OR live_input = ?2) AND (?3 IS NULL OR state = ?3) \
-         ORDER BY created {order}, uid LIMIT ?4"
+         AND (?4 IS NULL OR creator = ?4) ORDER BY created {order}, uid LIMIT ?5"
     ))?
     .query_map(
-        params![account_id, f.live_input, f.state, f.limit],
-        from_row,
+        params![account_id, f.live_input, f.state, f.creator, f.limit],
+        |r| Ok((from_row(r)?, details_from_row(r, COLUMN_COUNT)?)),
     )?
     .collect()
 }

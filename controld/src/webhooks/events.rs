@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::api::videos::VideoView;
-use crate::store::videos::Video;
+use crate::store::videos::{Details, Video};
 
 /// The live input events Cloudflare sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,6 @@ pub fn live_input(
 }
 
 /// The video webhook: the video object as `GET /stream/{uid}` shows it.
-pub fn video(v: Video, http_base: &str, scheduled_deletion: Option<String>) -> Value {
-    serde_json::to_value(VideoView::new(v, http_base, scheduled_deletion))
-        .expect("a video view serializes")
+pub fn video(v: Video, http_base: &str, details: Details) -> Value {
+    serde_json::to_value(VideoView::new(v, http_base, details)).expect("a video view serializes")
 }

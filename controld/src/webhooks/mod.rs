@@ -86,10 +86,10 @@ impl Webhooks {
             let Some(video) = crate::store::videos::get_any(c, &uid)? else {
                 return Ok(None);
             };
-            let deletion = crate::store::videos::scheduled_deletion(c, &uid)?;
-            Ok(Some((video, deletion)))
+            let details = crate::store::videos::details(c, &uid)?.unwrap_or_default();
+            Ok(Some((video, details)))
         });
-        let (video, scheduled_deletion) = match found {
+        let (video, details) = match found {
             Ok(Some(found)) => found,
             Ok(None) => return,
             Err(e) => {
@@ -99,7 +99,7 @@ impl Webhooks {
         };
         let base = self.inner.http_base.get().map_or("", String::as_str);
         let account_id = video.account_id.clone();
-        let body = events::video(video, base, scheduled_deletion);
+        let body = events::video(video, base, details);
         self.enqueue(&account_id, "video.ready", body).await;
     }
 
