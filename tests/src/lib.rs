@@ -50,7 +50,7 @@ pub struct Controld {
     pub data_dir: tempfile::TempDir,
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
-    /// Set when started with `--rtmps`.
+    /// The RTMPS listener (on by default; `None` with `--rtmps off`).
     pub rtmps: Option<SocketAddr>,
     extra_args: Vec<String>,
     child: Child,
@@ -80,6 +80,9 @@ impl Controld {
             .args(&extra_args)
             .env("CONTROLD_ACCOUNT_ID", ACCOUNT_ID)
             .env("CONTROLD_API_TOKEN", API_TOKEN)
+            // RTMPS is on by default (port 1936, self-signed): an OS-chosen port instead, so
+            // that tests run in parallel; `--rtmps` in `extra_args` overrides it.
+            .env("CONTROLD_RTMPS", "127.0.0.1:0")
             .env_remove("CONTROLD_PUBLIC_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -11,11 +11,11 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use cfstream_proto::h264::{self, AvcConfig, Framing};
 use crate::hls::adts::AdtsConfig;
 use crate::hls::{
     self, Access, DirectoryState, Frame, Recording, RecordingConfig, SegmentAdded, Streams,
 };
+use cfstream_proto::h264::{self, AvcConfig, Framing};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -14,15 +14,15 @@ use gst_base::subclass::prelude::*;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use cfstream_proto::flv;
 use crate::rtmp::server::{
     self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
     StreamOptions, TlsFiles,
 };
-use cfstream_proto::rtmp::session::MediaMessage;
 use crate::rtmp::socket::Interrupt;
 use crate::rtmp::url::ListenUrl;
 use crate::runtime::RUNTIME;
+use cfstream_proto::flv;
+use cfstream_proto::rtmp::session::MediaMessage;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

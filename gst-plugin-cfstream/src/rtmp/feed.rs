@@ -22,9 +22,9 @@ use super::server::{
     Ending, LiveGuard, MediaItem, PUBLISH_LOW_WATER, PUBLISH_READ_SIZE, elapsed_ms, linger,
     next_batch_tick, take_batch,
 };
-use cfstream_proto::rtmp::session::ServerSession;
 use super::socket::{self, Interrupt};
 use crate::runtime::RUNTIME;
+use cfstream_proto::rtmp::session::ServerSession;
 
 /// Session output (acknowledgements, pings) a publisher may leave unread before it is cut.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;

@@ -37,9 +37,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 pub use super::feed::{FeedEvent, PublisherFeed};
-use cfstream_proto::rtmp::session::{MediaMessage, ServerSession, SessionEvent};
-use cfstream_proto::flv;
 use crate::runtime::RUNTIME;
+use cfstream_proto::flv;
+use cfstream_proto::rtmp::session::{MediaMessage, ServerSession, SessionEvent};
 
 /// How long a publisher accepted by the unknown-key handler waits for its key to be registered.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
