@@ -4,7 +4,7 @@
 # existing venv with the pinned version is left alone.
 set -euo pipefail
 
-CLOUDFLARE_SDK_VERSION=4.3.1
+CLOUDFLARE_SDK_VERSION=5.9.0
 # Validates controld's /openapi.json (tests/tests/controld_openapi.rs).
 OPENAPI_VALIDATOR_VERSION=0.7.2
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,4 +1,7 @@
-//! The official Cloudflare Python SDK against controld (create / get / list / update / delete).
+//! Cloudflare's official SDKs against controld: the Python SDK (strict response validation) and
+//! the TypeScript SDK, each calling every Stream endpoint controld serves, publishing with ffmpeg
+//! over RTMPS to the key the SDK hands out on controld's default start (self-signed
+//! certificate), and checking bad input.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,7 +29,34 @@ fn cloudflare_python_sdk_manages_live_inputs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "SDK test failed:\n{stdout}\n{stderr}");
     assert!(
-        stdout.contains("sdk: create/get/list/update/delete ok"),
+        stdout.contains("sdk: create/get/list/update/delete ok")
+            && stdout.contains("sdk: rtmps publish, video edit, storage usage, webhooks, keys, outputs ok"),
         "{stdout}"
     );
+}
+
+#[test]
+fn cloudflare_typescript_sdk_calls_every_endpoint() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ts-sdk");
+    assert!(
+        dir.join("node_modules/cloudflare").is_dir(),
+        "{} missing: run scripts/setup-dashboard.sh (installs the pinned `cloudflare` npm package)",
+        dir.join("node_modules/cloudflare").display()
+    );
+    let controld = Controld::start();
+    let out = Command::new("node")
+        .args(["--test", "sdk.test.mjs"])
+        .current_dir(&dir)
+        .env("CF_BASE_URL", format!("{}/client/v4", controld.base_url()))
+        .env("CF_ACCOUNT_ID", ACCOUNT_ID)
+        .env("CF_API_TOKEN", API_TOKEN)
+        .output()
+        .expect("running node (Node.js 20 or later is needed)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "TS SDK test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
 }
