@@ -17,7 +17,7 @@ export function inputPage(session, uid, { show, onApiError }) {
   const remove = h("button", { type: "button", class: "danger" }, "Delete live input");
   const connect = h("section", { class: "card", "aria-labelledby": "connect-heading" });
   const preview = h("section", { class: "card", "aria-labelledby": "preview-heading" });
-  const recordings = recordingsSection();
+  const recordings = recordingsSection(client);
   const outputs = outputsSection(client, uid, onApiError);
   const stops = [recordings.stop];
   let input = null;
@@ -133,7 +133,7 @@ function previewDetails(section, client, input) {
   return startLivePreview(video, client.previewManifestUrl(input.uid), report);
 }
 
-function recordingsSection() {
+function recordingsSection(client) {
   const rows = h("tbody");
   const empty = h("p", {}, "No recordings yet.");
   const table = h(
@@ -147,11 +147,20 @@ function recordingsSection() {
   let stopPlayback = () => {};
   let shown = "";
 
-  const play = (recording) => {
+  // Through an owner preview token, like the live preview: the recording plays here whatever
+  // its requireSignedURLs and allowedOrigins say.
+  const play = async (recording) => {
     stopPlayback();
     video.hidden = false;
     state.textContent = `Playing ${recordingName(recording)}`;
-    stopPlayback = playRecording(video, recording.playback.hls, (text) => (state.textContent = text));
+    const url = await client
+      .previewManifestUrl(recording.uid)()
+      .catch((err) => {
+        state.textContent = `Playback unavailable: ${err.message}`;
+        return null;
+      });
+    if (!url) return;
+    stopPlayback = playRecording(video, url, (text) => (state.textContent = text));
     video.focus();
   };
   const row = (recording) =>

@@ -159,6 +159,34 @@ test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete,
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-input.png"), fullPage: true });
   });
 
+  await step("with allowedOrigins set to another site the preview still plays; that site without the dashboard's token is refused", async () => {
+    const inputUrl = `${ORIGIN}/client/v4/accounts/${ACCOUNT_ID}/stream/live_inputs/${uid}`;
+    const headers = { Authorization: `Bearer ${API_TOKEN}`, "Content-Type": "application/json" };
+    const put = await fetch(inputUrl, { method: "PUT", headers, body: JSON.stringify({ recording: { allowedOrigins: ["customer.example"] } }) });
+    assert.equal(put.status, 200, await put.text());
+    // A fresh page: a new preview player with a new token, under the new settings.
+    await page.reload();
+    await page.getByRole("heading", { name: "Studio A" }).waitFor();
+    const advanced = () => {
+      const video = document.getElementById("preview");
+      return video.readyState >= 2 && !video.paused && video.currentTime > 1 && video.videoWidth === 320;
+    };
+    await whilePublishing(publisher, page.waitForFunction(advanced));
+    const state = await page.locator("#preview-state").textContent();
+    assert.equal(state, "Live");
+    // The site itself plays; another site, by uid or with a customer's ordinary token, does not.
+    const manifest = (id) => `${ORIGIN}/${id}/manifest/video.m3u8`;
+    const customer = await fetch(manifest(uid), { headers: { Origin: "https://customer.example" } });
+    assert.equal(customer.status, 200);
+    const foreign = await fetch(manifest(uid), { headers: { Origin: "https://elsewhere.example" } });
+    assert.equal(foreign.status, 403);
+    assert.equal((await foreign.json()).errors[0].code, 10403);
+    const tokenUrl = `${ORIGIN}/client/v4/accounts/${ACCOUNT_ID}/stream/${uid}/token`;
+    const { token } = (await (await fetch(tokenUrl, { method: "POST", headers, body: "{}" })).json()).result;
+    const withToken = await fetch(manifest(token), { headers: { Origin: "https://elsewhere.example" } });
+    assert.equal(withToken.status, 403, "an ordinary signed token keeps allowedOrigins");
+  });
+
   await step("at phone width nothing overflows sideways", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForFunction(() => document.documentElement.scrollWidth <= 390);
