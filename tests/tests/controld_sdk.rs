@@ -30,7 +30,9 @@ fn cloudflare_python_sdk_manages_live_inputs() {
     assert!(out.status.success(), "SDK test failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("sdk: create/get/list/update/delete ok")
-            && stdout.contains("sdk: rtmps publish, video edit, storage usage, webhooks, keys, outputs ok"),
+            && stdout.contains(
+                "sdk: rtmps publish, video edit, storage usage, webhooks, keys, outputs ok"
+            ),
         "{stdout}"
     );
 }
