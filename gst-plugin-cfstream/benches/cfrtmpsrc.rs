@@ -9,12 +9,12 @@
 use std::hint::black_box;
 
 use bytes::{BufMut, BytesMut};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cfstream_proto::flv;
 use cfstream_proto::rtmp::chunk::{ChunkWriter, message_type};
 use cfstream_proto::rtmp::client;
 use cfstream_proto::rtmp::handshake;
 use cfstream_proto::rtmp::session::{ServerSession, SessionEvent};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const FPS: u32 = 30;
 /// 3 Mbps of video in one second: a 60 KB keyframe and 29 frames sharing the rest.

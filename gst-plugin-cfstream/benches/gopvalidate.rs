@@ -8,8 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use cfstream_proto::h264::{Framing, inspect_access_unit};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Counts heap allocations made by Rust code (GStreamer's own C allocations are not seen).
 struct CountingAllocator;

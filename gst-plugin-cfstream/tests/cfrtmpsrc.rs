@@ -10,12 +10,12 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{ChildGuard, Media, publish_live};
-use gst::prelude::*;
 use cfstream_proto::flv;
 use cfstream_proto::rtmp::chunk::{ChunkWriter, message_type};
 use cfstream_proto::rtmp::client::{self, Status, StatusReader};
 use cfstream_proto::rtmp::handshake;
+use common::{ChildGuard, Media, publish_live};
+use gst::prelude::*;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
