@@ -75,21 +75,26 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+/// One reason of each kind.
+#[cfg(test)]
+pub(super) fn every_kind() -> [DisconnectReason; 6] {
+    [
+        DisconnectReason::Closed,
+        DisconnectReason::ReadTimeout,
+        DisconnectReason::Replaced,
+        DisconnectReason::Rejected,
+        DisconnectReason::protocol_error("message of 16777215 bytes is larger than the limit"),
+        DisconnectReason::Stopped,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn wire_text_reads_back() {
-        let every = [
-            DisconnectReason::Closed,
-            DisconnectReason::ReadTimeout,
-            DisconnectReason::Replaced,
-            DisconnectReason::Rejected,
-            DisconnectReason::protocol_error("message of 16777215 bytes is larger than the limit"),
-            DisconnectReason::Stopped,
-        ];
-        for reason in every {
+        for reason in every_kind() {
             assert_eq!(DisconnectReason::parse(&reason.to_string()), Some(reason));
         }
         assert_eq!(

@@ -1,5 +1,6 @@
-//! Custom serialized downstream events `cfrtmpsrc` pushes between buffers. Both pass `tee`,
-//! `flvdemux`, `h264parse`, `aacparse` and `gopvalidate` (tested).
+//! Custom serialized downstream events `cfrtmpsrc` pushes between buffers. Both pass
+//! `flvdemux`, `gopvalidate`, `h264parse` and `aacparse` (tested in `tests/cfrtmpsrc.rs`); the
+//! parsers hold them until their next buffer.
 
 use super::cfrtmpsrc::disconnected_structure;
 use super::{DisconnectReason, count, field, text};
@@ -37,8 +38,9 @@ impl PublisherReconnected {
 }
 
 /// Pushed when the publisher leaves, whatever the reason, so that a sink can close what it has
-/// open at once rather than at the next publisher or EOS. Not pushed when the element itself
-/// stops (its pad is flushing then; the pipeline is going down).
+/// open at once rather than at the next publisher or EOS (behind a parser, only with the next
+/// publisher's data). Not pushed when the element itself stops (its pad is flushing then; the
+/// pipeline is going down).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PublisherDisconnected {
     pub remote_address: String,

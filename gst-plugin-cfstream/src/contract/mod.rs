@@ -146,6 +146,75 @@ mod tests {
     }
 
     #[test]
+    fn every_name_is_documented_in_design_md() {
+        let design = include_str!("../../../docs/DESIGN.md");
+        let structures = [
+            cfrtmpsrc::PublisherConnected::NAME,
+            cfrtmpsrc::PublisherDisconnected::NAME,
+            cfrtmpsrc::PublisherRejected::NAME,
+            cfrtmpsrc::Stats::NAME,
+            event::PublisherReconnected::NAME,
+            event::PublisherDisconnected::NAME,
+            gopvalidate::Violation::NAME,
+            gopvalidate::ErrorDetails::NAME,
+            gopvalidate::Stats::NAME,
+            cfhlssink::RecordingStarted::NAME,
+            cfhlssink::SegmentAdded::NAME,
+            cfhlssink::RecordingFinished::NAME,
+        ];
+        let fields = [
+            field::REMOTE_ADDRESS,
+            field::APP,
+            field::TLS,
+            field::ENCODER,
+            field::RECONNECT,
+            field::REASON,
+            field::CODE,
+            field::GAP,
+            field::STREAM_TIME,
+            field::INTERVAL,
+            field::RECORDING,
+            field::DIRECTORY,
+            field::RESUMED,
+            field::URI,
+            field::DURATION,
+            field::SEQUENCE,
+            field::DISCONTINUITY,
+            field::SEGMENTS,
+            field::BYTES,
+            field::BITRATE,
+            field::FRAMES,
+            field::PUBLISHER_ADDRESS,
+            field::CONNECTED_SINCE,
+            field::GOPS,
+            field::LAST_INTERVAL,
+            field::MIN_INTERVAL,
+            field::MAX_INTERVAL,
+            field::B_FRAMES,
+            field::IDR_COUNT,
+        ];
+        let codes = [
+            codes::ERR_UNSUPPORTED_VIDEO_CODEC,
+            codes::ERR_UNSUPPORTED_AUDIO_CODEC,
+            codes::ERR_GOP_OUT_OF_RANGE,
+            codes::ERR_STREAM_KEY_IN_USE,
+        ];
+        let reasons = disconnect::every_kind();
+        let reasons = reasons.iter().map(DisconnectReason::kind);
+        for name in structures
+            .into_iter()
+            .chain(fields)
+            .chain(codes)
+            .chain(reasons)
+        {
+            // `protocol-error: <detail>` names its kind with a detail after it.
+            let documented =
+                design.contains(&format!("`{name}`")) || design.contains(&format!("`{name}: "));
+            assert!(documented, "`{name}` is not described in docs/DESIGN.md");
+        }
+    }
+
+    #[test]
     fn missing_fields_read_as_defaults() {
         gst::init().unwrap();
         let bare = gst::Structure::new_empty(cfrtmpsrc::PublisherConnected::NAME);

@@ -12,8 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::feed::PublisherFeed;
 use super::queue::ConsumerQueue;
-use super::registry::{PublishRequest, Registry};
+use super::registry::{LiveGuard, PublishRequest, Registry};
 use crate::contract::DisconnectReason;
 use cfstream_proto::rtmp::session::{ServerSession, SessionEvent};
 
@@ -27,19 +28,34 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
 /// A connection's byte stream.
 pub(super) trait Transport: AsyncRead + AsyncWrite + Unpin + Sized {
-    /// The TCP socket, when the stream's bytes are the socket's bytes (no TLS).
-    fn into_tcp(self) -> Result<TcpStream, Self>;
+    /// Hands an accepted publisher's connection over to be read on its consumer's thread, which
+    /// only a stream whose bytes are the socket's bytes (no TLS) can be.
+    fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self>;
+}
+
+/// What [`Transport::hand_over`] did.
+pub(super) enum Handover<S> {
+    Feed(io::Result<Box<PublisherFeed>>),
+    /// The connection stays on the runtime.
+    Kept(Box<(Connection<S>, LiveGuard)>),
 }
 
 impl Transport for TcpStream {
-    fn into_tcp(self) -> Result<TcpStream, Self> {
-        Ok(self)
+    fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self> {
+        let Connection {
+            stream,
+            remote,
+            session,
+            input,
+            ..
+        } = connection;
+        Handover::Feed(PublisherFeed::new(stream, session, input, remote, guard).map(Box::new))
     }
 }
 
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
-    fn into_tcp(self) -> Result<TcpStream, Self> {
-        Err(self)
+    fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self> {
+        Handover::Kept(Box::new((connection, guard)))
     }
 }
 

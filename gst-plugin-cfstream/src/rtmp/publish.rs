@@ -1,14 +1,12 @@
 //! The publish phase of an accepted publisher on the runtime: its media is cut into batches and
 //! handed to the key's consumer, read again on the batching grid once the socket is drained; or,
 //! for a consumer that reads on its own thread, the connection is handed over as a
-//! [`PublisherFeed`].
+//! [`super::PublisherFeed`].
 
-use std::io;
 use std::pin::pin;
 
 use super::batch::{BATCH_BYTES, Ending, refusal_description, take_batch};
-use super::connection::{Connection, Patience, Read, Transport};
-use super::feed::PublisherFeed;
+use super::connection::{Connection, Handover, Patience, Read, Transport};
 use super::queue::IngestItem;
 use super::registry::{KeyEntry, LiveGuard};
 use crate::contract::DisconnectReason;
@@ -31,14 +29,14 @@ impl<S: Transport> Connection<S> {
         }
         if entry.options.read_on_consumer_thread {
             let remote = self.remote;
-            let item = match self.into_feed(guard) {
-                Ok(Ok(feed)) => IngestItem::Feed(Box::new(feed)),
-                Ok(Err(_)) => IngestItem::PublisherDisconnected {
+            let item = match S::hand_over(self, guard) {
+                Handover::Feed(Ok(feed)) => IngestItem::Feed(feed),
+                Handover::Feed(Err(_)) => IngestItem::PublisherDisconnected {
                     remote,
                     reason: DisconnectReason::Closed,
                 },
-                Err(rest) => {
-                    let (connection, guard) = *rest;
+                Handover::Kept(kept) => {
+                    let (connection, guard) = *kept;
                     return connection.forward(&entry, guard).await;
                 }
             };
@@ -132,36 +130,5 @@ impl<S: Transport> Connection<S> {
                 reason: violation.reason,
             })
             .await;
-    }
-
-    /// Hands the connection of an accepted publisher over to be read on its consumer's thread;
-    /// back when it cannot be (TLS).
-    #[allow(clippy::type_complexity)]
-    fn into_feed(
-        self,
-        guard: LiveGuard,
-    ) -> Result<io::Result<PublisherFeed>, Box<(Self, LiveGuard)>> {
-        let Connection {
-            stream,
-            remote,
-            registry,
-            tls,
-            session,
-            input,
-        } = self;
-        match stream.into_tcp() {
-            Ok(tcp) => Ok(PublisherFeed::new(tcp, session, input, remote, guard)),
-            Err(stream) => Err(Box::new((
-                Connection {
-                    stream,
-                    remote,
-                    registry,
-                    tls,
-                    session,
-                    input,
-                },
-                guard,
-            ))),
-        }
     }
 }
