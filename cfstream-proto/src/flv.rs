@@ -25,6 +25,14 @@ pub const ERR_UNSUPPORTED_AUDIO_CODEC: &str = "ERR_UNSUPPORTED_AUDIO_CODEC";
 
 const VIDEO_CODEC_AVC: u8 = 7;
 const AUDIO_FORMAT_AAC: u8 = 10;
+/// AVCPacketType and AACPacketType 0: the decoder configuration (AVCDecoderConfigurationRecord,
+/// AudioSpecificConfig) rather than coded media.
+const PACKET_SEQUENCE_HEADER: u8 = 0;
+/// The name of the script tag that carries the stream's metadata.
+const METADATA_NAME: &[u8] = b"onMetaData";
+/// [`stream_header`] looks for [`METADATA_NAME`] starting within this many bytes of a script
+/// tag's body (an encoder writes it first, after 3 bytes of AMF0 string header).
+const METADATA_NAME_SEARCH: usize = 24;
 /// Enhanced RTMP: bit 7 of a video tag's first byte announces a FourCC ex-header.
 const VIDEO_EX_HEADER: u8 = 0x80;
 /// Enhanced RTMP v2: sound format 9 announces an audio FourCC ex-header.
@@ -201,6 +209,39 @@ pub fn check_tag(tag_type: u8, body: &[u8]) -> Result<(), CodecViolation> {
     }
 }
 
+/// A tag a consumer joining mid-stream needs before any frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamHeader {
+    /// The `onMetaData` script tag.
+    Metadata,
+    /// The AVC decoder configuration (AVC sequence header).
+    VideoConfig,
+    /// The AAC AudioSpecificConfig (AAC sequence header).
+    AudioConfig,
+}
+
+/// Which stream header a tag is, if any. Cheap enough for every tag: `onMetaData` is found by
+/// its name near the start of a script tag, without decoding AMF0.
+pub fn stream_header(tag_type: u8, body: &[u8]) -> Option<StreamHeader> {
+    match (tag_type, body) {
+        (TAG_SCRIPT_DATA, _)
+            if body
+                .windows(METADATA_NAME.len())
+                .take(METADATA_NAME_SEARCH)
+                .any(|w| w == METADATA_NAME) =>
+        {
+            Some(StreamHeader::Metadata)
+        }
+        (TAG_VIDEO, [first, PACKET_SEQUENCE_HEADER, ..]) if first & 0x0f == VIDEO_CODEC_AVC => {
+            Some(StreamHeader::VideoConfig)
+        }
+        (TAG_AUDIO, [first, PACKET_SEQUENCE_HEADER, ..]) if first >> 4 == AUDIO_FORMAT_AAC => {
+            Some(StreamHeader::AudioConfig)
+        }
+        _ => None,
+    }
+}
+
 /// True for an AVC video tag carrying a coded picture (not a sequence header or end marker).
 pub fn is_video_frame(tag_type: u8, body: &[u8]) -> bool {
     tag_type == TAG_VIDEO && body.len() > 1 && body[0] & VIDEO_EX_HEADER == 0 && body[1] == 1
@@ -277,6 +318,38 @@ mod tests {
             parse_file_header(b"GIF89a..."),
             Err(FlvError::Signature(*b"GIF"))
         );
+    }
+
+    #[test]
+    fn recognises_stream_headers() {
+        let metadata = amf0::encode_all(&["onMetaData".into(), Value::Number(1.0)]);
+        assert_eq!(
+            stream_header(TAG_SCRIPT_DATA, &metadata),
+            Some(StreamHeader::Metadata)
+        );
+        let other_script = amf0::encode_all(&["onTextData".into()]);
+        assert_eq!(stream_header(TAG_SCRIPT_DATA, &other_script), None);
+        // The name far into the body is not looked for.
+        let mut late = vec![0; METADATA_NAME_SEARCH];
+        late.extend_from_slice(METADATA_NAME);
+        assert_eq!(stream_header(TAG_SCRIPT_DATA, &late), None);
+        // Key frame + AVC, packet type 0 / 1.
+        let video_config = [0x17, 0, 0, 0, 0, 1, 0x64];
+        assert_eq!(
+            stream_header(TAG_VIDEO, &video_config),
+            Some(StreamHeader::VideoConfig)
+        );
+        assert_eq!(stream_header(TAG_VIDEO, &[0x17, 1, 0, 0, 0]), None);
+        // VP6 with a zero second byte is no AVC configuration.
+        assert_eq!(stream_header(TAG_VIDEO, &[0x14, 0]), None);
+        // AAC 44.1 kHz stereo, packet type 0 / 1; MP3 is never a header.
+        assert_eq!(
+            stream_header(TAG_AUDIO, &[0xaf, 0, 0x12, 0x10]),
+            Some(StreamHeader::AudioConfig)
+        );
+        assert_eq!(stream_header(TAG_AUDIO, &[0xaf, 1, 0x21]), None);
+        assert_eq!(stream_header(TAG_AUDIO, &[0x2f, 0]), None);
+        assert_eq!(stream_header(TAG_VIDEO, &[]), None);
     }
 
     #[test]

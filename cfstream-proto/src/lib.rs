@@ -1,5 +1,6 @@
 //! cfstream's protocol and container code: RTMP (handshake, chunk stream, AMF0, server and
-//! client sessions), FLV, H.264 bitstream inspection.
+//! client sessions), FLV, H.264 bitstream inspection, and the output timeline that carries a
+//! stream's timestamps across its publishers.
 //!
 //! Like quinn-proto, this crate does no I/O and reads no clock: bytes go in, events and bytes
 //! come out, and whatever time a state machine needs is passed in by the caller. The same code
@@ -10,3 +11,4 @@ pub mod flv;
 pub mod h264;
 pub mod index;
 pub mod rtmp;
+pub mod timeline;

@@ -1,12 +1,15 @@
 //! cfstream's GStreamer plugin: `cfrtmpsrc`, `gopvalidate` and `cfhlssink`.
 //!
-//! Protocol and container code without I/O (RTMP, FLV, H.264 bitstream) lives in the crate
-//! `cfstream-proto`; this crate holds the networking around it (`rtmp`), the HLS writer (`hls`)
-//! and the elements, which are thin adapters around those.
+//! Protocol and container code without I/O (RTMP, FLV, H.264 bitstream, the publishers'
+//! timeline) lives in the crate `cfstream-proto`; this crate holds the networking around it
+//! (`net`, `rtmp`), the HLS writer (`hls`), the names its elements and their users share
+//! (`contract`) and the elements, which are thin adapters around those.
 
 use gst::glib;
 
+pub mod contract;
 pub mod hls;
+pub mod net;
 pub mod rtmp;
 pub mod runtime;
 

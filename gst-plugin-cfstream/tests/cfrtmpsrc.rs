@@ -10,12 +10,21 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use cfstream_proto::flv;
+use cfstream_proto::flv::{self, StreamHeader};
 use cfstream_proto::rtmp::chunk::{ChunkWriter, message_type};
 use cfstream_proto::rtmp::client::{self, Status, StatusReader};
 use cfstream_proto::rtmp::handshake;
 use common::{ChildGuard, Media, publish_live};
 use gst::prelude::*;
+use gstcfstream::contract::DisconnectReason;
+use gstcfstream::contract::cfrtmpsrc::{
+    PublisherConnected, PublisherDisconnected, PublisherRejected, Stats,
+};
+use gstcfstream::contract::codes::{
+    ERR_STREAM_KEY_IN_USE, ERR_UNSUPPORTED_AUDIO_CODEC, ERR_UNSUPPORTED_VIDEO_CODEC,
+};
+use gstcfstream::contract::event;
+use gstcfstream::rtmp::TAKEOVER_SILENCE;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -28,7 +37,8 @@ enum Seen {
         discont: bool,
     },
     Caps(gst::Caps),
-    Custom(gst::Structure),
+    /// A custom downstream event.
+    Custom(gst::Event),
 }
 
 impl Seen {
@@ -53,9 +63,7 @@ fn probe(pad: &gst::Pad, sender: Sender<Seen>) {
                 }),
                 Some(gst::PadProbeData::Event(event)) => match event.view() {
                     gst::EventView::Caps(caps) => Some(Seen::Caps(caps.caps_owned())),
-                    gst::EventView::CustomDownstream(custom) => {
-                        custom.structure().map(|s| Seen::Custom(s.to_owned()))
-                    }
+                    gst::EventView::CustomDownstream(_) => Some(Seen::Custom(event.clone())),
                     _ => None,
                 },
                 _ => None,
@@ -68,8 +76,18 @@ fn probe(pad: &gst::Pad, sender: Sender<Seen>) {
     );
 }
 
-/// `cfrtmpsrc ! flvdemux`, parsers and fakesinks, with probes after the parsers and on the
-/// source's own output.
+/// `flvdemux`'s pads through the parsers (what `rtmp2src ! flvdemux` users do).
+const PARSED_BRANCHES: &str = "\
+    demux.video ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au \
+      ! fakesink name=video sync=false async=false \
+    demux.audio ! queue ! aacparse ! fakesink name=audio sync=false async=false";
+/// `flvdemux`'s pads as the daemon links them: into `gopvalidate`, no parsers, no queues.
+const DAEMON_BRANCHES: &str = "\
+    demux.video ! gopvalidate ! fakesink name=video sync=false async=false \
+    demux.audio ! gopvalidate ! fakesink name=audio sync=false async=false";
+
+/// `cfrtmpsrc ! flvdemux` with a branch per stream ending in a fakesink, with probes before the
+/// fakesinks and on the source's own output.
 struct Ingest {
     pipeline: gst::Pipeline,
     src: gst::Element,
@@ -83,13 +101,19 @@ struct Ingest {
 impl Ingest {
     /// `properties`: more `cfrtmpsrc` properties in gst-launch syntax.
     fn start(location: &str, key: &str, properties: &str) -> Ingest {
+        Ingest::start_with(location, key, properties, PARSED_BRANCHES)
+    }
+
+    /// On a fresh loopback port, with the daemon's branches.
+    fn linked_as_the_daemon(key: &str) -> Ingest {
+        Ingest::start_with("rtmp://127.0.0.1:0/live", key, "", DAEMON_BRANCHES)
+    }
+
+    fn start_with(location: &str, key: &str, properties: &str, branches: &str) -> Ingest {
         common::init();
         let description = format!(
             "cfrtmpsrc name=src location={location} stream-key={key} {properties} \
-             ! flvdemux name=demux \
-             demux.video ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au \
-               ! fakesink name=video sync=false async=false \
-             demux.audio ! queue ! aacparse ! fakesink name=audio sync=false async=false"
+             ! flvdemux name=demux {branches}"
         );
         let pipeline = gst::parse::launch(&description)
             .unwrap()
@@ -162,6 +186,19 @@ impl Ingest {
         }
     }
 
+    fn connected(&mut self) -> PublisherConnected {
+        PublisherConnected::from_structure(&self.message(PublisherConnected::NAME))
+    }
+
+    fn disconnected(&mut self) -> PublisherDisconnected {
+        let message = self.message(PublisherDisconnected::NAME);
+        PublisherDisconnected::from_structure(&message).expect("a reason the plugin writes")
+    }
+
+    fn rejected(&mut self) -> PublisherRejected {
+        PublisherRejected::from_structure(&self.message(PublisherRejected::NAME))
+    }
+
     /// Every element message posted so far (none waited for).
     fn pending_messages(&mut self) -> Vec<String> {
         while let Some(structure) = self.pop_element_message(Duration::ZERO) {
@@ -184,8 +221,8 @@ impl Ingest {
         );
     }
 
-    fn stats(&self) -> gst::Structure {
-        self.src.property::<gst::Structure>("stats")
+    fn stats(&self) -> Stats {
+        Stats::from_structure(&self.src.property::<gst::Structure>("stats"))
     }
 }
 
@@ -271,27 +308,22 @@ fn ffmpeg_publishes_h264_and_aac() {
     let now = ingest.pipeline.current_running_time().unwrap();
     assert!(video_times[0] <= now, "{} > {now}", video_times[0]);
 
-    let connected = ingest.message("cfrtmpsrc-publisher-connected");
-    assert_eq!(connected.get::<String>("app").unwrap(), "live");
-    assert!(!connected.get::<bool>("tls").unwrap());
-    assert!(!connected.get::<bool>("reconnect").unwrap());
-    assert!(connected.get::<String>("encoder").unwrap().contains("Lavf"));
-    assert!(
-        connected
-            .get::<String>("remote-address")
-            .unwrap()
-            .starts_with("127.0.0.1:")
-    );
+    let connected = ingest.connected();
+    assert_eq!(connected.app, "live");
+    assert!(!connected.tls);
+    assert!(!connected.reconnect);
+    assert!(connected.encoder.contains("Lavf"), "{connected:?}");
+    assert!(connected.remote_address.starts_with("127.0.0.1:"));
     let stats = ingest.stats();
-    assert!(stats.get::<u64>("frames").unwrap() >= 60, "{stats}");
-    assert!(stats.get::<u64>("bytes").unwrap() > 10_000, "{stats}");
-    assert!(stats.get::<u64>("bitrate").unwrap() > 10_000, "{stats}");
-    assert!(!stats.get::<String>("connected-since").unwrap().is_empty());
+    assert!(stats.frames >= 60, "{stats:?}");
+    assert!(stats.bytes > 10_000, "{stats:?}");
+    assert!(stats.bitrate > 10_000, "{stats:?}");
+    assert!(!stats.connected_since.is_empty());
+    assert_eq!(stats.publisher_address, connected.remote_address);
 
     let (status, stderr) = publisher.wait_timeout(TIMEOUT);
     assert!(status.success(), "ffmpeg failed: {stderr}");
-    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
-    assert_eq!(disconnected.get::<String>("reason").unwrap(), "closed");
+    assert_eq!(ingest.disconnected().reason, DisconnectReason::Closed);
 }
 
 #[test]
@@ -326,14 +358,21 @@ fn caps_announce_stream_headers_for_late_consumers() {
         "FLV header, onMetaData, AVC and AAC sequence headers"
     );
     assert_eq!(headers[0], flv::FILE_HEADER);
-    let tag = |h: &[u8]| flv::parse_tag(h).map(|(t, _)| (t.tag_type, t.body.to_vec()));
-    let (kind, body) = tag(&headers[1]).unwrap();
-    assert_eq!(kind, flv::TAG_SCRIPT_DATA);
-    assert!(body.windows(10).any(|w| w == b"onMetaData"));
-    let (kind, body) = tag(&headers[2]).unwrap();
-    assert_eq!((kind, body[0] & 0x0f, body[1]), (flv::TAG_VIDEO, 7, 0));
-    let (kind, body) = tag(&headers[3]).unwrap();
-    assert_eq!((kind, body[0] >> 4, body[1]), (flv::TAG_AUDIO, 10, 0));
+    let kinds: Vec<_> = headers[1..]
+        .iter()
+        .map(|h| {
+            let (tag, _) = flv::parse_tag(h).expect("one whole tag");
+            flv::stream_header(tag.tag_type, tag.body)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(StreamHeader::Metadata),
+            Some(StreamHeader::VideoConfig),
+            Some(StreamHeader::AudioConfig)
+        ]
+    );
     let (status, stderr) = publisher.wait_timeout(TIMEOUT);
     assert!(status.success(), "ffmpeg failed: {stderr}");
 }
@@ -358,8 +397,7 @@ fn ffmpeg_publishes_over_rtmps() {
     let video = collect(&ingest.video, 30);
     assert_eq!(caps_of(&video).structure(0).unwrap().name(), "video/x-h264");
     collect(&ingest.audio, 20);
-    let connected = ingest.message("cfrtmpsrc-publisher-connected");
-    assert!(connected.get::<bool>("tls").unwrap());
+    assert!(ingest.connected().tls);
 }
 
 #[test]
@@ -379,7 +417,7 @@ fn rtmp2sink_publishes() {
     assert_eq!(caps_of(&video).structure(0).unwrap().name(), "video/x-h264");
     assert_rising(&buffer_times(&video));
     collect(&ingest.audio, 20);
-    ingest.message("cfrtmpsrc-publisher-connected");
+    ingest.connected();
     publisher.set_state(gst::State::Null).unwrap();
 }
 
@@ -413,11 +451,7 @@ fn second_publisher_of_a_live_key_is_refused() {
     let mut intruder = publish_live(&short_media(2.0), &ingest.url("busy"));
     let stderr = assert_refused(&mut intruder);
     assert!(stderr.contains("stream key already in use"), "{stderr}");
-    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
-    assert_eq!(
-        rejected.get::<String>("code").unwrap(),
-        "ERR_STREAM_KEY_IN_USE"
-    );
+    assert_eq!(ingest.rejected().code, ERR_STREAM_KEY_IN_USE);
     // The live publisher goes on.
     collect(&ingest.video, 30);
     assert!(
@@ -440,8 +474,11 @@ fn around_reconnect(receiver: &Receiver<Seen>) -> AroundReconnect {
     let mut before = vec![];
     let gap = loop {
         match receiver.recv_timeout(TIMEOUT).expect("reconnect event") {
-            Seen::Custom(s) if s.name() == "cfstream-publisher-reconnected" => {
-                break s.get::<u64>("gap").unwrap();
+            Seen::Custom(custom) if event::PublisherReconnected::is(&custom) => {
+                break event::PublisherReconnected::from_event(&custom)
+                    .unwrap()
+                    .gap
+                    .nseconds();
             }
             item => before.push(item),
         }
@@ -463,16 +500,35 @@ fn around_reconnect(receiver: &Receiver<Seen>) -> AroundReconnect {
 
 #[test]
 fn reconnect_within_idle_timeout_continues_the_stream() {
-    let mut ingest = Ingest::on_loopback("again", "idle-timeout=30");
-    let mut first = publish_live(&short_media(2.0), &ingest.url("again"));
+    let ingest = Ingest::on_loopback("again", "idle-timeout=30");
+    assert_reconnect_continues(ingest, &short_media(2.0), &short_media(3.0));
+}
+
+#[test]
+fn reconnect_continues_through_the_daemon_s_branches() {
+    let ingest = Ingest::start_with(
+        "rtmp://127.0.0.1:0/live",
+        "again",
+        "idle-timeout=30",
+        DAEMON_BRANCHES,
+    );
+    // GOPs of 4 s, within gopvalidate's rules.
+    let media = |seconds| Media {
+        seconds,
+        ..Media::default()
+    };
+    assert_reconnect_continues(ingest, &media(2.0), &media(3.0));
+}
+
+/// Publishes `first`, then `second` to the key `again`: the second continues the stream.
+fn assert_reconnect_continues(mut ingest: Ingest, first: &Media, second: &Media) {
+    let mut first = publish_live(first, &ingest.url("again"));
     let (status, stderr) = first.wait_timeout(TIMEOUT);
     assert!(status.success(), "{stderr}");
-    ingest.message("cfrtmpsrc-publisher-disconnected");
-    let _second = publish_live(&short_media(3.0), &ingest.url("again"));
-    let connected = ingest.message("cfrtmpsrc-publisher-connected");
-    let connected_again = ingest.message("cfrtmpsrc-publisher-connected");
-    assert!(!connected.get::<bool>("reconnect").unwrap());
-    assert!(connected_again.get::<bool>("reconnect").unwrap());
+    ingest.disconnected();
+    let _second = publish_live(second, &ingest.url("again"));
+    assert!(!ingest.connected().reconnect);
+    assert!(ingest.connected().reconnect);
 
     // cfrtmpsrc itself: the event, then a DISCONT buffer.
     let output = around_reconnect(&ingest.output);
@@ -481,14 +537,18 @@ fn reconnect_within_idle_timeout_continues_the_stream() {
         output.first_after,
         Seen::Buffer { discont: true, .. }
     ));
+    assert_eq!(disconnects(&output.before), 1);
     let last_output = *buffer_times(&output.before).iter().max().unwrap();
     let first_output = output.first_after.time().unwrap();
     assert_eq!((first_output - last_output).nseconds(), output.gap);
 
-    // Behind flvdemux and the parsers the event still precedes the new publisher's buffers,
-    // whose timestamps continue after the gap.
+    // Behind flvdemux and the parsers or gopvalidate the event still precedes the new
+    // publisher's buffers, whose timestamps continue after the gap.
     for receiver in [&ingest.video, &ingest.audio] {
         let around = around_reconnect(receiver);
+        // The first publisher's end came before it: behind the parsers only now, as they hold
+        // serialized events until their next buffer.
+        assert_eq!(disconnects(&around.before), 1);
         assert_eq!(around.gap, output.gap);
         let last = *buffer_times(&around.before).iter().max().unwrap();
         let first = around.first_after.time().unwrap();
@@ -499,14 +559,47 @@ fn reconnect_within_idle_timeout_continues_the_stream() {
 }
 
 #[test]
+fn a_leaving_publisher_is_announced_downstream_at_once() {
+    // The event follows the publisher's last buffer through flvdemux and gopvalidate as the
+    // daemon links them, so that a sink can close its segment now rather than at the next
+    // publisher or at EOS (idle-timeout=0: there is none).
+    let mut ingest = Ingest::linked_as_the_daemon("leaving");
+    // GOPs of 4 s, within gopvalidate's rules.
+    let media = Media {
+        seconds: 5.0,
+        ..Media::default()
+    };
+    let mut publisher = publish_live(&media, &ingest.url("leaving"));
+    let (status, stderr) = publisher.wait_timeout(TIMEOUT);
+    assert!(status.success(), "ffmpeg failed: {stderr}");
+    let message = ingest.disconnected();
+    assert_eq!(message.reason, DisconnectReason::Closed);
+    let expected = event::PublisherDisconnected {
+        remote_address: message.remote_address,
+        reason: message.reason,
+    };
+    for (pad, receiver) in [
+        ("cfrtmpsrc", &ingest.output),
+        ("video", &ingest.video),
+        ("audio", &ingest.audio),
+    ] {
+        let (buffers, left) = until_disconnected(receiver);
+        assert!(
+            buffers >= 20,
+            "{pad}: only {buffers} buffers before the event"
+        );
+        assert_eq!(left, expected, "{pad}");
+    }
+}
+
+#[test]
 fn eos_after_idle_timeout_and_key_released() {
     let mut ingest = Ingest::on_loopback("brief", "idle-timeout=1");
     let publisher = publish_live(&short_media(10.0), &ingest.url("brief"));
     collect(&ingest.video, 5);
     // kill -9: the socket closes without an unpublish.
     drop(publisher);
-    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
-    assert_eq!(disconnected.get::<String>("reason").unwrap(), "closed");
+    assert_eq!(ingest.disconnected().reason, DisconnectReason::Closed);
     ingest.wait_eos();
     // The key is no longer taken.
     let mut late = publish_live(&short_media(1.0), &ingest.url("brief"));
@@ -520,17 +613,15 @@ fn assert_audio_refused(audio: &'static [&'static str], codec_name: &str) {
         ..short_media(3.0)
     };
     let mut publisher = publish_live(&media, &ingest.url("sound"));
-    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
-    assert_eq!(
-        rejected.get::<String>("code").unwrap(),
-        "ERR_UNSUPPORTED_AUDIO_CODEC"
-    );
-    let reason = rejected.get::<String>("reason").unwrap();
-    assert!(reason.contains(codec_name), "{reason}");
+    let rejected = ingest.rejected();
+    assert_eq!(rejected.code, ERR_UNSUPPORTED_AUDIO_CODEC);
+    assert!(rejected.reason.contains(codec_name), "{rejected:?}");
     let stderr = assert_refused(&mut publisher);
-    assert!(stderr.contains("ERR_UNSUPPORTED_AUDIO_CODEC"), "{stderr}");
-    let disconnected = ingest.message("cfrtmpsrc-publisher-disconnected");
-    assert_eq!(disconnected.get::<String>("reason").unwrap(), "rejected");
+    assert!(stderr.contains(ERR_UNSUPPORTED_AUDIO_CODEC), "{stderr}");
+    assert_eq!(ingest.disconnected().reason, DisconnectReason::Rejected);
+    // Downstream, the refused publisher's end is an event too.
+    let left = disconnected_event(&ingest.output);
+    assert_eq!(left.reason, DisconnectReason::Rejected);
     // The element stays up for the next publisher.
     let _good = publish_live(&short_media(2.0), &ingest.url("sound"));
     collect(&ingest.video, 10);
@@ -618,18 +709,15 @@ fn enhanced_rtmp_hevc_is_refused() {
     let status = next_status(&mut stream, &mut reader, &mut input);
     assert_eq!(status.level, "error");
     assert!(
-        status.description.contains("ERR_UNSUPPORTED_VIDEO_CODEC"),
+        status.description.contains(ERR_UNSUPPORTED_VIDEO_CODEC),
         "{status:?}"
     );
     assert!(status.description.contains("hvc1 (HEVC)"), "{status:?}");
     time_until_closed(&mut stream);
-    let rejected = ingest.message("cfrtmpsrc-publisher-rejected");
+    let rejected = ingest.rejected();
+    assert_eq!(rejected.code, ERR_UNSUPPORTED_VIDEO_CODEC);
     assert_eq!(
-        rejected.get::<String>("code").unwrap(),
-        flv::ERR_UNSUPPORTED_VIDEO_CODEC
-    );
-    assert_eq!(
-        rejected.get::<String>("reason").unwrap(),
+        rejected.reason,
         "video codec hvc1 (HEVC) is not supported: send H.264"
     );
     assert!(
@@ -698,7 +786,7 @@ fn hostile_clients_do_not_disturb_a_live_input() {
     // Meanwhile and afterwards the live input receives frames, without interruption.
     collect(&ingest.video, 30);
     let messages = ingest.pending_messages();
-    assert_eq!(messages, ["cfrtmpsrc-publisher-connected"]);
+    assert_eq!(messages, [PublisherConnected::NAME]);
 }
 
 #[test]
@@ -749,7 +837,7 @@ fn bare_source(properties: &str) -> (gst::Pipeline, gst::Element, Receiver<Seen>
 }
 
 /// The reason of the next `cfrtmpsrc-publisher-disconnected` message.
-fn disconnect_reason(pipeline: &gst::Pipeline) -> String {
+fn disconnect_reason(pipeline: &gst::Pipeline) -> DisconnectReason {
     let bus = pipeline.bus().unwrap();
     loop {
         let message = bus
@@ -759,14 +847,16 @@ fn disconnect_reason(pipeline: &gst::Pipeline) -> String {
             )
             .expect("a disconnect in time");
         let structure = message.structure().unwrap();
-        if structure.name() == "cfrtmpsrc-publisher-disconnected" {
-            return structure.get::<String>("reason").unwrap();
+        if structure.name() == PublisherDisconnected::NAME {
+            return PublisherDisconnected::from_structure(structure)
+                .expect("a reason the plugin writes")
+                .reason;
         }
     }
 }
 
-/// A publisher that completed `publish` with the hand-made client.
-fn hand_made_publisher(port: u32, key: &str) -> TcpStream {
+/// A hand-made client's publish of `key`, and the status it got.
+fn publish_attempt(port: u32, key: &str) -> (TcpStream, Status) {
     let mut stream = handshaken(port);
     let writer = ChunkWriter::default();
     stream
@@ -777,32 +867,87 @@ fn hand_made_publisher(port: u32, key: &str) -> TcpStream {
         &mut StatusReader::default(),
         &mut BytesMut::new(),
     );
+    (stream, status)
+}
+
+/// A publisher that completed `publish` with the hand-made client.
+fn hand_made_publisher(port: u32, key: &str) -> TcpStream {
+    let (stream, status) = publish_attempt(port, key);
     assert_eq!(status.code, "NetStream.Publish.Start");
     stream
 }
 
+/// How many `cfstream-publisher-disconnected` events `seen` holds.
+fn disconnects(seen: &[Seen]) -> usize {
+    seen.iter()
+        .filter(|s| matches!(s, Seen::Custom(e) if event::PublisherDisconnected::is(e)))
+        .count()
+}
+
+/// The next `cfstream-publisher-disconnected` event `receiver` sees.
+fn disconnected_event(receiver: &Receiver<Seen>) -> event::PublisherDisconnected {
+    until_disconnected(receiver).1
+}
+
+/// The buffers `receiver` sees before the next `cfstream-publisher-disconnected` event, and
+/// the event.
+fn until_disconnected(receiver: &Receiver<Seen>) -> (usize, event::PublisherDisconnected) {
+    let mut buffers = 0;
+    loop {
+        match receiver.recv_timeout(TIMEOUT).expect("disconnect event") {
+            Seen::Buffer { .. } => buffers += 1,
+            Seen::Custom(custom) => {
+                if let Some(left) = event::PublisherDisconnected::from_event(&custom) {
+                    return (buffers, left);
+                }
+            }
+            Seen::Caps(_) => {}
+        }
+    }
+}
+
 #[test]
 fn silent_publisher_is_cut_at_read_timeout() {
-    let (pipeline, src, _seen) = bare_source("read-timeout=1");
+    let (pipeline, src, seen) = bare_source("read-timeout=1");
     pipeline.set_state(gst::State::Playing).unwrap();
     let _silent = hand_made_publisher(src.property("bound-port"), "raw");
     let reason = disconnect_reason(&pipeline);
-    assert_eq!(reason, "read-timeout");
+    assert_eq!(reason, DisconnectReason::ReadTimeout);
+    assert_eq!(disconnected_event(&seen).reason, reason);
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]
 fn returning_publisher_takes_over_from_a_silent_connection() {
     // A network cut leaves the old connection open without traffic; read-timeout would notice
-    // only after a minute here. The encoder's new connection must not wait for that.
+    // only after a minute here. The encoder's new connection must not wait for that: once the
+    // old one has sent nothing for TAKEOVER_SILENCE, a new publisher of its key takes it over.
     let (pipeline, src, _seen) = bare_source("read-timeout=60");
     pipeline.set_state(gst::State::Playing).unwrap();
     let port = src.property("bound-port");
+    let before_stale = Instant::now();
     let mut stale = hand_made_publisher(port, "raw");
-    // The silence that marks the old connection as gone (2 s in the server).
-    std::thread::sleep(Duration::from_millis(2500));
-    let _returning = hand_made_publisher(port, "raw");
-    assert_eq!(disconnect_reason(&pipeline), "replaced");
+    // Publishers retrying as encoders do: refused while the stale one may still be live.
+    let deadline = Instant::now() + TIMEOUT;
+    let mut refused = 0;
+    let _returning = loop {
+        let (stream, status) = publish_attempt(port, "raw");
+        if status.code == "NetStream.Publish.Start" {
+            // The stale publisher was accepted after `before_stale`: it cannot have been
+            // silent for the whole window unless that much time has passed since.
+            assert!(
+                before_stale.elapsed() >= TAKEOVER_SILENCE,
+                "taken over too early"
+            );
+            break stream;
+        }
+        assert_eq!(status.description, "stream key already in use");
+        refused += 1;
+        assert!(Instant::now() < deadline, "never taken over");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(refused > 0, "taken over without any silence");
+    assert_eq!(disconnect_reason(&pipeline), DisconnectReason::Replaced);
     assert!(
         time_until_closed(&mut stale) < TIMEOUT,
         "the stale connection stays open"
@@ -909,10 +1054,12 @@ fn oversized_message_of_a_publisher_is_a_protocol_error() {
         .unwrap();
     stream.write_all(&[0x17; 4096]).unwrap();
     time_until_closed(&mut stream);
-    let reason = disconnect_reason(&pipeline);
+    let DisconnectReason::ProtocolError(detail) = disconnect_reason(&pipeline) else {
+        panic!("not a protocol error")
+    };
     assert!(
-        reason.starts_with("protocol-error: message of 16777215 bytes is larger than the limit"),
-        "{reason}"
+        detail.starts_with("message of 16777215 bytes is larger than the limit"),
+        "{detail}"
     );
     pipeline.set_state(gst::State::Null).unwrap();
 }

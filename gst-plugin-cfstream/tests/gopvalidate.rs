@@ -1,5 +1,7 @@
 //! `gopvalidate`: hand-built H.264 access units through a `gst_check::Harness` around every
-//! boundary, then real x264/ffmpeg encodes through `flvdemux ! h264parse ! gopvalidate`.
+//! boundary, then real x264/ffmpeg encodes through `flvdemux ! gopvalidate` as the daemon links
+//! them (avc access units straight from the demuxer) and through `flvdemux ! h264parse !
+//! gopvalidate`.
 
 mod common;
 
@@ -8,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use common::{Media, generate_media};
 use gst::prelude::*;
+use gstcfstream::contract::codes::{
+    ERR_GOP_OUT_OF_RANGE, ERR_UNSUPPORTED_AUDIO_CODEC, ERR_UNSUPPORTED_VIDEO_CODEC,
+};
+use gstcfstream::contract::event::PublisherReconnected;
+use gstcfstream::contract::gopvalidate::{ErrorDetails, Stats, Violation};
 
 const SECOND: u64 = 1_000_000_000;
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -149,46 +156,50 @@ impl Validator {
         std::iter::from_fn(|| self.bus.pop()).collect()
     }
 
-    fn violations(&self) -> Vec<gst::Structure> {
+    fn violations(&self) -> Vec<Violation> {
         violations(&self.messages())
+    }
+
+    fn stats(&self) -> Stats {
+        let element = self.harness.element().unwrap();
+        Stats::from_structure(&element.property::<gst::Structure>("stats"))
     }
 }
 
-fn violations(messages: &[gst::Message]) -> Vec<gst::Structure> {
+fn violations(messages: &[gst::Message]) -> Vec<Violation> {
     messages
         .iter()
         .filter_map(|m| match m.view() {
             gst::MessageView::Element(e) => e
                 .structure()
-                .filter(|s| s.name() == "gopvalidate-violation")
-                .map(|s| s.to_owned()),
+                .filter(|s| s.name() == Violation::NAME)
+                .map(Violation::from_structure),
             _ => None,
         })
         .collect()
 }
 
-/// The details structure of the first error (`Error`) or warning (`Warning`) message.
-fn details(messages: &[gst::Message], want_error: bool) -> Option<gst::Structure> {
-    messages.iter().find_map(|m| match m.view() {
-        gst::MessageView::Error(e) if want_error => e.details().map(|s| s.to_owned()),
-        gst::MessageView::Warning(w) if !want_error => w.details().map(|s| s.to_owned()),
-        _ => None,
+/// The details of the first error (`Error`) or warning (`Warning`) message, and their name.
+fn details(messages: &[gst::Message], want_error: bool) -> Option<(String, ErrorDetails)> {
+    messages.iter().find_map(|m| {
+        let details = match m.view() {
+            gst::MessageView::Error(e) if want_error => e.details(),
+            gst::MessageView::Warning(w) if !want_error => w.details(),
+            _ => None,
+        }?;
+        Some((
+            details.name().to_string(),
+            ErrorDetails::from_structure(details)?,
+        ))
     })
 }
 
-fn field_str(s: &gst::Structure, name: &str) -> String {
-    s.get::<String>(name).unwrap()
-}
-
-fn seconds(s: &gst::Structure, name: &str) -> f64 {
-    match s.get::<u64>(name) {
-        Ok(ns) => ns as f64 / 1e9,
-        Err(_) => s.get::<f64>(name).unwrap(),
-    }
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
 
 /// First GOP of `frames` frames at 30 fps, then a keyframe and one more second.
-fn first_gop(frames: u64) -> (Option<u64>, Vec<gst::Structure>, Vec<gst::Message>) {
+fn first_gop(frames: u64) -> (Option<u64>, Vec<Violation>, Vec<gst::Message>) {
     let mut v = Validator::new(H264_CAPS_30, &[]);
     let failed = v
         .push_gop(Picture::Idr, frames)
@@ -203,19 +214,18 @@ fn gop_of_3_9_s_fails_below_minimum() {
     assert_eq!(failed, Some(117), "the keyframe ending the 3.9 s GOP fails");
     assert_eq!(violations.len(), 1, "{violations:?}");
     let v = &violations[0];
-    assert_eq!(field_str(v, "code"), "ERR_GOP_OUT_OF_RANGE");
+    assert_eq!(v.code, ERR_GOP_OUT_OF_RANGE);
+    assert_eq!(v.reason, "keyframe interval 3.9 s is below 4.0 s");
+    assert!((v.interval.unwrap() - 3.9).abs() < 1e-6);
+    assert!((seconds(v.stream_time) - 3.9).abs() < 1e-6);
+    let (name, details) = details(&messages, true).expect("error with details");
+    assert_eq!(name, ErrorDetails::NAME);
     assert_eq!(
-        field_str(v, "reason"),
-        "keyframe interval 3.9 s is below 4.0 s"
-    );
-    assert!((seconds(v, "interval") - 3.9).abs() < 1e-6);
-    assert!((seconds(v, "stream-time") - 3.9).abs() < 1e-6);
-    let details = details(&messages, true).expect("error with details");
-    assert_eq!(details.name(), "gopvalidate-error");
-    assert_eq!(field_str(&details, "code"), "ERR_GOP_OUT_OF_RANGE");
-    assert_eq!(
-        field_str(&details, "reason"),
-        "keyframe interval 3.9 s is below 4.0 s"
+        details,
+        ErrorDetails {
+            code: ERR_GOP_OUT_OF_RANGE.into(),
+            reason: "keyframe interval 3.9 s is below 4.0 s".into()
+        }
     );
 }
 
@@ -232,13 +242,8 @@ fn plain_i_pictures_inside_a_gop_are_not_keyframes() {
         }
     }
     assert_eq!(v.push(Picture::Idr), Ok(gst::FlowSuccess::Ok));
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
-    let stats = v
-        .harness
-        .element()
-        .unwrap()
-        .property::<gst::Structure>("stats");
-    assert_eq!(stats.get::<u64>("gops").unwrap(), 3);
+    assert_eq!(v.violations(), Vec::<Violation>::new());
+    assert_eq!(v.stats().gops, 3);
 }
 
 #[test]
@@ -248,16 +253,11 @@ fn gops_of_4_0_and_10_0_s_pass() {
         assert_eq!(v.push_gop(Picture::Idr, frames), None);
     }
     assert_eq!(v.push(Picture::Idr), Ok(gst::FlowSuccess::Ok));
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
-    let stats = v
-        .harness
-        .element()
-        .unwrap()
-        .property::<gst::Structure>("stats");
-    assert_eq!(stats.get::<u64>("gops").unwrap(), 5);
-    assert_eq!(stats.get::<u64>("idr-count").unwrap(), 5);
-    assert!((stats.get::<f64>("min-interval").unwrap() - 4.0).abs() < 1e-6);
-    assert!((stats.get::<f64>("max-interval").unwrap() - 10.0).abs() < 1e-6);
+    assert_eq!(v.violations(), Vec::<Violation>::new());
+    let stats = v.stats();
+    assert_eq!((stats.gops, stats.idr_count), (5, 5));
+    assert!((stats.min_interval - 4.0).abs() < 1e-6);
+    assert!((stats.max_interval - 10.0).abs() < 1e-6);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn gop_of_10_1_s_fails_as_soon_as_it_passes_the_maximum() {
     assert_eq!(failed, Some(302));
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(
-        field_str(&violations[0], "reason"),
+        violations[0].reason,
         "no keyframe for 10.067 s: keyframe interval exceeds 10.0 s"
     );
 }
@@ -284,7 +284,7 @@ fn ntsc_with_4_s_keyframes_passes() {
     for frames in [119, 120, 300, 119, 118] {
         assert_eq!(v.push_gop(Picture::Idr, frames), None);
     }
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
+    assert_eq!(v.violations(), Vec::<Violation>::new());
     assert_eq!(v.push(Picture::Idr), Err(gst::FlowError::Error));
 }
 
@@ -295,11 +295,11 @@ fn single_keyframe_then_11_s_of_delta_frames_fails_at_10_s() {
     assert_eq!(failed, Some(302));
     let violations = v.violations();
     assert_eq!(violations.len(), 1);
-    assert!((seconds(&violations[0], "stream-time") - 10.0667).abs() < 1e-3);
-    assert!((seconds(&violations[0], "interval") - 10.0667).abs() < 1e-3);
+    assert!((seconds(violations[0].stream_time) - 10.0667).abs() < 1e-3);
+    assert!((violations[0].interval.unwrap() - 10.0667).abs() < 1e-3);
     // The flow stays stopped, without another report.
     assert_eq!(v.push(Picture::P), Err(gst::FlowError::Error));
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
+    assert_eq!(v.violations(), Vec::<Violation>::new());
 }
 
 /// 3 s of a GOP, then `gap` (which must restart the measurement), then a keyframe: a 3 s
@@ -316,7 +316,7 @@ fn assert_gap_restarts(gap: impl Fn(&mut Validator), disconts: bool) {
     v.index += 1;
     assert_eq!(v.harness.push(keyframe), Ok(gst::FlowSuccess::Ok));
     assert_eq!(v.push_gop(Picture::P, 119), None);
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
+    assert_eq!(v.violations(), Vec::<Violation>::new());
 
     let mut v2 = Validator::new(H264_CAPS_30, &[]);
     assert_eq!(v2.push_gop(Picture::Idr, 90), None);
@@ -333,7 +333,7 @@ fn assert_gap_restarts(gap: impl Fn(&mut Validator), disconts: bool) {
     for _ in 0..3 {
         assert_eq!(v2.push_gop(Picture::Idr, 120), None);
     }
-    assert_eq!(v2.violations(), Vec::<gst::Structure>::new());
+    assert_eq!(v2.violations(), Vec::<Violation>::new());
 }
 
 #[test]
@@ -358,13 +358,11 @@ fn discont_restarts_measurement() {
 fn reconnect_event_restarts_measurement() {
     assert_gap_restarts(
         |v| {
-            let event = gst::event::CustomDownstream::new(
-                gst::Structure::builder("cfstream-publisher-reconnected")
-                    .field("gap", 2 * SECOND)
-                    .field("remote-address", "127.0.0.1:50000")
-                    .build(),
-            );
-            assert!(v.harness.push_event(event));
+            let event = PublisherReconnected {
+                gap: gst::ClockTime::from_seconds(2),
+                remote_address: "127.0.0.1:50000".into(),
+            };
+            assert!(v.harness.push_event(event.to_event()));
         },
         false,
     );
@@ -388,23 +386,18 @@ fn open_gop_keyframe_fails_unless_allowed() {
     assert_eq!(v.push_gop(Picture::OpenGopI, 1), Some(240));
     let violations = v.violations();
     assert_eq!(
-        field_str(&violations[0], "reason"),
+        violations[0].reason,
         "keyframe at 8.0 s is not IDR: open GOP"
     );
-    assert!(violations[0].get::<f64>("interval").is_err());
+    assert_eq!(violations[0].interval, None);
 
     let mut v = Validator::new(H264_CAPS_30, &[("require-closed-gop", "false")]);
     for keyframe in [Picture::Idr, Picture::OpenGopI, Picture::OpenGopI] {
         assert_eq!(v.push_gop(keyframe, 120), None);
     }
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
-    let stats = v
-        .harness
-        .element()
-        .unwrap()
-        .property::<gst::Structure>("stats");
-    assert_eq!(stats.get::<u64>("gops").unwrap(), 3);
-    assert_eq!(stats.get::<u64>("idr-count").unwrap(), 1);
+    assert_eq!(v.violations(), Vec::<Violation>::new());
+    let stats = v.stats();
+    assert_eq!((stats.gops, stats.idr_count), (3, 1));
 }
 
 #[test]
@@ -438,14 +431,9 @@ fn b_frames_are_counted_in_decode_order() {
                 .is_ok()
         );
     }
-    assert_eq!(v.violations(), Vec::<gst::Structure>::new());
-    let stats = v
-        .harness
-        .element()
-        .unwrap()
-        .property::<gst::Structure>("stats");
-    assert_eq!(stats.get::<u64>("b-frames").unwrap(), 3 * 60);
-    assert_eq!(stats.get::<u64>("gops").unwrap(), 3);
+    assert_eq!(v.violations(), Vec::<Violation>::new());
+    let stats = v.stats();
+    assert_eq!((stats.b_frames, stats.gops), (3 * 60, 3));
 }
 
 #[test]
@@ -478,8 +466,8 @@ fn warn_passes_data_through_unchanged() {
     }
     let messages = v.messages();
     let reasons: Vec<String> = violations(&messages)
-        .iter()
-        .map(|s| field_str(s, "reason"))
+        .into_iter()
+        .map(|v| v.reason)
         .collect();
     assert_eq!(
         reasons,
@@ -496,8 +484,8 @@ fn warn_passes_data_through_unchanged() {
             .all(|m| !matches!(m.view(), gst::MessageView::Error(_)))
     );
     assert_eq!(
-        field_str(&details(&messages, false).unwrap(), "code"),
-        "ERR_GOP_OUT_OF_RANGE"
+        details(&messages, false).unwrap().1.code,
+        ERR_GOP_OUT_OF_RANGE
     );
 }
 
@@ -511,12 +499,9 @@ fn unsupported_video_caps_fail_negotiation() {
     let messages = v.messages();
     let violations = violations(&messages);
     assert_eq!(violations.len(), 1, "reported once");
+    assert_eq!(violations[0].code, ERR_UNSUPPORTED_VIDEO_CODEC);
     assert_eq!(
-        field_str(&violations[0], "code"),
-        "ERR_UNSUPPORTED_VIDEO_CODEC"
-    );
-    assert_eq!(
-        field_str(&violations[0], "reason"),
+        violations[0].reason,
         "video codec video/x-h265, stream-format=hvc1 is not supported: send H.264"
     );
     assert!(details(&messages, true).is_some());
@@ -573,7 +558,7 @@ fn malformed_access_units_warn_and_pass() {
         .collect();
     assert_eq!(warnings.len(), 1, "reported once per GOP: {warnings:?}");
     assert!(warnings[0].contains("no start code"), "{warnings:?}");
-    assert_eq!(violations(&messages), Vec::<gst::Structure>::new());
+    assert_eq!(violations(&messages), Vec::<Violation>::new());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -583,7 +568,7 @@ struct Outcome {
     eos: bool,
     messages: Vec<gst::Message>,
     /// `stats` of the element named `v`, if any, read at the end.
-    stats: Option<gst::Structure>,
+    stats: Option<Stats>,
 }
 
 impl Outcome {
@@ -594,7 +579,7 @@ impl Outcome {
         })
     }
 
-    fn violations(&self) -> Vec<gst::Structure> {
+    fn violations(&self) -> Vec<Violation> {
         violations(&self.messages)
     }
 
@@ -604,7 +589,8 @@ impl Outcome {
             .filter(|m| match m.view() {
                 gst::MessageView::Warning(w) => w
                     .details()
-                    .is_some_and(|d| d.get::<&str>("code").ok() == Some(code)),
+                    .and_then(ErrorDetails::from_structure)
+                    .is_some_and(|d| d.code == code),
                 _ => false,
             })
             .count()
@@ -648,7 +634,7 @@ fn run(description: &str) -> Outcome {
     }
     let stats = pipeline
         .by_name("v")
-        .map(|v| v.property::<gst::Structure>("stats"));
+        .map(|v| Stats::from_structure(&v.property::<gst::Structure>("stats")));
     pipeline.set_state(gst::State::Null).unwrap();
     Outcome {
         eos,
@@ -663,11 +649,34 @@ fn encode(media: Media) -> (tempfile::TempDir, String) {
     (dir, path.to_str().unwrap().to_string())
 }
 
-fn video_pipeline(path: &str, action: &str) -> String {
+/// How flvdemux's video reaches gopvalidate.
+#[derive(Clone, Copy, Debug)]
+enum Framing {
+    /// As the daemon links it: flvdemux's `stream-format=avc` access units, no parser.
+    Demuxed,
+    /// Through `h264parse`, which passes avc through and sets its own buffer flags.
+    Parsed,
+}
+
+const FRAMINGS: [Framing; 2] = [Framing::Demuxed, Framing::Parsed];
+
+fn video_pipeline(path: &str, action: &str, framing: Framing) -> String {
+    let parser = match framing {
+        Framing::Demuxed => "",
+        Framing::Parsed => "queue ! h264parse ! ",
+    };
     format!(
-        "filesrc location={path} ! flvdemux name=d d.video ! queue ! h264parse \
-         ! gopvalidate name=v action={action} ! fakesink sync=false"
+        "filesrc location={path} ! flvdemux name=d d.video ! {parser}\
+         gopvalidate name=v action={action} ! fakesink sync=false"
     )
+}
+
+/// Runs `video_pipeline` with `action=error`, which gopvalidate must stop with an error.
+fn failed_at_gopvalidate(path: &str, framing: Framing) -> Outcome {
+    let outcome = run(&video_pipeline(path, "error", framing));
+    let source = outcome.first_error_src();
+    assert_eq!(source.as_deref(), Some("v"), "{framing:?}");
+    outcome
 }
 
 fn video_only(seconds: f64, keyint_seconds: f64, x264_params: &'static str) -> Media {
@@ -686,88 +695,102 @@ fn x264_keyint_4_s_closed_with_b_frames_passes() {
         seconds: 13.0,
         ..Media::default()
     });
-    // Both H.264 framings: h264parse passes flvdemux's avc through, or converts to byte-stream.
-    for convert in ["", "! video/x-h264,stream-format=byte-stream,alignment=au "] {
+    // Straight from flvdemux (avc, raw AAC) as in the daemon's pipeline; then through the
+    // parsers, which pass avc through or convert it to byte-stream.
+    let branches = [
+        "d.video ! queue ! gopvalidate name=v ! fakesink sync=false \
+         d.audio ! queue ! gopvalidate name=a ! fakesink sync=false",
+        "d.video ! queue ! h264parse ! gopvalidate name=v ! fakesink sync=false \
+         d.audio ! queue ! aacparse ! gopvalidate name=a ! fakesink sync=false",
+        "d.video ! queue ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au \
+         ! gopvalidate name=v ! fakesink sync=false \
+         d.audio ! queue ! aacparse ! gopvalidate name=a ! fakesink sync=false",
+    ];
+    for branches in branches {
         let outcome = run(&format!(
-            "filesrc location={path} ! flvdemux name=d \
-             d.video ! queue ! h264parse {convert}! gopvalidate name=v ! fakesink sync=false \
-             d.audio ! queue ! aacparse ! gopvalidate name=a ! fakesink sync=false"
+            "filesrc location={path} ! flvdemux name=d {branches}"
         ));
         assert!(outcome.eos, "{:?}", outcome.messages);
-        assert_eq!(outcome.violations(), Vec::<gst::Structure>::new());
+        assert_eq!(outcome.violations(), Vec::<Violation>::new());
         let stats = outcome.stats.unwrap();
         // Keyframes at 0, 4, 8 and 12 s.
-        assert_eq!(stats.get::<u64>("gops").unwrap(), 4, "{stats}");
-        assert_eq!(stats.get::<u64>("idr-count").unwrap(), 4, "{stats}");
-        assert!(stats.get::<u64>("b-frames").unwrap() > 0, "{stats}");
-        assert!(
-            (stats.get::<f64>("min-interval").unwrap() - 4.0).abs() < 0.05,
-            "{stats}"
-        );
-        assert!(
-            (stats.get::<f64>("max-interval").unwrap() - 4.0).abs() < 0.05,
-            "{stats}"
-        );
+        assert_eq!((stats.gops, stats.idr_count), (4, 4), "{stats:?}");
+        assert!(stats.b_frames > 0, "{stats:?}");
+        assert!((stats.min_interval - 4.0).abs() < 0.05, "{stats:?}");
+        assert!((stats.max_interval - 4.0).abs() < 0.05, "{stats:?}");
     }
 }
 
 #[test]
 fn x264_keyint_2_s_fails_and_passes_with_warn() {
     let (_dir, path) = encode(video_only(10.0, 2.0, ""));
-    let outcome = run(&video_pipeline(&path, "error"));
-    assert_eq!(outcome.first_error_src().as_deref(), Some("v"));
-    let violations = outcome.violations();
-    assert_eq!(field_str(&violations[0], "code"), "ERR_GOP_OUT_OF_RANGE");
-    assert_eq!(
-        field_str(&violations[0], "reason"),
-        "keyframe interval 2.0 s is below 4.0 s"
-    );
+    for framing in FRAMINGS {
+        let outcome = failed_at_gopvalidate(&path, framing);
+        let violations = outcome.violations();
+        assert_eq!(violations[0].code, ERR_GOP_OUT_OF_RANGE);
+        assert_eq!(
+            violations[0].reason,
+            "keyframe interval 2.0 s is below 4.0 s"
+        );
 
-    let outcome = run(&video_pipeline(&path, "warn"));
-    assert!(outcome.eos, "{:?}", outcome.messages);
-    // Keyframes at 2, 4, 6 and 8 s each end a short GOP.
-    assert_eq!(outcome.violations().len(), 4);
-    assert_eq!(outcome.warnings_with_code("ERR_GOP_OUT_OF_RANGE"), 4);
-    assert_eq!(outcome.stats.unwrap().get::<u64>("gops").unwrap(), 5);
+        let outcome = run(&video_pipeline(&path, "warn", framing));
+        assert!(outcome.eos, "{framing:?}: {:?}", outcome.messages);
+        // Keyframes at 2, 4, 6 and 8 s each end a short GOP.
+        assert_eq!(outcome.violations().len(), 4, "{framing:?}");
+        assert_eq!(outcome.warnings_with_code(ERR_GOP_OUT_OF_RANGE), 4);
+        assert_eq!(outcome.stats.unwrap().gops, 5);
+    }
 }
 
 #[test]
 fn x264_keyint_12_s_fails_at_10_s_of_stream_time() {
     let (_dir, path) = encode(video_only(13.0, 12.0, ""));
-    let outcome = run(&video_pipeline(&path, "error"));
-    assert_eq!(outcome.first_error_src().as_deref(), Some("v"));
-    let violations = outcome.violations();
-    assert_eq!(violations.len(), 1);
-    let stream_time = seconds(&violations[0], "stream-time");
-    assert!(
-        (10.0..10.5).contains(&stream_time),
-        "failed at {stream_time} s"
-    );
-    assert!(field_str(&violations[0], "reason").starts_with("no keyframe for 10."));
+    for framing in FRAMINGS {
+        let outcome = failed_at_gopvalidate(&path, framing);
+        let violations = outcome.violations();
+        assert_eq!(violations.len(), 1, "{framing:?}");
+        let stream_time = seconds(violations[0].stream_time);
+        assert!(
+            (10.0..10.5).contains(&stream_time),
+            "{framing:?}: failed at {stream_time} s"
+        );
+        assert!(violations[0].reason.starts_with("no keyframe for 10."));
 
-    let outcome = run(&video_pipeline(&path, "warn"));
-    assert!(outcome.eos, "{:?}", outcome.messages);
-    assert_eq!(outcome.violations().len(), 1, "once per GOP");
-    let stats = outcome.stats.unwrap();
-    assert!(
-        (stats.get::<f64>("max-interval").unwrap() - 12.0).abs() < 0.05,
-        "{stats}"
-    );
+        let outcome = run(&video_pipeline(&path, "warn", framing));
+        assert!(outcome.eos, "{framing:?}: {:?}", outcome.messages);
+        assert_eq!(outcome.violations().len(), 1, "{framing:?}: once per GOP");
+        let stats = outcome.stats.unwrap();
+        assert!(
+            (stats.max_interval - 12.0).abs() < 0.05,
+            "{framing:?}: {stats:?}"
+        );
+    }
 }
 
 #[test]
 fn x264_open_gop_fails() {
     let (_dir, path) = encode(video_only(10.0, 4.0, "open-gop=1"));
-    let outcome = run(&video_pipeline(&path, "error"));
-    assert_eq!(outcome.first_error_src().as_deref(), Some("v"));
-    let reason = field_str(&outcome.violations()[0], "reason");
-    assert!(reason.ends_with("is not IDR: open GOP"), "{reason}");
-    assert!(reason.starts_with("keyframe at 4."), "{reason}");
+    for framing in FRAMINGS {
+        let outcome = failed_at_gopvalidate(&path, framing);
+        let reason = &outcome.violations()[0].reason;
+        assert!(
+            reason.ends_with("is not IDR: open GOP"),
+            "{framing:?}: {reason}"
+        );
+        assert!(
+            reason.starts_with("keyframe at 4."),
+            "{framing:?}: {reason}"
+        );
 
-    let outcome = run(&video_pipeline(&path, "warn"));
-    assert!(outcome.eos, "{:?}", outcome.messages);
-    // Keyframes at 4 and 8 s.
-    assert_eq!(outcome.warnings_with_code("ERR_GOP_OUT_OF_RANGE"), 2);
+        let outcome = run(&video_pipeline(&path, "warn", framing));
+        assert!(outcome.eos, "{framing:?}: {:?}", outcome.messages);
+        // Keyframes at 4 and 8 s.
+        assert_eq!(
+            outcome.warnings_with_code(ERR_GOP_OUT_OF_RANGE),
+            2,
+            "{framing:?}"
+        );
+    }
 }
 
 #[test]
@@ -785,11 +808,8 @@ fn mp3_audio_fails_with_unsupported_audio_codec() {
         ));
         let violations = outcome.violations();
         assert_eq!(violations.len(), 1, "{:?}", outcome.messages);
-        assert_eq!(
-            field_str(&violations[0], "code"),
-            "ERR_UNSUPPORTED_AUDIO_CODEC"
-        );
-        let reason = field_str(&violations[0], "reason");
+        assert_eq!(violations[0].code, ERR_UNSUPPORTED_AUDIO_CODEC);
+        let reason = &violations[0].reason;
         assert!(
             reason.starts_with("audio codec audio/mpeg, mpegversion=1"),
             "{reason}"
@@ -798,7 +818,7 @@ fn mp3_audio_fails_with_unsupported_audio_codec() {
             assert_eq!(outcome.first_error_src().as_deref(), Some("a"));
         } else {
             assert!(outcome.eos, "{:?}", outcome.messages);
-            assert_eq!(outcome.warnings_with_code("ERR_UNSUPPORTED_AUDIO_CODEC"), 1);
+            assert_eq!(outcome.warnings_with_code(ERR_UNSUPPORTED_AUDIO_CODEC), 1);
         }
     }
 }
@@ -818,11 +838,8 @@ fn h263_video_fails_with_unsupported_video_codec() {
         ));
         let violations = outcome.violations();
         assert_eq!(violations.len(), 1, "{:?}", outcome.messages);
-        assert_eq!(
-            field_str(&violations[0], "code"),
-            "ERR_UNSUPPORTED_VIDEO_CODEC"
-        );
-        let reason = field_str(&violations[0], "reason");
+        assert_eq!(violations[0].code, ERR_UNSUPPORTED_VIDEO_CODEC);
+        let reason = &violations[0].reason;
         assert!(
             reason.starts_with("video codec video/x-flash-video"),
             "{reason}"
@@ -842,10 +859,7 @@ fn avenc_flv_video_fails_with_unsupported_video_codec() {
          ! gopvalidate name=v ! fakesink sync=false",
     );
     assert_eq!(outcome.first_error_src().as_deref(), Some("v"));
-    assert_eq!(
-        field_str(&outcome.violations()[0], "code"),
-        "ERR_UNSUPPORTED_VIDEO_CODEC"
-    );
+    assert_eq!(outcome.violations()[0].code, ERR_UNSUPPORTED_VIDEO_CODEC);
 }
 
 #[test]

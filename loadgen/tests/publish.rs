@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use cfstream_proto::flv;
-use gstcfstream::rtmp::server::{self, IngestItem, ListenerConfig, StreamOptions, TlsFiles};
+use gstcfstream::rtmp::{self, IngestItem, ListenerConfig, StreamOptions, TlsFiles};
 use tokio::process::Command;
 
 const OPTIONS: StreamOptions = StreamOptions {
     enforce_codecs: true,
     read_timeout: Duration::from_secs(10),
     read_on_consumer_thread: false,
-    read_interval: server::DEFAULT_READ_INTERVAL,
+    read_interval: rtmp::DEFAULT_READ_INTERVAL,
 };
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -39,7 +39,7 @@ async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("small.flv");
     std::fs::write(&file, small_flv()).unwrap();
-    let listener = server::listener(&ListenerConfig {
+    let listener = rtmp::listener(&ListenerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: None,
     })
@@ -102,7 +102,7 @@ async fn publishes_over_rtmps_with_insecure_and_refuses_an_unknown_certificate_w
     let private_key = dir.path().join("key.pem");
     std::fs::write(&certificate, certified.cert.pem()).unwrap();
     std::fs::write(&private_key, certified.key_pair.serialize_pem()).unwrap();
-    let listener = server::listener(&ListenerConfig {
+    let listener = rtmp::listener(&ListenerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(TlsFiles {
             certificate,

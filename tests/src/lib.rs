@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use cfstream_testmedia::{ChildGuard, Media};
+
 pub const ACCOUNT_ID: &str = "e2eaccount";
 pub const API_TOKEN: &str = "e2e-token-0123456789abcdef0123456789abcdef";
 
@@ -270,7 +272,8 @@ pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
     (status, content_type, body)
 }
 
-/// How ffmpeg encodes the test stream.
+/// How ffmpeg encodes the test stream: lavfi test video (x264 ultrafast, 320x240, 30 fps) and a
+/// sine tone (AAC).
 #[derive(Clone, Copy)]
 pub struct Encoding {
     /// Keyframe interval in frames at 30 fps (120 = 4 s, within Cloudflare's rules).
@@ -287,6 +290,18 @@ impl Encoding {
             seconds,
         }
     }
+
+    /// The media, with `audio` (ffmpeg audio codec arguments).
+    pub fn media(self, audio: &'static [&'static str]) -> Media {
+        Media {
+            seconds: f64::from(self.seconds),
+            keyint_seconds: f64::from(self.keyint) / 30.0,
+            tune: None,
+            bframes: None,
+            audio,
+            ..Media::default()
+        }
+    }
 }
 
 impl Default for Encoding {
@@ -295,65 +310,49 @@ impl Default for Encoding {
     }
 }
 
-/// An ffmpeg publishing lavfi test video (x264, 320x240, 30 fps) and a sine tone (AAC) in
-/// real time to `url`.
+/// AAC as these tests have always sent it (64 kbps, the tone's 44.1 kHz).
+pub const AAC_64K: &[&str] = &["-c:a", "aac", "-b:a", "64k"];
+/// MP3, a codec Cloudflare refuses.
+pub const MP3_64K: &[&str] = &["-c:a", "libmp3lame", "-b:a", "64k"];
+
+/// An ffmpeg publishing `Media` in real time to an RTMP(S) URL; killed when dropped.
 pub struct Publisher {
-    child: Child,
+    child: ChildGuard,
 }
 
 impl Publisher {
     pub fn start(url: &str, enc: Encoding) -> Publisher {
-        Self::start_with_audio(url, enc, "aac")
+        Publisher::start_media(url, &enc.media(AAC_64K))
     }
 
-    /// Like `start` with another ffmpeg audio encoder (`libmp3lame`: a codec Cloudflare refuses).
-    pub fn start_with_audio(url: &str, enc: Encoding, audio_encoder: &str) -> Publisher {
-        let x264 = format!("keyint={0}:min-keyint={0}:scenecut=0", enc.keyint);
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-            .args(["-t", &enc.seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-x264-params", &x264])
-            .args(["-c:a", audio_encoder, "-b:a", "64k", "-f", "flv", url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning ffmpeg (is it installed? scripts/setup.sh)");
-        Publisher { child }
+    /// Like `start` with MP3 audio, which Cloudflare refuses.
+    pub fn start_with_mp3(url: &str, enc: Encoding) -> Publisher {
+        Publisher::start_media(url, &enc.media(MP3_64K))
     }
 
-    /// Waits for ffmpeg to end; returns its status and stderr.
-    pub fn wait(mut self, timeout: Duration) -> (ExitStatus, String) {
-        let status = wait_child(&mut self.child, timeout)
-            .unwrap_or_else(|| panic!("ffmpeg still running after {timeout:?}"));
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    pub fn start_media(url: &str, media: &Media) -> Publisher {
+        Publisher {
+            child: cfstream_testmedia::publish_live(media, url),
         }
-        (status, err)
+    }
+
+    /// Like `start`, with ffmpeg also writing its progress to `progress` every 250 ms (see
+    /// `progress_out_time`): how much media it has sent, whatever the machine's load.
+    pub fn start_with_progress(url: &str, enc: Encoding, progress: &Path) -> Publisher {
+        let media = enc.media(AAC_64K);
+        Publisher {
+            child: cfstream_testmedia::publish_live_reporting(&media, url, progress),
+        }
+    }
+
+    /// Waits for ffmpeg to end (panics after `timeout`); returns its status and stderr.
+    pub fn wait(mut self, timeout: Duration) -> (ExitStatus, String) {
+        self.child.wait_timeout(timeout)
     }
 
     /// Cuts the connection abruptly, like an encoder losing its network.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill(self) {
+        drop(self.child);
     }
 }
 
@@ -477,38 +476,6 @@ pub fn open_files_limits(pid: u32) -> Option<(String, String)> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let mut fields = line["Max open files".len()..].split_whitespace();
     Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
-}
-
-impl Publisher {
-    /// Like `start`, with ffmpeg also writing its progress to `progress` every 250 ms (see
-    /// `progress_out_time`): how much media it has sent, whatever the machine's load.
-    pub fn start_with_progress(url: &str, enc: Encoding, progress: &Path) -> Publisher {
-        let x264 = format!("keyint={0}:min-keyint={0}:scenecut=0", enc.keyint);
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-            .arg("-progress")
-            .arg(progress)
-            .args(["-stats_period", "0.25", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-            .args(["-t", &enc.seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-x264-params", &x264])
-            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning ffmpeg (is it installed? scripts/setup.sh)");
-        Publisher { child }
-    }
 }
 
 /// The media time (`out_time_us`) ffmpeg last reported in a `-progress` file: what it had

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cfstream_e2e::{
@@ -580,7 +580,8 @@ struct LiveWatch {
     polls_failed: usize,
 }
 
-fn watch_live(url: &str, stop: &AtomicBool) -> LiveWatch {
+/// Polls the live playlist until `stop`; `appeared` counts the new segments as they come.
+fn watch_live(url: &str, stop: &AtomicBool, appeared: &AtomicUsize) -> LiveWatch {
     let mut watch = LiveWatch::default();
     let mut newest = None;
     while !stop.load(Ordering::Relaxed) {
@@ -591,6 +592,7 @@ fn watch_live(url: &str, stop: &AtomicBool) -> LiveWatch {
             let last = playlist.media_sequence + playlist.segments.len() as u64;
             if newest.is_some_and(|n| last > n) {
                 watch.appeared.push(Instant::now());
+                appeared.fetch_add(1, Ordering::Relaxed);
             }
             newest = Some(last);
             watch.discontinuity |= playlist.discontinuity_sequence > 0
@@ -660,10 +662,18 @@ fn hostile_clients_leave_live_inputs_and_memory_alone() {
     let fds_before = open_fds(pid);
 
     let stop = AtomicBool::new(false);
+    let appeared = AtomicUsize::new(0);
     let rss_peak = AtomicU64::new(rss_before);
     let rtmp = controld.rtmp;
+    // The watcher has seen `n` new segments appear (it polls every 100 ms).
+    let segments_seen = |what: &str, n: usize| {
+        let bound = Duration::from_secs(60);
+        wait_for(what, bound, || {
+            (appeared.load(Ordering::Relaxed) >= n).then_some(())
+        });
+    };
     let (watch, report) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| watch_live(&live, &stop));
+        let watcher = s.spawn(|| watch_live(&live, &stop, &appeared));
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 rss_peak.fetch_max(rss(), Ordering::Relaxed);
@@ -671,8 +681,9 @@ fn hostile_clients_leave_live_inputs_and_memory_alone() {
             }
         });
         let started = Instant::now();
-        // Let the watcher see the live input before the attack.
-        std::thread::sleep(Duration::from_secs(3));
+        // The live input is watched producing before the attack: the gaps measured between
+        // segments start from a segment seen to appear.
+        segments_seen("a new live segment before the attack", 1);
 
         let c0c1 = handshake::client_c0c1(1);
         let mut half: Vec<(TcpStream, Instant)> = (0..HALF_HANDSHAKES)
@@ -715,8 +726,10 @@ fn hostile_clients_leave_live_inputs_and_memory_alone() {
             let fds = open_fds(pid);
             (fds <= fds_before + 16).then_some(fds)
         });
-        // Keep watching the live input a little after the mass close.
-        std::thread::sleep(Duration::from_secs(5));
+        // The live input goes on after the mass close: one more segment must appear (the gap
+        // until it is measured with the others).
+        let before_close = appeared.load(Ordering::Relaxed);
+        segments_seen("a new live segment after the mass close", before_close + 1);
         stop.store(true, Ordering::Relaxed);
         let watch = watcher.join().unwrap();
         let report = Attack {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cfstream_e2e::{
-    Api, Controld, Encoding, Publisher, decode_all, ffprobe_streams, http_get, wait_for,
+    Api, Controld, Encoding, Media, Publisher, decode_all, ffprobe_streams, http_get, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -309,7 +309,7 @@ fn codec_rules_apply_to_recorded_inputs_only() {
     let relayed_key = relayed["rtmp"]["streamKey"].as_str().unwrap();
     let mp3 = Encoding::good(8);
 
-    let refused = Publisher::start_with_audio(&controld.rtmp_url(&recorded_key), mp3, "libmp3lame");
+    let refused = Publisher::start_with_mp3(&controld.rtmp_url(&recorded_key), mp3);
     let current = api.await_status(&recorded, "a codec error", |c| !c["errorCode"].is_null());
     assert_eq!(
         current["errorCode"], "ERR_UNSUPPORTED_AUDIO_CODEC",
@@ -319,7 +319,7 @@ fn codec_rules_apply_to_recorded_inputs_only() {
     assert!(!status.success(), "MP3 audio was recorded");
 
     // `mode: off` only relays: the same stream is taken, reported, neither played nor recorded.
-    let relay = Publisher::start_with_audio(&controld.rtmp_url(relayed_key), mp3, "libmp3lame");
+    let relay = Publisher::start_with_mp3(&controld.rtmp_url(relayed_key), mp3);
     api.await_status(relayed_uid, "relay connected", state_is("connected"));
     let (status, _, _) = http_get(&format!(
         "{}/{relayed_uid}/manifest/video.m3u8",
@@ -391,21 +391,18 @@ fn first_segment_of_a_recording_has_audio() {
     let controld = Controld::start();
     let api = controld.api();
     let (uid, key) = create(&api, 1);
-    let mut ffmpeg = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine"])
-        .args(["-t", "6", "-c:v", "libx264"])
-        .args(["-x264-params", "keyint=120:min-keyint=120:scenecut=0"])
-        .args(["-c:a", "aac", "-f", "flv", &controld.rtmp_url(&key)])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawning ffmpeg");
-    let status = wait_for("ffmpeg to finish", FFMPEG_TIMEOUT, || {
-        ffmpeg.try_wait().unwrap()
-    });
-    assert!(status.success(), "ffmpeg: {status}");
+    let media = Media {
+        seconds: 6.0,
+        preset: None,
+        tune: None,
+        bframes: None,
+        audio: &["-c:a", "aac"],
+        tone: "sine",
+        ..Media::default()
+    };
+    let ffmpeg = Publisher::start_media(&controld.rtmp_url(&key), &media);
+    let (status, err) = ffmpeg.wait(FFMPEG_TIMEOUT);
+    assert!(status.success(), "ffmpeg: {err}");
     let videos = await_ready_videos(&api, &uid, 1);
     let recording_url = videos[0]["playback"]["hls"].as_str().unwrap().to_owned();
     let playlist = text(&recording_url);

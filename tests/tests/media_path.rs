@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use cfstream_e2e::{Encoding, Publisher, decode_all};
 use gst::prelude::*;
+use gstcfstream::contract::cfhlssink::RecordingFinished;
+use gstcfstream::contract::cfrtmpsrc::{PublisherConnected, PublisherDisconnected};
+use gstcfstream::contract::gopvalidate::Violation;
 
 const PUBLISH_SECONDS: u32 = 9;
 
@@ -128,7 +131,7 @@ fn reconnect_within_idle_timeout_continues_the_recording_behind_one_discontinuit
         let (status, stderr) = Publisher::start(&url, encoding).wait(Duration::from_secs(60));
         assert!(status.success(), "publisher {round} failed: {stderr}");
         log.await_message("publisher-disconnected", Duration::from_secs(30), |m| {
-            is_element_message(m, "cfrtmpsrc-publisher-disconnected")
+            is_element_message(m, PublisherDisconnected::NAME)
         });
     }
     // Nobody comes back within idle-timeout: cfrtmpsrc ends the stream, cfhlssink the recording.
@@ -137,16 +140,20 @@ fn reconnect_within_idle_timeout_continues_the_recording_behind_one_discontinuit
     });
     pipeline.set_state(gst::State::Null).unwrap();
 
-    let connected = log.element_messages("cfrtmpsrc-publisher-connected");
+    let connected: Vec<_> = log
+        .element_messages(PublisherConnected::NAME)
+        .iter()
+        .map(|s| PublisherConnected::from_structure(s))
+        .collect();
     assert_eq!(connected.len(), 2, "{connected:?}");
-    assert!(!connected[0].get::<bool>("reconnect").unwrap());
-    assert!(connected[1].get::<bool>("reconnect").unwrap());
+    assert!(!connected[0].reconnect);
+    assert!(connected[1].reconnect);
+    let violations = log.element_messages(Violation::NAME);
     assert!(
-        log.element_messages("gopvalidate-violation").is_empty(),
-        "a 4 s closed-GOP stream was flagged: {:?}",
-        log.element_messages("gopvalidate-violation")
+        violations.is_empty(),
+        "a 4 s closed-GOP stream was flagged: {violations:?}"
     );
-    let finished = log.element_messages("cfhlssink-recording-finished");
+    let finished = log.element_messages(RecordingFinished::NAME);
     assert_eq!(finished.len(), 1, "{finished:?}");
 
     let recording = only_recording_dir(media.path());

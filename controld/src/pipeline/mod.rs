@@ -2,10 +2,11 @@
 //!
 //! Idle inputs cost an entry in an in-memory stream key index and nothing else: the shared
 //! listener hands unknown keys to `on_publish`, which accepts known, enabled keys and asks for a
-//! pipeline (`cfrtmpsrc ! tee ! flvdemux ! gopvalidate ! cfhlssink`, see `build`), built off the listener's
-//! thread. The publisher waits for the element to register (the registry gives it 5 s). Each
-//! pipeline runs in its source's streaming thread (no queues), and its bus is consumed by one
-//! tokio task (`session::run`) which keeps status and video records and tears it down.
+//! pipeline (`cfrtmpsrc ! tee ! flvdemux`, each demuxed stream `gopvalidate ! cfhlssink`, no
+//! parsers; see `build`), built off the listener's thread. The publisher waits for the element
+//! to register (the registry gives it 5 s). Each pipeline runs in its source's streaming thread
+//! (no queues), and its bus is consumed by one tokio task (`session::run`) which keeps status and
+//! video records and tears it down.
 
 mod build;
 mod outputs;
@@ -20,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use gstcfstream::rtmp::server::{
-    self as registry, KeyDecision, ListenerConfig, ListenerHandle, PublishRequest, TlsFiles,
+use gstcfstream::rtmp::{
+    self, KeyDecision, ListenerConfig, ListenerHandle, PublishRequest, TlsFiles,
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -318,7 +319,7 @@ fn bind(
             private_key: t.private_key.clone(),
         }),
     };
-    let handle = registry::listener(&config)
+    let handle = rtmp::listener(&config)
         .map_err(|e| format!("binding the {scheme} listener on {addr}: {e}"))?;
     // The bound address (not a requested port 0) is what makes the element find this listener.
     let location = format!("{scheme}://{}/{RTMP_APP}", handle.local_addr());

@@ -7,6 +7,13 @@ use std::time::Duration;
 use futures_util::{FutureExt, StreamExt};
 use gst::MessageView;
 use gst::prelude::*;
+use gstcfstream::contract::cfhlssink::RecordingFinished;
+use gstcfstream::contract::cfrtmpsrc::{
+    PublisherConnected, PublisherDisconnected, PublisherRejected,
+};
+use gstcfstream::contract::codes::ERR_STREAM_KEY_IN_USE;
+use gstcfstream::contract::gopvalidate::ErrorDetails;
+use gstcfstream::contract::{DisconnectReason, ElementMessage};
 use tokio::sync::{Notify, oneshot};
 
 use super::outputs::Branches;
@@ -22,6 +29,8 @@ use crate::{ids, timefmt};
 /// The registry gives an accepted publisher 5 s to be handed over; past this the session
 /// gives up (the publisher went away before its pipeline started).
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Error code of a session that failed for no reason the stream rules name.
+const ERR_INTERNAL: &str = "ERR_INTERNAL";
 
 /// How a session ended.
 #[derive(Debug)]
@@ -81,7 +90,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
         Err(message) => {
             tracing::error!(input = uid, "starting the pipeline: {message}");
             End::Failed {
-                code: "ERR_INTERNAL".into(),
+                code: ERR_INTERNAL.into(),
                 message,
             }
         }
@@ -138,7 +147,7 @@ impl Session {
     ) -> End {
         let Some(bus) = pipeline.bus() else {
             return End::Failed {
-                code: "ERR_INTERNAL".into(),
+                code: ERR_INTERNAL.into(),
                 message: "pipeline without a bus".into(),
             };
         };
@@ -163,7 +172,7 @@ impl Session {
                 }
                 message = messages.next() => match message {
                     Some(message) => if let Some(end) = self.handle(&message).await { break end },
-                    None => break End::Failed { code: "ERR_INTERNAL".into(), message: "bus closed".into() },
+                    None => break End::Failed { code: ERR_INTERNAL.into(), message: "bus closed".into() },
                 },
                 reason = &mut stop => break End::Stopped(reason.unwrap_or(StopReason::Shutdown)),
                 _ = &mut handover, if !self.connected_once => break End::NoPublisher,
@@ -191,20 +200,19 @@ impl Session {
     async fn handle(&mut self, message: &gst::Message) -> Option<End> {
         match message.view() {
             MessageView::Element(e) => {
-                let s = e.structure()?;
-                match s.name().as_str() {
-                    "cfrtmpsrc-publisher-connected" => self.publisher_connected(s).await,
-                    "cfrtmpsrc-publisher-disconnected" => self.publisher_disconnected(s).await,
-                    "cfrtmpsrc-publisher-rejected" => return self.publisher_rejected(s),
-                    "gopvalidate-violation" => {
-                        let code = text(s, "code");
-                        self.inner.metrics.violation(&code);
-                        self.last_violation = Some((code, text(s, "reason")));
+                match ElementMessage::parse(e.structure()?)? {
+                    ElementMessage::PublisherConnected(m) => self.publisher_connected(m).await,
+                    ElementMessage::PublisherDisconnected(m) => {
+                        self.publisher_disconnected(m).await
                     }
-                    "cfhlssink-recording-started" => self.recording_started(text(s, "recording")),
-                    "cfhlssink-segment-added" => self.segment_added().await,
-                    "cfhlssink-recording-finished" => self.recording_finished(s).await,
-                    _ => {}
+                    ElementMessage::PublisherRejected(m) => return self.publisher_rejected(m),
+                    ElementMessage::GopViolation(violation) => {
+                        self.inner.metrics.violation(&violation.code);
+                        self.last_violation = Some((violation.code, violation.reason));
+                    }
+                    ElementMessage::RecordingStarted(m) => self.recording_started(m.recording),
+                    ElementMessage::SegmentAdded(_) => self.segment_added().await,
+                    ElementMessage::RecordingFinished(m) => self.recording_finished(m).await,
                 }
                 None
             }
@@ -229,46 +237,40 @@ impl Session {
         }
     }
 
-    async fn publisher_connected(&mut self, s: &gst::StructureRef) {
-        let tls = s.get::<bool>("tls").unwrap_or(false);
-        self.protocol = if tls { "rtmps" } else { "rtmp" };
+    async fn publisher_connected(&mut self, connected: PublisherConnected) {
+        self.protocol = if connected.tls { "rtmps" } else { "rtmp" };
         self.connected_once = true;
         self.set_publishing(true);
-        let reconnect = s.get::<bool>("reconnect").unwrap_or(false);
-        let state = if reconnect {
+        let state = if connected.reconnect {
             "reconnected"
         } else {
             "connected"
         };
-        let remote = text(s, "remote-address");
+        let remote = connected.remote_address;
         tracing::info!(input = self.input.uid, remote, state);
         self.push_status(state, state, None).await;
         self.publisher_present = true;
         self.notify(LiveInputEvent::Connected, None).await;
     }
 
-    async fn publisher_disconnected(&mut self, s: &gst::StructureRef) {
-        let reason = match text(s, "reason").as_str() {
-            "closed" => "client_disconnect".to_owned(),
-            "read-timeout" => "read_timeout".to_owned(),
-            // Our own stop and refusals are reported by `finish` and `publisher_rejected`.
-            "stopped" | "rejected" => return,
-            // `protocol-error: …` → `protocol_error`
-            other => other.split(':').next().unwrap_or(other).replace('-', "_"),
+    async fn publisher_disconnected(&mut self, disconnected: PublisherDisconnected) {
+        // Our own stop and refusals are reported by `finish` and `publisher_rejected`.
+        let Some(reason) = status_reason(&disconnected.reason) else {
+            return;
         };
         self.set_publishing(false);
         // The element now waits `idle-timeout` for the publisher to come back.
-        self.push_status("reconnecting", &reason, None).await;
-        self.last_disconnect = Some(reason);
+        self.push_status("reconnecting", reason, None).await;
+        self.last_disconnect = Some(reason.to_owned());
         self.publisher_gone().await;
     }
 
-    fn publisher_rejected(&self, s: &gst::StructureRef) -> Option<End> {
-        let (code, reason) = (text(s, "code"), text(s, "reason"));
+    fn publisher_rejected(&self, rejected: PublisherRejected) -> Option<End> {
+        let PublisherRejected { code, reason, .. } = rejected;
         tracing::info!(input = self.input.uid, code, reason, "publisher refused");
         // A second publisher for a live key does not disturb the live one (nor is it a
         // broken rule of the stream).
-        if code == "ERR_STREAM_KEY_IN_USE" {
+        if code == ERR_STREAM_KEY_IN_USE {
             return None;
         }
         self.inner.metrics.violation(&code);
@@ -293,9 +295,9 @@ impl Session {
             .await;
     }
 
-    async fn recording_finished(&mut self, s: &gst::StructureRef) {
-        let video = text(s, "recording");
-        let seconds = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
+    async fn recording_finished(&mut self, finished: RecordingFinished) {
+        let video = finished.recording;
+        let seconds = finished.duration as f64 / 1e9;
         if self.recording.as_ref() == Some(&video) {
             self.recording = None;
             if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
@@ -312,16 +314,20 @@ impl Session {
     /// An element error: its code comes from the error's details (`gopvalidate-error`), else
     /// from the violation reported just before it.
     fn failed(&mut self, err: &gst::message::Error) -> End {
-        let coded = err.details().and_then(|d| {
-            let code = d.get::<String>("code").ok()?;
-            let reason = d
-                .get::<String>("reason")
-                .unwrap_or_else(|_| err.error().to_string());
-            Some((code, reason))
-        });
+        let coded = err
+            .details()
+            .and_then(ErrorDetails::from_structure)
+            .map(|d| {
+                let reason = if d.reason.is_empty() {
+                    err.error().to_string()
+                } else {
+                    d.reason
+                };
+                (d.code, reason)
+            });
         let (code, message) = coded
             .or_else(|| self.last_violation.take())
-            .unwrap_or_else(|| ("ERR_INTERNAL".into(), err.error().to_string()));
+            .unwrap_or_else(|| (ERR_INTERNAL.into(), err.error().to_string()));
         tracing::warn!(
             input = self.input.uid,
             code,
@@ -484,7 +490,14 @@ fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
     }
 }
 
-/// A string field of a message structure; empty when absent.
-fn text(s: &gst::StructureRef, field: &str) -> String {
-    s.get::<String>(field).unwrap_or_default()
+/// The status `reason` of a publisher's disconnect; `None` for the ends reported otherwise (the
+/// daemon's own stop, a refusal).
+fn status_reason(reason: &DisconnectReason) -> Option<&'static str> {
+    match reason {
+        DisconnectReason::Closed => Some("client_disconnect"),
+        DisconnectReason::ReadTimeout => Some("read_timeout"),
+        DisconnectReason::Replaced => Some("replaced"),
+        DisconnectReason::ProtocolError(_) => Some("protocol_error"),
+        DisconnectReason::Stopped | DisconnectReason::Rejected => None,
+    }
 }

@@ -14,15 +14,20 @@ use gst_base::subclass::prelude::*;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::rtmp::server::{
+use crate::contract::cfrtmpsrc::{
+    PublisherConnected, PublisherDisconnected, PublisherRejected, Stats as StatsStructure,
+};
+use crate::contract::{DisconnectReason, event};
+use crate::net::socket::Interrupt;
+use crate::rtmp::url::ListenUrl;
+use crate::rtmp::{
     self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
     StreamOptions, TlsFiles,
 };
-use crate::rtmp::socket::Interrupt;
-use crate::rtmp::url::ListenUrl;
 use crate::runtime::RUNTIME;
-use cfstream_proto::flv;
+use cfstream_proto::flv::{self, StreamHeader};
 use cfstream_proto::rtmp::session::MediaMessage;
+use cfstream_proto::timeline::Timeline;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,7 +41,7 @@ const DEFAULT_LOCATION: &str = "rtmp://0.0.0.0:1935/live";
 const DEFAULT_IDLE_TIMEOUT: u32 = 0;
 const DEFAULT_ENFORCE_CODECS: bool = true;
 const DEFAULT_READ_TIMEOUT: u32 = 10;
-const DEFAULT_READ_INTERVAL: u32 = server::DEFAULT_READ_INTERVAL.as_millis() as u32;
+const DEFAULT_READ_INTERVAL: u32 = rtmp::DEFAULT_READ_INTERVAL.as_millis() as u32;
 const DEFAULT_HANDSHAKE_TIMEOUT: u32 = 10;
 /// Stats bitrate is measured over windows of at least this length.
 const BITRATE_WINDOW: Duration = Duration::from_secs(1);
@@ -70,23 +75,14 @@ impl Default for Settings {
     }
 }
 
-/// Maps a publisher's tag timestamps onto the element's running time.
-#[derive(Debug, Clone, Copy)]
-struct TimeMapping {
-    first_tag_ms: u32,
-    first_output_ms: u64,
-}
-
 #[derive(Default)]
 struct State {
     registration: Option<Registration>,
     header_sent: bool,
     /// Address of the publisher being received.
     publisher: Option<String>,
-    /// Set by a publisher's first media message.
-    mapping: Option<TimeMapping>,
-    /// Timestamp of the latest tag output (any publisher).
-    last_output_ms: Option<u64>,
+    /// Publishers' tag timestamps mapped onto the element's running time.
+    timeline: Timeline,
     /// When the last publisher left; the idle timeout counts from here.
     idle_since: Option<Instant>,
     /// The rest of the batch being output, one tag per `create()`.
@@ -109,14 +105,11 @@ struct StreamHeaders {
 impl StreamHeaders {
     /// Keeps `buffer` if it is a header tag; returns whether it was one.
     fn keep(&mut self, tag_type: u8, body: &[u8], buffer: &gst::Buffer) -> bool {
-        let slot = match (tag_type, body) {
-            (flv::TAG_SCRIPT_DATA, _) if body.windows(10).take(24).any(|w| w == b"onMetaData") => {
-                &mut self.metadata
-            }
-            // AVC (codec id 7) packet type 0, AAC (sound format 10) packet type 0.
-            (flv::TAG_VIDEO, [first, 0, ..]) if first & 0x0f == 7 => &mut self.video,
-            (flv::TAG_AUDIO, [first, 0, ..]) if first >> 4 == 10 => &mut self.audio,
-            _ => return false,
+        let slot = match flv::stream_header(tag_type, body) {
+            Some(StreamHeader::Metadata) => &mut self.metadata,
+            Some(StreamHeader::VideoConfig) => &mut self.video,
+            Some(StreamHeader::AudioConfig) => &mut self.audio,
+            None => return false,
         };
         *slot = Some(buffer.clone());
         true
@@ -172,13 +165,14 @@ impl Stats {
     }
 
     fn to_structure(&self) -> gst::Structure {
-        gst::Structure::builder("cfrtmpsrc-stats")
-            .field("bytes", self.bytes)
-            .field("bitrate", self.bitrate)
-            .field("frames", self.frames)
-            .field("publisher-address", &self.publisher_address)
-            .field("connected-since", &self.connected_since)
-            .build()
+        StatsStructure {
+            bytes: self.bytes,
+            bitrate: self.bitrate,
+            frames: self.frames,
+            publisher_address: self.publisher_address.clone(),
+            connected_since: self.connected_since.clone(),
+        }
+        .to_structure()
     }
 }
 
@@ -267,9 +261,9 @@ impl CfRtmpSrc {
             imp = self,
             "publisher {remote} connected (app {app}, tls {tls}, {encoder})"
         );
-        let reconnect = state.last_output_ms.is_some() || state.idle_since.is_some();
+        let reconnect = state.timeline.has_output() || state.idle_since.is_some();
         state.publisher = Some(remote.clone());
-        state.mapping = None;
+        state.timeline.new_publisher();
         state.idle_since = None;
         {
             let mut stats = lock(&self.stats);
@@ -278,21 +272,22 @@ impl CfRtmpSrc {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
         }
-        self.post_element_message(
-            gst::Structure::builder("cfrtmpsrc-publisher-connected")
-                .field("remote-address", remote)
-                .field("app", app)
-                .field("tls", tls)
-                .field("encoder", encoder)
-                .field("reconnect", reconnect)
-                .build(),
-        );
+        let connected = PublisherConnected {
+            remote_address: remote,
+            app,
+            tls,
+            encoder,
+            reconnect,
+        };
+        self.post_element_message(connected.to_structure());
     }
 
-    fn on_disconnected(&self, state: &mut State, remote: String, reason: String) {
+    /// Reports the end of a publish: an element message, and downstream an event (serialized:
+    /// after the publisher's last buffer) that lets a sink close what it has open now.
+    fn on_disconnected(&self, state: &mut State, remote: String, reason: DisconnectReason) {
         gst::info!(CAT, imp = self, "publisher {remote} disconnected: {reason}");
         state.publisher = None;
-        state.mapping = None;
+        state.timeline.new_publisher();
         state.idle_since = Some(Instant::now());
         {
             let mut stats = lock(&self.stats);
@@ -302,12 +297,18 @@ impl CfRtmpSrc {
             stats.window_start = None;
             stats.window_bytes = 0;
         }
+        let event = event::PublisherDisconnected {
+            remote_address: remote.clone(),
+            reason: reason.clone(),
+        };
         self.post_element_message(
-            gst::Structure::builder("cfrtmpsrc-publisher-disconnected")
-                .field("remote-address", remote)
-                .field("reason", reason)
-                .build(),
+            PublisherDisconnected {
+                remote_address: remote,
+                reason,
+            }
+            .to_structure(),
         );
+        self.obj().src_pad().push_event(event.to_event());
     }
 
     fn on_rejected(&self, remote: String, code: &str, reason: String) {
@@ -316,13 +317,12 @@ impl CfRtmpSrc {
             imp = self,
             "publisher {remote} rejected: {code}: {reason}"
         );
-        self.post_element_message(
-            gst::Structure::builder("cfrtmpsrc-publisher-rejected")
-                .field("remote-address", remote)
-                .field("reason", reason)
-                .field("code", code)
-                .build(),
-        );
+        let rejected = PublisherRejected {
+            remote_address: remote,
+            code: code.into(),
+            reason,
+        };
+        self.post_element_message(rejected.to_structure());
     }
 
     /// Reads the live publisher's connection until it has media or news.
@@ -338,15 +338,16 @@ impl CfRtmpSrc {
             return Wake::Flushing;
         };
         let remote = feed.remote();
-        let ended =
-            |reason: String| Wake::Item(IngestItem::PublisherDisconnected { remote, reason });
+        let ended = |reason: DisconnectReason| {
+            Wake::Item(IngestItem::PublisherDisconnected { remote, reason })
+        };
         let wake = match feed.next(interrupt) {
             FeedEvent::Media(batch) => return Wake::Item(IngestItem::Media(batch)),
             FeedEvent::Interrupted => return Wake::Flushing,
             FeedEvent::Ended(reason) => ended(reason),
             FeedEvent::Rejected { code, reason } => {
                 self.on_rejected(remote.to_string(), code, reason);
-                ended("rejected".into())
+                ended(DisconnectReason::Rejected)
             }
         };
         state.feed = None;
@@ -355,43 +356,24 @@ impl CfRtmpSrc {
 
     /// One FLV tag buffer for a media message, timestamped in running time.
     fn tag_buffer(&self, state: &mut State, message: &MediaMessage) -> gst::Buffer {
-        let mut discont = false;
-        let mapping = match state.mapping {
-            Some(mapping) => mapping,
-            None => {
-                // A publisher's first tag lands at the current running time, after anything
-                // output before (the gap between publishers is kept).
-                let mut first_output_ms = self.running_time_ms();
-                if let Some(last) = state.last_output_ms {
-                    first_output_ms = first_output_ms.max(last + 1);
-                    let gap = gst::ClockTime::from_mseconds(first_output_ms - last);
-                    let remote = state.publisher.clone().unwrap_or_default();
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "publisher {remote} continues after a gap of {gap}"
-                    );
-                    let event = gst::event::CustomDownstream::new(
-                        gst::Structure::builder("cfstream-publisher-reconnected")
-                            .field("gap", gap.nseconds())
-                            .field("remote-address", remote)
-                            .build(),
-                    );
-                    self.obj().src_pad().push_event(event);
-                    discont = true;
-                }
-                let mapping = TimeMapping {
-                    first_tag_ms: message.timestamp,
-                    first_output_ms,
-                };
-                state.mapping = Some(mapping);
-                mapping
-            }
-        };
-        // Signed: audio and video tags interleave slightly out of order; 32-bit wrap is kept.
-        let delta = message.timestamp.wrapping_sub(mapping.first_tag_ms) as i32 as i64;
-        let output_ms = (mapping.first_output_ms as i64 + delta).max(0) as u64;
-        state.last_output_ms = Some(state.last_output_ms.map_or(output_ms, |l| l.max(output_ms)));
+        let placed = state
+            .timeline
+            .place(message.timestamp, || self.running_time_ms());
+        let output_ms = placed.output_ms;
+        if let Some(gap_ms) = placed.gap_ms {
+            let gap = gst::ClockTime::from_mseconds(gap_ms);
+            let remote = state.publisher.clone().unwrap_or_default();
+            gst::info!(
+                CAT,
+                imp = self,
+                "publisher {remote} continues after a gap of {gap}"
+            );
+            let event = event::PublisherReconnected {
+                gap,
+                remote_address: remote,
+            };
+            self.obj().src_pad().push_event(event.to_event());
+        }
 
         lock(&self.stats).count(
             message.body.len(),
@@ -405,7 +387,7 @@ impl CfRtmpSrc {
             let timestamp = gst::ClockTime::from_mseconds(output_ms);
             buffer.set_pts(timestamp);
             buffer.set_dts(timestamp);
-            if discont {
+            if placed.gap_ms.is_some() {
                 buffer.set_flags(gst::BufferFlags::DISCONT);
             }
         }
@@ -656,7 +638,7 @@ impl BaseSrcImpl for CfRtmpSrc {
                 ));
             }
         };
-        let listener = server::listener(&ListenerConfig {
+        let listener = rtmp::listener(&ListenerConfig {
             addr: url.addr,
             tls,
         })
@@ -703,12 +685,11 @@ impl BaseSrcImpl for CfRtmpSrc {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let state = std::mem::take(&mut *lock(&self.state));
         if let Some(remote) = state.publisher {
-            self.post_element_message(
-                gst::Structure::builder("cfrtmpsrc-publisher-disconnected")
-                    .field("remote-address", remote)
-                    .field("reason", "stopped")
-                    .build(),
-            );
+            let disconnected = PublisherDisconnected {
+                remote_address: remote,
+                reason: DisconnectReason::Stopped,
+            };
+            self.post_element_message(disconnected.to_structure());
         }
         // Dropping the registration unregisters the key and cuts a live publisher.
         drop(state.registration);

@@ -3,15 +3,14 @@
 //! its stream key and outputs the media as an FLV stream (`video/x-flv`), so that
 //! `cfrtmpsrc ! flvdemux` replaces `rtmp2src ! flvdemux`.
 //!
-//! Element messages:
-//! - `cfrtmpsrc-publisher-connected`: `remote-address`, `app`, `tls`, `encoder`, `reconnect`.
-//! - `cfrtmpsrc-publisher-disconnected`: `remote-address`, `reason` (`closed`, `read-timeout`,
-//!   `rejected`, `protocol-error: …`, `stopped`).
-//! - `cfrtmpsrc-publisher-rejected`: `remote-address`, `reason`, `code`
-//!   (`ERR_UNSUPPORTED_VIDEO_CODEC`, `ERR_UNSUPPORTED_AUDIO_CODEC`, `ERR_STREAM_KEY_IN_USE`).
+//! Element messages ([`crate::contract::cfrtmpsrc`]): `cfrtmpsrc-publisher-connected`,
+//! `cfrtmpsrc-publisher-disconnected` (with a [`crate::contract::DisconnectReason`]) and
+//! `cfrtmpsrc-publisher-rejected`. Custom serialized downstream events
+//! ([`crate::contract::event`]): `cfstream-publisher-reconnected` precedes the first buffer of a
+//! returning publisher, `cfstream-publisher-disconnected` follows a publisher's last buffer.
 //!
-//! Downstream custom serialized event `cfstream-publisher-reconnected` (`gap` u64 ns,
-//! `remote-address` string) precedes the first buffer of a returning publisher.
+//! The element is an adapter: the networking is [`crate::rtmp`]'s, the timestamps are mapped by
+//! [`cfstream_proto::timeline`] and header tags recognised by [`cfstream_proto::flv`].
 
 use gst::glib;
 use gst::prelude::*;

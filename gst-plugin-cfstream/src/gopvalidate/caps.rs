@@ -7,8 +7,7 @@ use gst::prelude::*;
 
 use cfstream_proto::h264::{Framing, nal_length_size};
 
-pub const ERR_UNSUPPORTED_VIDEO_CODEC: &str = "ERR_UNSUPPORTED_VIDEO_CODEC";
-pub const ERR_UNSUPPORTED_AUDIO_CODEC: &str = "ERR_UNSUPPORTED_AUDIO_CODEC";
+use crate::contract::codes::{ERR_UNSUPPORTED_AUDIO_CODEC, ERR_UNSUPPORTED_VIDEO_CODEC};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {

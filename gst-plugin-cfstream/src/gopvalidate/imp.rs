@@ -12,6 +12,9 @@ use gst_base::subclass::prelude::*;
 use super::Action;
 use super::caps::{self, CapsProblem, Stream};
 use super::gop::{self, GopTracker, Limits};
+use crate::contract::codes::ERR_GOP_OUT_OF_RANGE;
+use crate::contract::event::PublisherReconnected;
+use crate::contract::gopvalidate::{ErrorDetails, Stats, Violation};
 use cfstream_proto::h264::{self, PictureKind};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -21,10 +24,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("cfstream keyframe interval, GOP and codec validator"),
     )
 });
-
-/// Custom downstream event that `cfrtmpsrc` sends ahead of a returning publisher's first buffer.
-const PUBLISHER_RECONNECTED: &str = "cfstream-publisher-reconnected";
-const ERR_GOP_OUT_OF_RANGE: &str = "ERR_GOP_OUT_OF_RANGE";
 
 const DEFAULT_MIN_KEYFRAME_INTERVAL: f64 = 4.0;
 const DEFAULT_MAX_KEYFRAME_INTERVAL: f64 = 10.0;
@@ -127,19 +126,21 @@ impl GopValidate {
         interval: Option<f64>,
     ) {
         gst::warning!(CAT, imp = self, "{code}: {reason}");
-        let violation = gst::Structure::builder("gopvalidate-violation")
-            .field("code", code)
-            .field("reason", reason)
-            .field("stream-time", stream_time)
-            .field_if_some("interval", interval)
-            .build();
+        let violation = Violation {
+            code: code.into(),
+            reason: reason.into(),
+            stream_time,
+            interval,
+        };
         let obj = self.obj();
         // Posting only fails without a bus (no pipeline): nobody to tell then.
-        let _ = obj.post_message(gst::message::Element::builder(violation).src(&*obj).build());
-        let details = gst::Structure::builder("gopvalidate-error")
-            .field("code", code)
-            .field("reason", reason)
-            .build();
+        let message = gst::message::Element::builder(violation.to_structure()).src(&*obj);
+        let _ = obj.post_message(message.build());
+        let details = ErrorDetails {
+            code: code.into(),
+            reason: reason.into(),
+        }
+        .to_structure();
         match action {
             Action::Error => gst::element_imp_error!(
                 self,
@@ -372,15 +373,16 @@ impl ObjectImpl for GopValidate {
             "stats" => {
                 let stats = self.state.lock().unwrap().gop.stats();
                 let seconds = |ns: Option<u64>| ns.map_or(0.0, |ns| ns as f64 / 1e9);
-                gst::Structure::builder("gopvalidate-stats")
-                    .field("gops", stats.gops)
-                    .field("last-interval", seconds(stats.last_interval))
-                    .field("min-interval", seconds(stats.min_interval))
-                    .field("max-interval", seconds(stats.max_interval))
-                    .field("b-frames", stats.b_frames)
-                    .field("idr-count", stats.idr_count)
-                    .build()
-                    .to_value()
+                Stats {
+                    gops: stats.gops,
+                    last_interval: seconds(stats.last_interval),
+                    min_interval: seconds(stats.min_interval),
+                    max_interval: seconds(stats.max_interval),
+                    b_frames: stats.b_frames,
+                    idr_count: stats.idr_count,
+                }
+                .to_structure()
+                .to_value()
             }
             name => unreachable!("unknown property {name}"),
         }
@@ -485,9 +487,7 @@ impl BaseTransformImpl for GopValidate {
                 true
             }
             gst::EventView::Segment(_) => true,
-            gst::EventView::CustomDownstream(custom) => custom
-                .structure()
-                .is_some_and(|s| s.name() == PUBLISHER_RECONNECTED),
+            gst::EventView::CustomDownstream(_) => PublisherReconnected::is(&event),
             _ => false,
         };
         if restart {

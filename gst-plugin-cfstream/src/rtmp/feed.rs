@@ -3,29 +3,32 @@
 //! `cfrtmpsrc`'s streaming thread does a live stream's work anyway (demuxing, checking,
 //! writing HLS). When it also reads the socket, a message needs neither a wake-up of the
 //! runtime nor a hand-over between threads, and with it the inter-processor wake-up that makes
-//! a hand-over expensive. The thread sleeps until the next tick of the batching grid (see
-//! `server`) and then takes everything queued on the socket, unless a fast publisher fills the
-//! socket past its low-water mark first. The grid is the same for every feed: the threads of
-//! many inputs wake together and run back to back, which measured cheaper (~20 %) than grids
-//! out of phase, whose wake-ups each find an idle processor. Everything else about a connection (accept, TLS,
-//! handshake, connect and publish commands, refusals) stays on the runtime.
+//! a hand-over expensive. The thread sleeps until the next tick of the batching grid
+//! ([`crate::net::grid`], the same for every feed) and then takes everything queued on the
+//! socket, unless a fast publisher fills the socket past its low-water mark first. Everything
+//! else about a connection (accept, TLS, handshake, connect and publish commands, refusals)
+//! stays on the runtime.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
-use super::server::{
-    Ending, LiveGuard, MediaItem, PUBLISH_LOW_WATER, PUBLISH_READ_SIZE, elapsed_ms, linger,
-    next_batch_tick, take_batch,
-};
-use super::socket::{self, Interrupt};
+use super::batch::{Ending, refusal_description, take_batch};
+use super::connection::{PUBLISH_READ_SIZE, linger};
+use super::queue::MediaItem;
+use super::registry::LiveGuard;
+use crate::contract::DisconnectReason;
+use crate::net::grid;
+use crate::net::socket::{self, Interrupt};
 use crate::runtime::RUNTIME;
 use cfstream_proto::rtmp::session::ServerSession;
 
+/// A live publisher's socket wakes its consumer's thread before the next tick of the grid only
+/// once this much is queued (a publisher faster than real time).
+const PUBLISH_LOW_WATER: usize = 256 * 1024;
 /// Session output (acknowledgements, pings) a publisher may leave unread before it is cut.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 
@@ -34,7 +37,7 @@ const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 pub enum FeedEvent {
     Media(MediaItem),
     /// The publish is over; the reason as in `IngestItem::PublisherDisconnected`.
-    Ended(String),
+    Ended(DisconnectReason),
     /// A codec rule refused the publisher, which was told; the publish is over.
     Rejected {
         code: &'static str,
@@ -81,7 +84,7 @@ impl PublisherFeed {
         let socket = socket.into_std()?;
         // Best effort: without it a fast publisher is read at each tick only.
         let _ = socket::set_receive_low_water(&socket, PUBLISH_LOW_WATER);
-        let generation = guard.0.takeover_generation.load(Ordering::Acquire);
+        let generation = guard.0.generation();
         Ok(PublisherFeed {
             socket,
             session,
@@ -111,33 +114,33 @@ impl PublisherFeed {
         }
         let entry = self.guard.0.clone();
         loop {
-            if entry.takeover_generation.load(Ordering::Acquire) != self.generation {
-                return FeedEvent::Ended("replaced".into());
+            if entry.generation() != self.generation {
+                return FeedEvent::Ended(DisconnectReason::Replaced);
             }
             if self.drained
                 && socket::wait_readable(
                     &self.socket,
                     interrupt,
-                    next_batch_tick(entry.options.read_interval),
+                    grid::next_tick(entry.options.read_interval),
                 )
             {
                 return FeedEvent::Interrupted;
             }
             match socket::read_queued(&self.socket, &mut self.input, PUBLISH_READ_SIZE) {
-                Ok(0) => return FeedEvent::Ended("closed".into()),
+                Ok(0) => return FeedEvent::Ended(DisconnectReason::Closed),
                 Ok(n) => {
                     self.last_data = Instant::now();
                     self.drained = n < PUBLISH_READ_SIZE;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.last_data.elapsed() >= entry.options.read_timeout {
-                        return FeedEvent::Ended("read-timeout".into());
+                        return FeedEvent::Ended(DisconnectReason::ReadTimeout);
                     }
                     self.drained = true;
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return FeedEvent::Ended("closed".into()),
+                Err(_) => return FeedEvent::Ended(DisconnectReason::Closed),
             }
             let (batch, _, end) = take_batch(
                 &mut self.session,
@@ -146,12 +149,13 @@ impl PublisherFeed {
             );
             let end = match end {
                 None => self.write_output().err().map(FeedEvent::Ended),
-                Some(Ending::Left) => Some(FeedEvent::Ended("closed".into())),
+                Some(Ending::Left) => Some(FeedEvent::Ended(DisconnectReason::Closed)),
                 Some(Ending::Reason(reason)) => Some(FeedEvent::Ended(reason)),
                 Some(Ending::Violation(violation)) => {
-                    let description = format!("{}: {}", violation.code, violation.reason);
-                    self.session
-                        .reject_publish("NetStream.Publish.Rejected", &description);
+                    self.session.reject_publish(
+                        "NetStream.Publish.Rejected",
+                        &refusal_description(&violation),
+                    );
                     self.linger_on_runtime();
                     Some(FeedEvent::Rejected {
                         code: violation.code,
@@ -165,29 +169,31 @@ impl PublisherFeed {
                 }
                 continue;
             }
-            entry.last_media_ms.store(elapsed_ms(), Ordering::Release);
+            entry.media_arrived();
             self.ending = end;
             return FeedEvent::Media(MediaItem::unqueued(batch));
         }
     }
 
     /// Writes what the session has to say without blocking; `Err`: the disconnect reason.
-    fn write_output(&mut self) -> Result<(), String> {
+    fn write_output(&mut self) -> Result<(), DisconnectReason> {
         if !self.session.output().is_empty() {
             self.output
                 .extend_from_slice(&self.session.output().split());
         }
         while !self.output.is_empty() {
             match (&self.socket).write(&self.output) {
-                Ok(0) => return Err("closed".into()),
+                Ok(0) => return Err(DisconnectReason::Closed),
                 Ok(n) => self.output.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err("closed".into()),
+                Err(_) => return Err(DisconnectReason::Closed),
             }
         }
         if self.output.len() > MAX_PENDING_OUTPUT {
-            return Err("protocol-error: the publisher does not read what the server sends".into());
+            return Err(DisconnectReason::protocol_error(
+                "the publisher does not read what the server sends",
+            ));
         }
         Ok(())
     }

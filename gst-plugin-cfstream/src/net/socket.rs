@@ -1,6 +1,7 @@
 //! What std and tokio do not offer for a live publisher's TCP socket, read on its consumer's
-//! thread (see `feed`): a receive low-water mark, and a wait for the socket, a deadline or an
-//! [`Interrupt`], whichever comes first; plus the non-blocking read that goes with them.
+//! thread (see `crate::rtmp::PublisherFeed`): a receive low-water mark, and a wait for the
+//! socket, a deadline or an [`Interrupt`], whichever comes first; plus the non-blocking read that
+//! goes with them.
 
 use std::io::{self, Read};
 use std::net::TcpStream;
