@@ -106,14 +106,14 @@ pub struct CodecViolation {
     pub reason: String,
 }
 
-fn video_violation(name: &str) -> CodecViolation {
+pub(crate) fn video_violation(name: &str) -> CodecViolation {
     CodecViolation {
         code: ERR_UNSUPPORTED_VIDEO_CODEC,
         reason: format!("video codec {name} is not supported: send H.264"),
     }
 }
 
-fn audio_violation(name: &str) -> CodecViolation {
+pub(crate) fn audio_violation(name: &str) -> CodecViolation {
     CodecViolation {
         code: ERR_UNSUPPORTED_AUDIO_CODEC,
         reason: format!("audio codec {name} is not supported: send AAC"),

@@ -1,5 +1,6 @@
 //! cfstream's protocol and container code: RTMP (handshake, chunk stream, AMF0, server and
-//! client sessions), FLV, H.264 bitstream inspection, and the output timeline that carries a
+//! client sessions), FLV, MPEG-TS program tables (what SRT callers send), H.264 bitstream
+//! inspection, and the output timeline that carries a
 //! stream's timestamps across its publishers.
 //!
 //! Like quinn-proto, this crate does no I/O and reads no clock: bytes go in, events and bytes
@@ -10,5 +11,6 @@
 pub mod flv;
 pub mod h264;
 pub mod index;
+pub mod mpegts;
 pub mod rtmp;
 pub mod timeline;
