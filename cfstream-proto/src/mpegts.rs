@@ -411,7 +411,10 @@ mod tests {
     use super::*;
     use crate::flv::{ERR_UNSUPPORTED_AUDIO_CODEC, ERR_UNSUPPORTED_VIDEO_CODEC};
 
-    const AVC_AAC: &[(u8, u16, &[u8])] = &[(0x1B, 0x100, &[]), (0x0F, 0x101, &[])];
+    /// `(stream_type, pid, descriptors)` of a PMT's streams.
+    type Streams<'a> = &'a [(u8, u16, &'a [u8])];
+
+    const AVC_AAC: Streams = &[(0x1B, 0x100, &[]), (0x0F, 0x101, &[])];
 
     /// A PES start on `pid` (payload only, contents irrelevant to the scanner).
     fn pes_start(pid: u16) -> Vec<u8> {
@@ -435,7 +438,7 @@ mod tests {
 
     #[test]
     fn refuses_hevc_mp3_latm_and_private_ac3_naming_them() {
-        let cases: [(&[(u8, u16, &[u8])], &str, &str); 4] = [
+        let cases: [(Streams, &str, &str); 4] = [
             (&[(0x24, 0x100, &[])], ERR_UNSUPPORTED_VIDEO_CODEC, "HEVC"),
             (&[(0x1B, 0x100, &[]), (0x03, 0x101, &[])], ERR_UNSUPPORTED_AUDIO_CODEC, "MP3"),
             (&[(0x11, 0x101, &[])], ERR_UNSUPPORTED_AUDIO_CODEC, "LATM"),
