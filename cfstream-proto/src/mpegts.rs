@@ -278,7 +278,15 @@ impl ProgramScanner {
         };
         let mut entries = body.get(4 + info_length..).unwrap_or_default();
         let mut streams = Vec::new();
-        while let [stream_type, pid_high, pid_low, info_high, info_low, rest @ ..] = entries {
+        while let [
+            stream_type,
+            pid_high,
+            pid_low,
+            info_high,
+            info_low,
+            rest @ ..,
+        ] = entries
+        {
             let info_length = length_of(*info_high, *info_low).min(rest.len());
             let stream = ElementaryStream {
                 pid: pid_of(*pid_high, *pid_low),
@@ -379,7 +387,10 @@ pub fn pmt_section(streams: &[(u8, u16, &[u8])]) -> Vec<u8> {
     pmt.extend_from_slice(&[0xE0 | (pcr_pid >> 8) as u8, pcr_pid as u8, 0xF0, 0x00]);
     for (stream_type, pid, descriptors) in streams {
         pmt.extend_from_slice(&[*stream_type, 0xE0 | (pid >> 8) as u8, *pid as u8]);
-        pmt.extend_from_slice(&[0xF0 | (descriptors.len() >> 8) as u8, descriptors.len() as u8]);
+        pmt.extend_from_slice(&[
+            0xF0 | (descriptors.len() >> 8) as u8,
+            descriptors.len() as u8,
+        ]);
         pmt.extend_from_slice(descriptors);
     }
     psi_section(TABLE_PMT, &pmt)
@@ -399,7 +410,10 @@ fn psi_section(table_id: u8, rest: &[u8]) -> Vec<u8> {
 
 /// One packet starting and holding all of `section`.
 fn psi_packet(pid: u16, section: &[u8]) -> Vec<u8> {
-    assert!(section.len() <= PACKET_SIZE - 5, "section too long for one packet");
+    assert!(
+        section.len() <= PACKET_SIZE - 5,
+        "section too long for one packet"
+    );
     let mut packet = vec![SYNC_BYTE, 0x40 | (pid >> 8) as u8, pid as u8, 0x10, 0x00];
     packet.extend_from_slice(section);
     packet.resize(PACKET_SIZE, 0xFF);
@@ -440,9 +454,17 @@ mod tests {
     fn refuses_hevc_mp3_latm_and_private_ac3_naming_them() {
         let cases: [(Streams, &str, &str); 4] = [
             (&[(0x24, 0x100, &[])], ERR_UNSUPPORTED_VIDEO_CODEC, "HEVC"),
-            (&[(0x1B, 0x100, &[]), (0x03, 0x101, &[])], ERR_UNSUPPORTED_AUDIO_CODEC, "MP3"),
+            (
+                &[(0x1B, 0x100, &[]), (0x03, 0x101, &[])],
+                ERR_UNSUPPORTED_AUDIO_CODEC,
+                "MP3",
+            ),
             (&[(0x11, 0x101, &[])], ERR_UNSUPPORTED_AUDIO_CODEC, "LATM"),
-            (&[(0x06, 0x101, &[0x6A, 0x01, 0x00])], ERR_UNSUPPORTED_AUDIO_CODEC, "AC-3"),
+            (
+                &[(0x06, 0x101, &[0x6A, 0x01, 0x00])],
+                ERR_UNSUPPORTED_AUDIO_CODEC,
+                "AC-3",
+            ),
         ];
         for (streams, code, name) in cases {
             let error = ProgramScanner::new()
@@ -480,7 +502,11 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(result.unwrap_err().code, ERR_UNSUPPORTED_VIDEO_CODEC, "{split}");
+            assert_eq!(
+                result.unwrap_err().code,
+                ERR_UNSUPPORTED_VIDEO_CODEC,
+                "{split}"
+            );
         }
     }
 

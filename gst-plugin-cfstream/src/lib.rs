@@ -1,20 +1,23 @@
-//! cfstream's GStreamer plugin: `cfrtmpsrc`, `gopvalidate` and `cfhlssink`.
+//! cfstream's GStreamer plugin: `cfrtmpsrc`, `cfsrtsrc`, `gopvalidate` and `cfhlssink`.
 //!
 //! Protocol and container code without I/O (RTMP, FLV, H.264 bitstream, the publishers'
-//! timeline) lives in the crate `cfstream-proto`; this crate holds the networking around it
-//! (`net`, `rtmp`), the HLS writer (`hls`), the names its elements and their users share
-//! (`contract`) and the elements, which are thin adapters around those.
+//! timeline, MPEG-TS program tables) lives in the crate `cfstream-proto`; this crate holds the
+//! networking around it (`net`, `rtmp`, `srt`), the HLS writer (`hls`), the names its elements
+//! and their users share (`contract`) and the elements, which are thin adapters around those.
 
 use gst::glib;
 
 pub mod contract;
 pub mod hls;
+mod ingest_stats;
 pub mod net;
 pub mod rtmp;
 pub mod runtime;
+pub mod srt;
 
 mod cfhlssink;
 mod cfrtmpsrc;
+mod cfsrtsrc;
 mod gopvalidate;
 
 gst::plugin_define!(
@@ -31,6 +34,7 @@ gst::plugin_define!(
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     cfrtmpsrc::register(plugin)?;
+    cfsrtsrc::register(plugin)?;
     gopvalidate::register(plugin)?;
     cfhlssink::register(plugin)?;
     Ok(())

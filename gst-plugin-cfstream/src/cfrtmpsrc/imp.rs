@@ -18,6 +18,7 @@ use crate::contract::cfrtmpsrc::{
     PublisherConnected, PublisherDisconnected, PublisherRejected, Stats as StatsStructure,
 };
 use crate::contract::{DisconnectReason, event};
+use crate::ingest_stats::IngestStats;
 use crate::net::socket::Interrupt;
 use crate::rtmp::url::ListenUrl;
 use crate::rtmp::{
@@ -43,8 +44,6 @@ const DEFAULT_ENFORCE_CODECS: bool = true;
 const DEFAULT_READ_TIMEOUT: u32 = 10;
 const DEFAULT_READ_INTERVAL: u32 = rtmp::DEFAULT_READ_INTERVAL.as_millis() as u32;
 const DEFAULT_HANDSHAKE_TIMEOUT: u32 = 10;
-/// Stats bitrate is measured over windows of at least this length.
-const BITRATE_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -138,42 +137,15 @@ impl StreamHeaders {
     }
 }
 
-#[derive(Default)]
-struct Stats {
-    bytes: u64,
-    frames: u64,
-    bitrate: u64,
-    window_start: Option<Instant>,
-    window_bytes: u64,
-    publisher_address: String,
-    connected_since: String,
-}
-
-impl Stats {
-    fn count(&mut self, bytes: usize, frame: bool) {
-        let now = Instant::now();
-        self.bytes += bytes as u64;
-        self.frames += u64::from(frame);
-        self.window_bytes += bytes as u64;
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now - start;
-        if elapsed >= BITRATE_WINDOW {
-            self.bitrate = (self.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
-            self.window_start = Some(now);
-            self.window_bytes = 0;
-        }
+fn stats_structure(stats: &IngestStats) -> gst::Structure {
+    StatsStructure {
+        bytes: stats.bytes,
+        bitrate: stats.bitrate,
+        frames: stats.frames,
+        publisher_address: stats.publisher_address.clone(),
+        connected_since: stats.connected_since.clone(),
     }
-
-    fn to_structure(&self) -> gst::Structure {
-        StatsStructure {
-            bytes: self.bytes,
-            bitrate: self.bitrate,
-            frames: self.frames,
-            publisher_address: self.publisher_address.clone(),
-            connected_since: self.connected_since.clone(),
-        }
-        .to_structure()
-    }
+    .to_structure()
 }
 
 /// What a wait for the next item ended with.
@@ -188,7 +160,7 @@ pub struct CfRtmpSrc {
     settings: Mutex<Settings>,
     /// Held by `create()` while it waits: everything else it needs lives outside.
     state: Mutex<State>,
-    stats: Mutex<Stats>,
+    stats: Mutex<IngestStats>,
     /// The latest header tags, announced in the caps' `streamheader` (apart from `state`:
     /// caps queries must not wait for `create()`).
     headers: Mutex<StreamHeaders>,
@@ -265,13 +237,7 @@ impl CfRtmpSrc {
         state.publisher = Some(remote.clone());
         state.timeline.new_publisher();
         state.idle_since = None;
-        {
-            let mut stats = lock(&self.stats);
-            stats.publisher_address = remote.clone();
-            stats.connected_since = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-        }
+        lock(&self.stats).connected(&remote);
         let connected = PublisherConnected {
             remote_address: remote,
             app,
@@ -289,14 +255,7 @@ impl CfRtmpSrc {
         state.publisher = None;
         state.timeline.new_publisher();
         state.idle_since = Some(Instant::now());
-        {
-            let mut stats = lock(&self.stats);
-            stats.publisher_address.clear();
-            stats.connected_since.clear();
-            stats.bitrate = 0;
-            stats.window_start = None;
-            stats.window_bytes = 0;
-        }
+        lock(&self.stats).disconnected();
         let event = event::PublisherDisconnected {
             remote_address: remote.clone(),
             reason: reason.clone(),
@@ -377,7 +336,7 @@ impl CfRtmpSrc {
 
         lock(&self.stats).count(
             message.body.len(),
-            flv::is_video_frame(message.tag_type, &message.body),
+            u64::from(flv::is_video_frame(message.tag_type, &message.body)),
         );
         let mut tag = BytesMut::new();
         flv::write_tag(&mut tag, message.tag_type, output_ms as u32, &message.body);
@@ -558,7 +517,7 @@ impl ObjectImpl for CfRtmpSrc {
             "read-timeout" => settings.read_timeout.to_value(),
             "read-interval" => settings.read_interval.to_value(),
             "handshake-timeout" => settings.handshake_timeout.to_value(),
-            "stats" => lock(&self.stats).to_structure().to_value(),
+            "stats" => stats_structure(&lock(&self.stats)).to_value(),
             "bound-port" => self.bound_port.load(Ordering::Relaxed).to_value(),
             other => unimplemented!("property {other}"),
         }
@@ -677,7 +636,7 @@ impl BaseSrcImpl for CfRtmpSrc {
             registration: Some(registration),
             ..State::default()
         };
-        *lock(&self.stats) = Stats::default();
+        *lock(&self.stats) = IngestStats::default();
         *lock(&self.headers) = StreamHeaders::default();
         Ok(())
     }

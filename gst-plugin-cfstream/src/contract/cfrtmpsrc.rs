@@ -74,6 +74,20 @@ pub(super) fn disconnected_structure(
         .build()
 }
 
+/// The structure of a refusal.
+pub(super) fn rejected_structure(
+    name: &str,
+    remote_address: &str,
+    code: &str,
+    reason: &str,
+) -> gst::Structure {
+    gst::Structure::builder(name)
+        .field(field::REMOTE_ADDRESS, remote_address)
+        .field(field::REASON, reason)
+        .field(field::CODE, code)
+        .build()
+}
+
 /// A publisher was refused by a rule (codec, or its key being live already).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PublisherRejected {
@@ -88,11 +102,7 @@ impl PublisherRejected {
     pub const NAME: &'static str = "cfrtmpsrc-publisher-rejected";
 
     pub fn to_structure(&self) -> gst::Structure {
-        gst::Structure::builder(Self::NAME)
-            .field(field::REMOTE_ADDRESS, &self.remote_address)
-            .field(field::REASON, &self.reason)
-            .field(field::CODE, &self.code)
-            .build()
+        rejected_structure(Self::NAME, &self.remote_address, &self.code, &self.reason)
     }
 
     pub fn from_structure(s: &gst::StructureRef) -> PublisherRejected {

@@ -3,6 +3,8 @@
 
 pub const REMOTE_ADDRESS: &str = "remote-address";
 pub const APP: &str = "app";
+pub const STREAM_ID: &str = "stream-id";
+pub const ENCRYPTED: &str = "encrypted";
 pub const TLS: &str = "tls";
 pub const ENCODER: &str = "encoder";
 pub const RECONNECT: &str = "reconnect";
@@ -26,6 +28,10 @@ pub const BITRATE: &str = "bitrate";
 pub const FRAMES: &str = "frames";
 pub const PUBLISHER_ADDRESS: &str = "publisher-address";
 pub const CONNECTED_SINCE: &str = "connected-since";
+
+// cfsrtsrc-stats (besides the above)
+pub const PACKETS_LOST: &str = "packets-lost";
+pub const PACKETS_DROPPED: &str = "packets-dropped";
 
 // gopvalidate-stats
 pub const GOPS: &str = "gops";

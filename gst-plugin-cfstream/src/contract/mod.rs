@@ -10,6 +10,7 @@
 
 pub mod cfhlssink;
 pub mod cfrtmpsrc;
+pub mod cfsrtsrc;
 pub mod codes;
 mod disconnect;
 pub mod event;
@@ -24,6 +25,9 @@ pub enum ElementMessage {
     PublisherConnected(cfrtmpsrc::PublisherConnected),
     PublisherDisconnected(cfrtmpsrc::PublisherDisconnected),
     PublisherRejected(cfrtmpsrc::PublisherRejected),
+    SrtPublisherConnected(cfsrtsrc::PublisherConnected),
+    SrtPublisherDisconnected(cfsrtsrc::PublisherDisconnected),
+    SrtPublisherRejected(cfsrtsrc::PublisherRejected),
     GopViolation(gopvalidate::Violation),
     RecordingStarted(cfhlssink::RecordingStarted),
     SegmentAdded(cfhlssink::SegmentAdded),
@@ -43,6 +47,15 @@ impl ElementMessage {
             }
             cfrtmpsrc::PublisherRejected::NAME => {
                 PublisherRejected(cfrtmpsrc::PublisherRejected::from_structure(s))
+            }
+            cfsrtsrc::PublisherConnected::NAME => {
+                SrtPublisherConnected(cfsrtsrc::PublisherConnected::from_structure(s))
+            }
+            cfsrtsrc::PublisherDisconnected::NAME => {
+                SrtPublisherDisconnected(cfsrtsrc::PublisherDisconnected::from_structure(s)?)
+            }
+            cfsrtsrc::PublisherRejected::NAME => {
+                SrtPublisherRejected(cfsrtsrc::PublisherRejected::from_structure(s))
             }
             gopvalidate::Violation::NAME => GopViolation(gopvalidate::Violation::from_structure(s)),
             cfhlssink::RecordingStarted::NAME => {
@@ -103,6 +116,21 @@ mod tests {
                 code: codes::ERR_STREAM_KEY_IN_USE.into(),
                 reason: "stream key already in use".into(),
             }),
+            ElementMessage::SrtPublisherConnected(cfsrtsrc::PublisherConnected {
+                remote_address: "127.0.0.1:5000".into(),
+                stream_id: "f256e6ea9341d51eea64c9454659e576".into(),
+                encrypted: true,
+                reconnect: false,
+            }),
+            ElementMessage::SrtPublisherDisconnected(cfsrtsrc::PublisherDisconnected {
+                remote_address: "127.0.0.1:5000".into(),
+                reason: DisconnectReason::ReadTimeout,
+            }),
+            ElementMessage::SrtPublisherRejected(cfsrtsrc::PublisherRejected {
+                remote_address: "127.0.0.1:5000".into(),
+                code: codes::ERR_UNSUPPORTED_VIDEO_CODEC.into(),
+                reason: "video codec HEVC is not supported: send H.264".into(),
+            }),
             ElementMessage::GopViolation(gopvalidate::Violation {
                 code: codes::ERR_GOP_OUT_OF_RANGE.into(),
                 reason: "no keyframe for 10.067 s".into(),
@@ -134,6 +162,9 @@ mod tests {
                 ElementMessage::PublisherConnected(m) => m.to_structure(),
                 ElementMessage::PublisherDisconnected(m) => m.to_structure(),
                 ElementMessage::PublisherRejected(m) => m.to_structure(),
+                ElementMessage::SrtPublisherConnected(m) => m.to_structure(),
+                ElementMessage::SrtPublisherDisconnected(m) => m.to_structure(),
+                ElementMessage::SrtPublisherRejected(m) => m.to_structure(),
                 ElementMessage::GopViolation(m) => m.to_structure(),
                 ElementMessage::RecordingStarted(m) => m.to_structure(),
                 ElementMessage::SegmentAdded(m) => m.to_structure(),
@@ -153,6 +184,10 @@ mod tests {
             cfrtmpsrc::PublisherDisconnected::NAME,
             cfrtmpsrc::PublisherRejected::NAME,
             cfrtmpsrc::Stats::NAME,
+            cfsrtsrc::PublisherConnected::NAME,
+            cfsrtsrc::PublisherDisconnected::NAME,
+            cfsrtsrc::PublisherRejected::NAME,
+            cfsrtsrc::Stats::NAME,
             event::PublisherReconnected::NAME,
             event::PublisherDisconnected::NAME,
             gopvalidate::Violation::NAME,
@@ -165,6 +200,8 @@ mod tests {
         let fields = [
             field::REMOTE_ADDRESS,
             field::APP,
+            field::STREAM_ID,
+            field::ENCRYPTED,
             field::TLS,
             field::ENCODER,
             field::RECONNECT,
@@ -186,6 +223,8 @@ mod tests {
             field::FRAMES,
             field::PUBLISHER_ADDRESS,
             field::CONNECTED_SINCE,
+            field::PACKETS_LOST,
+            field::PACKETS_DROPPED,
             field::GOPS,
             field::LAST_INTERVAL,
             field::MIN_INTERVAL,

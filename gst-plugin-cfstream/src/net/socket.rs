@@ -59,25 +59,30 @@ pub fn wait_readable(socket: &TcpStream, interrupt: &Interrupt, deadline: Instan
             revents: 0,
         },
     ];
+    let ready = poll_until(&mut fds, deadline);
+    ready > 0 && fds[1].revents != 0
+}
+
+/// `ppoll` on `fds` until `deadline`: the number of ready descriptors (≤ 0: none).
+fn poll_until(fds: &mut [libc::pollfd], deadline: Instant) -> libc::c_int {
     let timeout = deadline.saturating_duration_since(Instant::now());
     let timeout = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos().into(),
     };
-    // SAFETY: both descriptors are open for the borrows' duration; `fds` and `timeout` are
-    // valid for the call, and the array length is passed alongside.
-    let ready = unsafe {
+    // SAFETY: the caller's descriptors are open for the borrow's duration; `fds` and `timeout`
+    // are valid for the call, and the array length is passed alongside.
+    unsafe {
         libc::ppoll(
             fds.as_mut_ptr(),
             fds.len() as libc::nfds_t,
             &raw const timeout,
             std::ptr::null(),
         )
-    };
-    ready > 0 && fds[1].revents != 0
+    }
 }
 
-/// Wakes a thread in [`wait_readable`] from another thread (an eventfd).
+/// Wakes a thread in [`wait_readable`] or [`Interrupt::wait`] from another thread (an eventfd).
 #[derive(Debug)]
 pub struct Interrupt {
     fd: OwnedFd,
@@ -102,6 +107,18 @@ impl Interrupt {
         // SAFETY: writes 8 bytes from a live u64 to our eventfd. It fails only if the counter
         // would overflow, which leaves it raised.
         unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    /// Waits until the interrupt is raised (`true`) or `deadline` passes (`false`): the sleep
+    /// between two reads of a connection whose readiness cannot be polled (an SRT socket).
+    pub fn wait(&self, deadline: Instant) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let ready = poll_until(&mut fds, deadline);
+        ready > 0
     }
 
     pub fn clear(&self) {
@@ -166,5 +183,8 @@ mod tests {
         interrupt.clear();
         let soon = Instant::now() + Duration::from_millis(20);
         assert!(!wait_readable(&server, &interrupt, soon));
+        assert!(!interrupt.wait(Instant::now() + Duration::from_millis(20)));
+        interrupt.raise();
+        assert!(interrupt.wait(far));
     }
 }
