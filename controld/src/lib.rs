@@ -34,6 +34,8 @@ pub struct PublicUrls {
     pub rtmp: String,
     /// `rtmps://host:port/live/` when an RTMPS listener is configured.
     pub rtmps: Option<String>,
+    /// `srt://host:port` when an SRT listener is configured.
+    pub srt: Option<String>,
 }
 
 #[derive(Clone)]

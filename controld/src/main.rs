@@ -56,6 +56,10 @@ struct ServeArgs {
     /// certificate made on first start in <data-dir>/tls/.
     #[arg(long, env = "CONTROLD_RTMPS", default_value = DEFAULT_RTMPS, value_parser = parse_listen)]
     rtmps: Listen,
+    /// SRT ingest address (UDP; one port for every input, callers routed by stream id), or
+    /// `off`.
+    #[arg(long, env = "CONTROLD_SRT", default_value = DEFAULT_SRT, value_parser = parse_listen)]
+    srt: Listen,
     /// PEM certificate chain for RTMPS (with --tls-key), instead of the self-signed one.
     #[arg(long, env = "CONTROLD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -72,7 +76,8 @@ struct ServeArgs {
     /// Accept this API token for the account (instead of generating one on first start).
     #[arg(long, env = "CONTROLD_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
-    /// Milliseconds between reads of a live publisher's connection (cfrtmpsrc `read-interval`):
+    /// Milliseconds between reads of a live publisher's connection (`read-interval` of
+    /// cfrtmpsrc and cfsrtsrc):
     /// a longer interval costs less CPU per stream and delays media by up to that long.
     #[arg(long, env = "CONTROLD_RTMP_READ_INTERVAL_MS", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -93,6 +98,9 @@ struct ServeArgs {
 /// RTMPS needs no root: Cloudflare's 443 is for a deployment behind a proxy or with
 /// CAP_NET_BIND_SERVICE (`--rtmps 0.0.0.0:443`).
 const DEFAULT_RTMPS: &str = "0.0.0.0:1936";
+
+/// Cloudflare's SRT port is 778, which needs root or CAP_NET_BIND_SERVICE like 443.
+const DEFAULT_SRT: &str = "0.0.0.0:9000";
 
 /// A listener address, or `off`.
 #[derive(Clone, Copy)]
@@ -253,6 +261,10 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         IngestConfig {
             rtmp: args.rtmp,
             rtmps,
+            srt: match args.srt {
+                Listen::Off => None,
+                Listen::At(addr) => Some(addr),
+            },
             read_interval_ms: args.rtmp_read_interval_ms,
         },
         std::time::Duration::from_millis(args.webhook_retry_base_ms),
@@ -289,9 +301,15 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         (Some(rtmps), _) => writeln!(out, "controld: RTMPS {rtmps}")?,
         (None, _) => {}
     }
+    if let Some(srt) = &urls.srt {
+        writeln!(out, "controld: SRT {srt} (stream id and passphrase per live input)")?;
+    }
     let mut ready = format!("controld: http={http_addr} rtmp={}", pipelines.rtmp_addr());
     if let Some(addr) = pipelines.rtmps_addr() {
         ready.push_str(&format!(" rtmps={addr}"));
+    }
+    if let Some(addr) = pipelines.srt_addr() {
+        ready.push_str(&format!(" srt={addr}"));
     }
     writeln!(out, "{ready}")?;
     out.flush()?;
@@ -356,6 +374,9 @@ fn public_urls(
         rtmps: pipelines
             .rtmps_addr()
             .map(|a| format!("rtmps://{host}:{}/{RTMP_APP}/", a.port())),
+        srt: pipelines
+            .srt_addr()
+            .map(|a| format!("srt://{host}:{}", a.port())),
     }
 }
 

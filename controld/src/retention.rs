@@ -132,6 +132,7 @@ mod tests {
             default_creator: None,
             recording: RecordingSettings::default(),
             stream_key: crate::ids::new_stream_key(uid),
+            srt_passphrase: crate::ids::new_stream_key(uid),
             keys_rotated_at: None,
         }
     }

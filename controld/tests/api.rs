@@ -39,6 +39,7 @@ async fn test_app() -> TestApp {
         IngestConfig {
             rtmp: "127.0.0.1:0".parse().unwrap(),
             rtmps: None,
+            srt: Some("127.0.0.1:0".parse().unwrap()),
             read_interval_ms: 40,
         },
         Duration::from_secs(2),
@@ -52,6 +53,7 @@ async fn test_app() -> TestApp {
             http: "http://controld.test".into(),
             rtmp: "rtmp://controld.test:1935/live/".into(),
             rtmps: Some("rtmps://controld.test:1936/live/".into()),
+            srt: Some("srt://controld.test:9000".into()),
         }),
         storage_minutes_limit: Some(STORAGE_LIMIT),
     };

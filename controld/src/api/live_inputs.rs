@@ -1,7 +1,7 @@
 //! `/stream/live_inputs…`: create, read, update, delete, enable/disable, rotate keys.
 //!
 //! Settings changed while an input is live apply to its next broadcast; disabling, deleting
-//! and rotating keys cut a live publisher at once.
+//! and rotating keys (the RTMP stream key and the SRT passphrase) cut a live publisher at once.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -118,6 +118,15 @@ struct Endpoint {
     stream_key: String,
 }
 
+/// `srt {url, streamId, passphrase}`: the stream id is the input's uid, as on Cloudflare.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SrtEndpoint {
+    url: String,
+    stream_id: String,
+    passphrase: String,
+}
+
 #[derive(Serialize, ToSchema)]
 struct StatusView {
     #[schema(value_type = Object)]
@@ -139,6 +148,8 @@ pub(super) struct LiveInputView {
     recording: RecordingSettings,
     rtmps: Option<Endpoint>,
     rtmp: Endpoint,
+    /// `null` when controld runs with `--srt off`.
+    srt: Option<SrtEndpoint>,
     status: Option<StatusView>,
     keys_rotated_at: Option<String>,
 }
@@ -183,6 +194,11 @@ fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
             url: urls.rtmp.clone(),
             stream_key: input.stream_key,
         },
+        srt: urls.srt.as_ref().map(|url| SrtEndpoint {
+            url: url.clone(),
+            stream_id: input.uid.clone(),
+            passphrase: input.srt_passphrase,
+        }),
         uid: input.uid,
         created: input.created,
         modified: input.modified,
@@ -236,6 +252,7 @@ async fn create(
     let now = timefmt::now();
     let mut input = LiveInput {
         stream_key: ids::new_stream_key(&uid),
+        srt_passphrase: ids::new_stream_key(&uid),
         uid,
         account_id: account,
         created: now.clone(),
@@ -399,6 +416,7 @@ async fn rotate_keys(
     let mut input = load(&state, &account, &p.uid)?;
     let now = timefmt::now();
     input.stream_key = ids::new_stream_key(&input.uid);
+    input.srt_passphrase = ids::new_stream_key(&input.uid);
     input.keys_rotated_at = Some(now.clone());
     input.modified = now;
     save(&state, input).await

@@ -1,10 +1,12 @@
-//! The pipeline manager: owns GStreamer, the RTMP listeners and one pipeline per *live* input.
+//! The pipeline manager: owns GStreamer, the RTMP and SRT listeners and one pipeline per *live*
+//! input.
 //!
-//! Idle inputs cost an entry in an in-memory stream key index and nothing else: the shared
-//! listener hands unknown keys to `on_publish`, which accepts known, enabled keys and asks for a
-//! pipeline (`cfrtmpsrc ! tee ! flvdemux`, each demuxed stream `gopvalidate ! cfhlssink`, no
-//! parsers; see `build`), built off the listener's thread. The publisher waits for the element
-//! to register (the registry gives it 5 s). Each pipeline runs in its source's streaming thread
+//! Idle inputs cost an entry in an in-memory index and nothing else: the shared RTMP listener
+//! hands unknown keys to `on_publish`, the shared SRT listener unknown stream ids to
+//! [`SrtCallers`]; both accept known, enabled inputs and ask for a pipeline (`cfrtmpsrc ! tee !
+//! flvdemux` or `cfsrtsrc ! tee ! tsdemux`, each demuxed stream `gopvalidate ! cfhlssink`; see
+//! `build`), built off the listener's thread. The publisher waits for the element to register
+//! (the registries give it 5 s). Each pipeline runs in its source's streaming thread
 //! (no queues), and its bus is consumed by one tokio task (`session::run`) which keeps status and
 //! video records and tears it down.
 
@@ -24,6 +26,7 @@ use std::time::Duration;
 use gstcfstream::rtmp::{
     self, KeyDecision, ListenerConfig, ListenerHandle, PublishRequest, TlsFiles,
 };
+use gstcfstream::srt::{self, CallerRequest, Lookup, UnknownStreamHandler};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -41,12 +44,31 @@ pub const RTMP_APP: &str = "live";
 /// How long `shutdown` waits for pipelines to finish their playlists.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// Where the RTMP (and optionally RTMPS) listeners bind.
+/// Where the RTMP (and optionally RTMPS and SRT) listeners bind.
 pub struct IngestConfig {
     pub rtmp: SocketAddr,
     pub rtmps: Option<(SocketAddr, TlsPaths)>,
-    /// `cfrtmpsrc`'s `read-interval` in milliseconds.
+    pub srt: Option<SocketAddr>,
+    /// `read-interval` of `cfrtmpsrc` and `cfsrtsrc`, in milliseconds.
     pub read_interval_ms: u32,
+}
+
+/// The protocol a publisher came in with: the status' `ingestProtocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingest {
+    Rtmp,
+    Rtmps,
+    Srt,
+}
+
+impl Ingest {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ingest::Rtmp => "rtmp",
+            Ingest::Rtmps => "rtmps",
+            Ingest::Srt => "srt",
+        }
+    }
 }
 
 /// Certificate chain and private key (PEM files) of the RTMPS listener.
@@ -70,15 +92,27 @@ struct Listener {
     handle: ListenerHandle,
     location: String,
     tls: Option<TlsPaths>,
-    read_interval_ms: u32,
 }
 
-/// Every configured input by its stream key: all a publish attempt needs, without the database.
+/// Every configured input by uid (its SRT stream id) and by stream key: all a publish attempt
+/// needs, without the database.
 #[derive(Default)]
 struct KeyIndex {
-    by_key: HashMap<String, Arc<LiveInput>>,
-    /// Input uid → its current key, to drop the old key when it changes.
-    key_of: HashMap<String, String>,
+    by_uid: HashMap<String, Arc<LiveInput>>,
+    /// Stream key → input uid.
+    uid_of_key: HashMap<String, String>,
+}
+
+impl KeyIndex {
+    fn by_key(&self, key: &str) -> Option<&Arc<LiveInput>> {
+        self.by_uid.get(self.uid_of_key.get(key)?)
+    }
+}
+
+/// The bound SRT listener, and the `location` that makes `cfsrtsrc` share it.
+struct SrtListener {
+    handle: srt::ListenerHandle,
+    location: String,
 }
 
 /// What the rest of the daemon may know about a live pipeline.
@@ -96,7 +130,7 @@ struct SessionHandle {
 
 struct StartRequest {
     input: Arc<LiveInput>,
-    tls: bool,
+    protocol: Ingest,
     stop: oneshot::Receiver<StopReason>,
     outputs_changed: Arc<Notify>,
 }
@@ -108,6 +142,8 @@ struct Inner {
     media_dir: PathBuf,
     rtmp: Listener,
     rtmps: Option<Listener>,
+    srt: Option<SrtListener>,
+    read_interval_ms: u32,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
@@ -131,9 +167,13 @@ impl PipelineManager {
         gst::init()?;
         gstcfstream::plugin_register_static()?;
         let interval = ingest.read_interval_ms;
-        let rtmp = bind("rtmp", ingest.rtmp, None, interval)?;
+        let rtmp = bind("rtmp", ingest.rtmp, None)?;
         let rtmps = match ingest.rtmps {
-            Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls), interval)?),
+            Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls))?),
+            None => None,
+        };
+        let srt = match ingest.srt {
+            Some(addr) => Some(bind_srt(addr)?),
             None => None,
         };
         let metrics = Arc::new(Metrics::default());
@@ -148,6 +188,8 @@ impl PipelineManager {
             media_dir,
             rtmp,
             rtmps,
+            srt,
+            read_interval_ms: interval,
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
             session_ended: Notify::new(),
@@ -167,6 +209,10 @@ impl PipelineManager {
                 .handle
                 .set_unknown_key_handler(Arc::new(move |req| on_publish(&weak, req)));
         }
+        if let Some(srt) = &manager.inner.srt {
+            let callers = SrtCallers(Arc::downgrade(&manager.inner));
+            srt.handle.set_unknown_stream_handler(Arc::new(callers));
+        }
         tracing::info!(inputs = inputs.len(), "pipeline manager ready");
         Ok(manager)
     }
@@ -179,13 +225,20 @@ impl PipelineManager {
         self.inner.rtmps.as_ref().map(|l| l.handle.local_addr())
     }
 
+    pub fn srt_addr(&self) -> Option<SocketAddr> {
+        self.inner.srt.as_ref().map(|l| l.handle.local_addr())
+    }
+
     /// Takes a created or updated input into account. New settings apply to the next broadcast;
-    /// a disabled input or a rotated key cuts the live publisher now.
+    /// a disabled input or rotated keys (stream key, SRT passphrase) cut the live publisher now.
     pub fn configure(&self, input: &LiveInput) {
-        let old_key = self.index_input(input);
+        let old = self.index_input(input);
+        let rotated = old.is_some_and(|old| {
+            old.stream_key != input.stream_key || old.srt_passphrase != input.srt_passphrase
+        });
         if !input.enabled {
             self.stop(&input.uid, StopReason::Disabled);
-        } else if old_key.is_some_and(|k| k != input.stream_key) {
+        } else if rotated {
             self.stop(&input.uid, StopReason::KeysRotated);
         }
     }
@@ -194,8 +247,8 @@ impl PipelineManager {
     pub fn remove(&self, uid: &str) {
         {
             let mut index = write(&self.inner.index);
-            if let Some(key) = index.key_of.remove(uid) {
-                index.by_key.remove(&key);
+            if let Some(old) = index.by_uid.remove(uid) {
+                index.uid_of_key.remove(&old.stream_key);
             }
         }
         self.stop(uid, StopReason::Deleted);
@@ -276,19 +329,19 @@ impl PipelineManager {
         }
     }
 
-    /// Updates the key index; returns the input's previous key.
-    fn index_input(&self, input: &LiveInput) -> Option<String> {
+    /// Updates the index; returns the input as it was indexed before.
+    fn index_input(&self, input: &LiveInput) -> Option<Arc<LiveInput>> {
         let mut index = write(&self.inner.index);
-        let old_key = index
-            .key_of
-            .insert(input.uid.clone(), input.stream_key.clone());
-        if let Some(old) = &old_key {
-            index.by_key.remove(old);
+        let old = index
+            .by_uid
+            .insert(input.uid.clone(), Arc::new(input.clone()));
+        if let Some(old) = &old {
+            index.uid_of_key.remove(&old.stream_key);
         }
         index
-            .by_key
-            .insert(input.stream_key.clone(), Arc::new(input.clone()));
-        old_key
+            .uid_of_key
+            .insert(input.stream_key.clone(), input.uid.clone());
+        old
     }
 
     fn stop(&self, uid: &str, reason: StopReason) {
@@ -310,7 +363,6 @@ fn bind(
     scheme: &str,
     addr: SocketAddr,
     tls: Option<TlsPaths>,
-    read_interval_ms: u32,
 ) -> Result<Listener, Box<dyn std::error::Error + Send + Sync>> {
     let config = ListenerConfig {
         addr,
@@ -327,8 +379,42 @@ fn bind(
         handle,
         location,
         tls,
-        read_interval_ms,
     })
+}
+
+fn bind_srt(addr: SocketAddr) -> Result<SrtListener, Box<dyn std::error::Error + Send + Sync>> {
+    let handle = srt::listener(&srt::ListenerConfig { addr })
+        .map_err(|e| format!("binding the SRT listener on {addr}: {e}"))?;
+    let location = format!("srt://{}", handle.local_addr());
+    Ok(SrtListener { handle, location })
+}
+
+/// The SRT listener's unknown-stream handler: the stream id is the input's uid.
+struct SrtCallers(Weak<Inner>);
+
+impl UnknownStreamHandler for SrtCallers {
+    /// During the handshake: an enabled input's passphrase (nothing else is done, as the
+    /// caller's passphrase is not checked yet).
+    fn lookup(&self, stream_id: &str) -> Lookup {
+        let Some(inner) = self.0.upgrade() else {
+            return Lookup::Unknown;
+        };
+        match read(&inner.index).by_uid.get(stream_id) {
+            Some(input) if input.enabled => Lookup::Known {
+                passphrase: Some(input.srt_passphrase.clone()),
+            },
+            _ => Lookup::Unknown,
+        }
+    }
+
+    fn on_caller(&self, request: &CallerRequest) -> KeyDecision {
+        let Some(inner) = self.0.upgrade() else {
+            return KeyDecision::Reject("server is shutting down".into());
+        };
+        let remote = request.remote;
+        let found = |index: &KeyIndex| index.by_uid.get(&request.stream_id).cloned();
+        start_session(&inner, remote, Ingest::Srt, found)
+    }
 }
 
 /// The registry's unknown-key handler: runs on a listener thread, so it only looks things up
@@ -343,15 +429,28 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
             req.app
         ));
     }
-    // Looking the key up under the sessions lock closes the race with `configure`: it updates
+    let protocol = if req.tls { Ingest::Rtmps } else { Ingest::Rtmp };
+    let found = |index: &KeyIndex| index.by_key(&req.stream_key).cloned();
+    start_session(&inner, req.remote, protocol, found)
+}
+
+/// Accepts a publisher of the input `find` finds if it is enabled and not still ending its
+/// previous broadcast, and queues its pipeline's start.
+fn start_session(
+    inner: &Inner,
+    remote: SocketAddr,
+    protocol: Ingest,
+    find: impl FnOnce(&KeyIndex) -> Option<Arc<LiveInput>>,
+) -> KeyDecision {
+    // Looking the input up under the sessions lock closes the race with `configure`: it updates
     // the index before it looks for a session to stop.
     let mut sessions = lock(&inner.sessions);
-    let Some(input) = read(&inner.index).by_key.get(&req.stream_key).cloned() else {
-        tracing::info!(remote = %req.remote, "publish refused: unknown stream key");
+    let Some(input) = find(&read(&inner.index)) else {
+        tracing::info!(%remote, "publish refused: unknown stream key or id");
         return KeyDecision::Reject("unknown stream key".into());
     };
     if !input.enabled {
-        tracing::info!(input = input.uid, remote = %req.remote, "publish refused: input disabled");
+        tracing::info!(input = input.uid, %remote, "publish refused: input disabled");
         return KeyDecision::Reject("live input is disabled".into());
     }
     if sessions.contains_key(&input.uid) {
@@ -375,7 +474,7 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
     let uid = input.uid.clone();
     let request = StartRequest {
         input,
-        tls: req.tls,
+        protocol,
         stop,
         outputs_changed,
     };

@@ -1,5 +1,7 @@
 //! Simulcast branches of a running pipeline: `tee ! bin(queue ! rtmp2sink)` per enabled output,
-//! relaying the publisher's FLV as is (no re-encoding, no codec/GOP rules).
+//! relaying the publisher's FLV as is (no re-encoding, no codec/GOP rules). An SRT input's
+//! MPEG-TS is remuxed in the branch (`tsdemux`, `h264parse`/`aacparse`, `flvmux`): only inputs
+//! with outputs pay for it.
 //!
 //! Isolation: each branch is fed by a probe on its tee pad that chains the buffer into the
 //! branch itself and always reports success to the tee, so a branch's flow error (a dead or
@@ -59,6 +61,8 @@ pub struct Branches {
     pipeline: gst::Pipeline,
     tee: gst::Element,
     metrics: Arc<Metrics>,
+    /// The tee carries MPEG-TS (an SRT input): branches remux it to FLV.
+    remux: bool,
     active: HashMap<String, Branch>,
     waiting: HashMap<String, Retry>,
     /// Consecutive failures of active branches (kept while they run again after a retry).
@@ -66,11 +70,17 @@ pub struct Branches {
 }
 
 impl Branches {
-    pub fn new(pipeline: gst::Pipeline, tee: gst::Element, metrics: Arc<Metrics>) -> Branches {
+    pub fn new(
+        pipeline: gst::Pipeline,
+        tee: gst::Element,
+        metrics: Arc<Metrics>,
+        remux: bool,
+    ) -> Branches {
         Branches {
             pipeline,
             tee,
             metrics,
+            remux,
             active: HashMap::new(),
             waiting: HashMap::new(),
             failures: HashMap::new(),
@@ -203,7 +213,11 @@ impl Branches {
             .property("async", false)
             .build()?;
         bin.add_many([&queue, &sink])?;
-        queue.link(&sink)?;
+        if self.remux {
+            link_through_remux(&bin, &queue, &sink)?;
+        } else {
+            queue.link(&sink)?;
+        }
         let queue_sink = queue
             .static_pad("sink")
             .ok_or_else(|| glib::bool_error!("queue has no sink pad"))?;
@@ -305,6 +319,49 @@ fn isolate(tee_pad: &gst::Pad, branch_sink: &gst::Pad, stopped: Arc<AtomicBool>)
     });
 }
 
+/// `queue ! tsdemux ! {h264parse, aacparse} ! flvmux ! sink` inside `bin`: the demuxer's pads
+/// are linked to the muxer as they appear (parse-launch's delayed links).
+fn link_through_remux(
+    bin: &gst::Bin,
+    queue: &gst::Element,
+    sink: &gst::Element,
+) -> Result<(), glib::BoolError> {
+    let remux = gst::parse::bin_from_description(
+        "tsdemux name=demux flvmux name=mux streamable=true \
+         demux. ! queue ! h264parse ! mux. demux. ! queue ! aacparse ! mux.",
+        false,
+    )
+    .map_err(|e| glib::bool_error!("building the remux: {e}"))?;
+    let demux = remux
+        .by_name("demux")
+        .ok_or_else(|| glib::bool_error!("remux without demuxer"))?;
+    let mux = remux
+        .by_name("mux")
+        .ok_or_else(|| glib::bool_error!("remux without muxer"))?;
+    let ghost = |element: &gst::Element, pad: &str| {
+        let target = element
+            .static_pad(pad)
+            .ok_or_else(|| glib::bool_error!("{} has no {pad} pad", element.name()))?;
+        let ghost = gst::GhostPad::with_target(&target)?;
+        remux.add_pad(&ghost)?;
+        Ok::<_, glib::BoolError>(ghost)
+    };
+    let (input, output) = (ghost(&demux, "sink")?, ghost(&mux, "src")?);
+    bin.add(&remux)?;
+    queue
+        .static_pad("src")
+        .ok_or_else(|| glib::bool_error!("queue has no src pad"))?
+        .link(&input)
+        .map_err(|e| glib::bool_error!("queue ! tsdemux: {e:?}"))?;
+    let sink_pad = sink
+        .static_pad("sink")
+        .ok_or_else(|| glib::bool_error!("rtmp2sink has no sink pad"))?;
+    output
+        .link(&sink_pad)
+        .map_err(|e| glib::bool_error!("flvmux ! rtmp2sink: {e:?}"))?;
+    Ok(())
+}
+
 /// Sends EOS into the bin and waits (at most `EOS_GRACE`) until its sink has it.
 fn send_eos_and_wait(bin: &gst::Bin) {
     let Some(sink_pad) = bin
@@ -345,7 +402,7 @@ mod tests {
         let sink = gst::ElementFactory::make("fakesink").build().unwrap();
         bin.add(&sink).unwrap();
         pipeline.add_many([&tee, bin.upcast_ref()]).unwrap();
-        let mut branches = Branches::new(pipeline.clone(), tee.clone(), Arc::default());
+        let mut branches = Branches::new(pipeline.clone(), tee.clone(), Arc::default(), false);
         let error = glib::Error::new(gst::ResourceError::Write, "connection reset");
         assert!(branches.on_error(Some(sink.upcast_ref()), &error));
         // Removal finishes before the session handles the error it caused.

@@ -8,16 +8,13 @@ use futures_util::{FutureExt, StreamExt};
 use gst::MessageView;
 use gst::prelude::*;
 use gstcfstream::contract::cfhlssink::RecordingFinished;
-use gstcfstream::contract::cfrtmpsrc::{
-    PublisherConnected, PublisherDisconnected, PublisherRejected,
-};
 use gstcfstream::contract::codes::ERR_STREAM_KEY_IN_USE;
 use gstcfstream::contract::gopvalidate::ErrorDetails;
 use gstcfstream::contract::{DisconnectReason, ElementMessage};
 use tokio::sync::{Notify, oneshot};
 
 use super::outputs::Branches;
-use super::{Inner, StartRequest, StopReason, build, lock, recovery};
+use super::{Ingest, Inner, StartRequest, StopReason, build, lock, recovery};
 use crate::metrics::Metrics;
 use crate::store::live_inputs::LiveInput;
 use crate::store::outputs as output_rows;
@@ -26,7 +23,7 @@ use crate::store::videos::{self, STATE_LIVE, Video};
 use crate::webhooks::events::{InputError, LiveInputEvent};
 use crate::{ids, timefmt};
 
-/// The registry gives an accepted publisher 5 s to be handed over; past this the session
+/// The registries give an accepted publisher 5 s to be handed over; past this the session
 /// gives up (the publisher went away before its pipeline started).
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Error code of a session that failed for no reason the stream rules name.
@@ -48,7 +45,7 @@ enum End {
 struct Session {
     inner: Arc<Inner>,
     input: Arc<LiveInput>,
-    protocol: &'static str,
+    protocol: Ingest,
     connected_once: bool,
     /// A publisher is connected now (it is owed a `live_input.disconnected`).
     publisher_present: bool,
@@ -65,7 +62,7 @@ struct Session {
 pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
     let StartRequest {
         input,
-        tls,
+        protocol,
         stop,
         outputs_changed,
     } = request;
@@ -73,7 +70,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
     let mut session = Session {
         inner: inner.clone(),
         input,
-        protocol: if tls { "rtmps" } else { "rtmp" },
+        protocol,
         connected_once: false,
         publisher_present: false,
         recording: None,
@@ -81,7 +78,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
         last_violation: None,
         outputs: None,
     };
-    let end = match session.start(tls).await {
+    let end = match session.start().await {
         Ok((pipeline, outputs)) => {
             session.outputs = Some(outputs);
             session.publish_output_counts();
@@ -103,22 +100,20 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
 
 impl Session {
     /// Builds the pipeline with the input's enabled outputs attached, and starts it.
-    async fn start(&self, tls: bool) -> Result<(gst::Pipeline, Branches), String> {
+    async fn start(&self) -> Result<(gst::Pipeline, Branches), String> {
         let inner = self.inner.clone();
         let input = self.input.clone();
+        let protocol = self.protocol;
         tokio::task::spawn_blocking(move || {
-            let listener = match (tls, &inner.rtmps) {
-                (true, Some(rtmps)) => rtmps,
-                _ => &inner.rtmp,
-            };
             let dir = inner.media_dir.join(&input.uid);
             std::fs::create_dir_all(&dir).map_err(|e| format!("creating {dir:?}: {e}"))?;
-            let pipeline = build::pipeline(&input, listener, &dir, inner.metrics.clone())
+            let pipeline = build::pipeline(&input, protocol, &inner, &dir, inner.metrics.clone())
                 .map_err(|e| e.to_string())?;
             let tee = pipeline
                 .by_name(build::TEE)
                 .ok_or("the pipeline has no tee")?;
-            let mut outputs = Branches::new(pipeline.clone(), tee, inner.metrics.clone());
+            let remux = protocol == Ingest::Srt;
+            let mut outputs = Branches::new(pipeline.clone(), tee, inner.metrics.clone(), remux);
             // Attached before the first buffer: they get the FLV header and sequence headers.
             match inner.store.read(|c| output_rows::list(c, &input.uid)) {
                 Ok(rows) => outputs.reconcile(rows),
@@ -201,11 +196,25 @@ impl Session {
         match message.view() {
             MessageView::Element(e) => {
                 match ElementMessage::parse(e.structure()?)? {
-                    ElementMessage::PublisherConnected(m) => self.publisher_connected(m).await,
-                    ElementMessage::PublisherDisconnected(m) => {
-                        self.publisher_disconnected(m).await
+                    ElementMessage::PublisherConnected(m) => {
+                        self.protocol = if m.tls { Ingest::Rtmps } else { Ingest::Rtmp };
+                        self.publisher_connected(m.reconnect, &m.remote_address).await
                     }
-                    ElementMessage::PublisherRejected(m) => return self.publisher_rejected(m),
+                    ElementMessage::SrtPublisherConnected(m) => {
+                        self.publisher_connected(m.reconnect, &m.remote_address).await
+                    }
+                    ElementMessage::PublisherDisconnected(m) => {
+                        self.publisher_disconnected(&m.reason).await
+                    }
+                    ElementMessage::SrtPublisherDisconnected(m) => {
+                        self.publisher_disconnected(&m.reason).await
+                    }
+                    ElementMessage::PublisherRejected(m) => {
+                        return self.publisher_rejected(m.code, m.reason);
+                    }
+                    ElementMessage::SrtPublisherRejected(m) => {
+                        return self.publisher_rejected(m.code, m.reason);
+                    }
                     ElementMessage::GopViolation(violation) => {
                         self.inner.metrics.violation(&violation.code);
                         self.last_violation = Some((violation.code, violation.reason));
@@ -237,25 +246,20 @@ impl Session {
         }
     }
 
-    async fn publisher_connected(&mut self, connected: PublisherConnected) {
-        self.protocol = if connected.tls { "rtmps" } else { "rtmp" };
+    async fn publisher_connected(&mut self, reconnect: bool, remote: &str) {
         self.connected_once = true;
         self.set_publishing(true);
-        let state = if connected.reconnect {
-            "reconnected"
-        } else {
-            "connected"
-        };
-        let remote = connected.remote_address;
-        tracing::info!(input = self.input.uid, remote, state);
+        let state = if reconnect { "reconnected" } else { "connected" };
+        let protocol = self.protocol.as_str();
+        tracing::info!(input = self.input.uid, remote, protocol, state);
         self.push_status(state, state, None).await;
         self.publisher_present = true;
         self.notify(LiveInputEvent::Connected, None).await;
     }
 
-    async fn publisher_disconnected(&mut self, disconnected: PublisherDisconnected) {
+    async fn publisher_disconnected(&mut self, reason: &DisconnectReason) {
         // Our own stop and refusals are reported by `finish` and `publisher_rejected`.
-        let Some(reason) = status_reason(&disconnected.reason) else {
+        let Some(reason) = status_reason(reason) else {
             return;
         };
         self.set_publishing(false);
@@ -265,8 +269,7 @@ impl Session {
         self.publisher_gone().await;
     }
 
-    fn publisher_rejected(&self, rejected: PublisherRejected) -> Option<End> {
-        let PublisherRejected { code, reason, .. } = rejected;
+    fn publisher_rejected(&self, code: String, reason: String) -> Option<End> {
         tracing::info!(input = self.input.uid, code, reason, "publisher refused");
         // A second publisher for a live key does not disturb the live one (nor is it a
         // broken rule of the stream).
@@ -431,7 +434,7 @@ impl Session {
         let entry = StatusEntry {
             state: state.to_owned(),
             reason: reason.to_owned(),
-            ingest_protocol: Some(self.protocol.to_owned()),
+            ingest_protocol: Some(self.protocol.as_str().to_owned()),
             status_entered_at: now.clone(),
             status_last_seen: now,
             error_code,

@@ -118,12 +118,20 @@ ALTER TABLE videos ADD COLUMN public_details TEXT;
 CREATE INDEX videos_by_creator ON videos(account_id, creator);
 ";
 
+/// Every live input's SRT passphrase (Cloudflare's `srt.passphrase`, rotated with the stream
+/// key); inputs made before SRT get one now.
+const V_SRT: &str = "
+ALTER TABLE live_inputs ADD COLUMN srt_passphrase TEXT NOT NULL DEFAULT '';
+UPDATE live_inputs SET srt_passphrase = lower(hex(randomblob(16))) || 'k' || uid;
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::new(vec![
         M::up(V1),
         M::up(V_WEBHOOKS_OUTPUTS),
         M::up(V_ACCESS_RETENTION),
         M::up(V_VIDEO_EDIT),
+        M::up(V_SRT),
     ])
     .to_latest(conn)
 }

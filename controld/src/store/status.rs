@@ -136,6 +136,7 @@ mod tests {
             default_creator: None,
             recording: RecordingSettings::default(),
             stream_key: format!("key-{uid}"),
+            srt_passphrase: format!("passphrase-{uid}"),
             keys_rotated_at: None,
         }
     }
