@@ -302,7 +302,10 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         (None, _) => {}
     }
     if let Some(srt) = &urls.srt {
-        writeln!(out, "controld: SRT {srt} (stream id and passphrase per live input)")?;
+        writeln!(
+            out,
+            "controld: SRT {srt} (stream id and passphrase per live input)"
+        )?;
     }
     let mut ready = format!("controld: http={http_addr} rtmp={}", pipelines.rtmp_addr());
     if let Some(addr) = pipelines.rtmps_addr() {

@@ -1,7 +1,7 @@
 //! Test media for cfstream's tests, made in the test: a lavfi test picture and tone encoded by
 //! ffmpeg (x264 and AAC unless a test asks otherwise), written to a file or published in real
-//! time to an RTMP(S) URL. Every test of the workspace encodes through [`ffmpeg_args`], so that
-//! what a test publishes is said by its [`Media`] alone.
+//! time to an RTMP(S) or SRT URL. Every test of the workspace encodes through [`ffmpeg_args`],
+//! so that what a test publishes is said by its [`Media`] alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -141,7 +141,17 @@ pub fn ffmpeg_live_args(media: &Media) -> Vec<String> {
     live
 }
 
-/// Publishes `media` in real time to `url` (rtmp:// or rtmps://).
+/// The URL ffmpeg calls an SRT listener with: the stream id and, if any, the passphrase (AES-128)
+/// as query parameters. Publish `Media { format: "mpegts", .. }` to it.
+pub fn srt_url(addr: impl std::fmt::Display, stream_id: &str, passphrase: Option<&str>) -> String {
+    let mut url = format!("srt://{addr}?streamid={stream_id}");
+    if let Some(passphrase) = passphrase {
+        url.push_str(&format!("&passphrase={passphrase}&pbkeylen=16"));
+    }
+    url
+}
+
+/// Publishes `media` in real time to `url` (rtmp://, rtmps://, or srt:// with `mpegts`).
 pub fn publish_live(media: &Media, url: &str) -> ChildGuard {
     ChildGuard::spawn(
         Command::new("ffmpeg")

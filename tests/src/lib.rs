@@ -54,6 +54,8 @@ pub struct Controld {
     pub rtmp: SocketAddr,
     /// The RTMPS listener (on by default; `None` with `--rtmps off`).
     pub rtmps: Option<SocketAddr>,
+    /// The SRT listener (on by default; `None` with `--srt off`).
+    pub srt: Option<SocketAddr>,
     extra_args: Vec<String>,
     child: Child,
 }
@@ -85,6 +87,7 @@ impl Controld {
             // RTMPS is on by default (port 1936, self-signed): an OS-chosen port instead, so
             // that tests run in parallel; `--rtmps` in `extra_args` overrides it.
             .env("CONTROLD_RTMPS", "127.0.0.1:0")
+            .env("CONTROLD_SRT", "127.0.0.1:0")
             .env_remove("CONTROLD_PUBLIC_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -116,6 +119,7 @@ impl Controld {
             http: required("http"),
             rtmp: required("rtmp"),
             rtmps: field("rtmps"),
+            srt: field("srt"),
             data_dir,
             extra_args,
             child,
@@ -154,6 +158,18 @@ impl Controld {
     /// `rtmp://127.0.0.1:PORT/live/KEY`
     pub fn rtmp_url(&self, stream_key: &str) -> String {
         format!("rtmp://{}/live/{stream_key}", self.rtmp)
+    }
+
+    /// The URL an ffmpeg caller publishes a live input to over SRT: its `srt` stream id and
+    /// passphrase, on this controld's SRT port.
+    pub fn srt_url(&self, input: &Value) -> String {
+        let srt = &input["srt"];
+        let addr = self.srt.expect("controld has an SRT listener");
+        cfstream_testmedia::srt_url(
+            addr,
+            srt["streamId"].as_str().expect("srt.streamId"),
+            srt["passphrase"].as_str(),
+        )
     }
 
     /// SIGKILL, then a new process on the same data dir.
@@ -288,6 +304,14 @@ impl Encoding {
         Encoding {
             keyint: 120,
             seconds,
+        }
+    }
+
+    /// The media as MPEG-TS (what SRT callers send), with `audio`.
+    pub fn mpegts(self, audio: &'static [&'static str]) -> Media {
+        Media {
+            format: "mpegts",
+            ..self.media(audio)
         }
     }
 

@@ -198,10 +198,12 @@ impl Session {
                 match ElementMessage::parse(e.structure()?)? {
                     ElementMessage::PublisherConnected(m) => {
                         self.protocol = if m.tls { Ingest::Rtmps } else { Ingest::Rtmp };
-                        self.publisher_connected(m.reconnect, &m.remote_address).await
+                        self.publisher_connected(m.reconnect, &m.remote_address)
+                            .await
                     }
                     ElementMessage::SrtPublisherConnected(m) => {
-                        self.publisher_connected(m.reconnect, &m.remote_address).await
+                        self.publisher_connected(m.reconnect, &m.remote_address)
+                            .await
                     }
                     ElementMessage::PublisherDisconnected(m) => {
                         self.publisher_disconnected(&m.reason).await
@@ -249,7 +251,11 @@ impl Session {
     async fn publisher_connected(&mut self, reconnect: bool, remote: &str) {
         self.connected_once = true;
         self.set_publishing(true);
-        let state = if reconnect { "reconnected" } else { "connected" };
+        let state = if reconnect {
+            "reconnected"
+        } else {
+            "connected"
+        };
         let protocol = self.protocol.as_str();
         tracing::info!(input = self.input.uid, remote, protocol, state);
         self.push_status(state, state, None).await;

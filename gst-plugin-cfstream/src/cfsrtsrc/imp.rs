@@ -245,8 +245,11 @@ impl CfSrtSrc {
         self.post_element_message(rejected.to_structure());
     }
 
-    /// One buffer of the batch's MPEG-TS, stamped with the running time it was read at; a
-    /// returning caller's first is announced by `cfstream-publisher-reconnected` and DISCONT.
+    /// One buffer of the batch's MPEG-TS; a returning caller's first is announced by
+    /// `cfstream-publisher-reconnected` and DISCONT. Buffers carry no timestamps: the stream's
+    /// own (PCR, PTS) are exact, while the time a batch was read at is late by up to a grid
+    /// interval, which `tsdemux` would take into the frames' timestamps (and a 4 s GOP would
+    /// measure 3.96 s).
     fn batch_buffer(&self, state: &mut State, batch: TsBatch) -> gst::Buffer {
         let now = self.running_time();
         let gap = std::mem::take(&mut state.gap_pending)
@@ -270,13 +273,11 @@ impl CfSrtSrc {
             *lock(&self.counters) = feed.counters();
         }
         let mut buffer = gst::Buffer::from_slice(batch.bytes.freeze());
-        {
-            let buffer = buffer.get_mut().expect("new buffer");
-            buffer.set_pts(now);
-            buffer.set_dts(now);
-            if gap.is_some() {
-                buffer.set_flags(gst::BufferFlags::DISCONT);
-            }
+        if gap.is_some() {
+            buffer
+                .get_mut()
+                .expect("new buffer")
+                .set_flags(gst::BufferFlags::DISCONT);
         }
         buffer
     }
