@@ -94,6 +94,18 @@ function connectDetails(input) {
   }
   if (input.rtmp && input.rtmp.url) fields.push(copyField("RTMP URL", input.rtmp.url));
   fields.push(copyField("Stream key", streamKey(input), { secret: true }));
+  if (input.srt && input.srt.url) {
+    fields.push(copyField("SRT URL", input.srt.url));
+    fields.push(copyField("SRT stream ID", input.srt.streamId));
+    fields.push(copyField("SRT passphrase", input.srt.passphrase, { secret: true }));
+    fields.push(
+      h(
+        "p",
+        { class: "hint", id: "srt-caller" },
+        "SRT: caller mode, MPEG-TS with H.264 and AAC, e.g. ffmpeg … -f mpegts \"srt://host:port?streamid=ID&passphrase=PASSPHRASE\".",
+      ),
+    );
+  }
   const setting = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
   return [
     h("h2", { id: "connect-heading" }, "Connect your encoder"),
