@@ -13,6 +13,7 @@ mod ingest_stats;
 pub mod net;
 pub mod rtmp;
 pub mod runtime;
+mod source_wake;
 pub mod srt;
 
 mod cfhlssink;

@@ -260,10 +260,14 @@ fn garbage_and_half_handshakes_leave_memory_bounded_and_live_inputs_undisturbed(
                         let id = sender << 24 | n as u32;
                         let garbage: Vec<u8> =
                             (0..(n % 1400) + 1).map(|i| (i * 31 + n) as u8).collect();
-                        let packet = if n % 2 == 0 { induction(id) } else { garbage };
+                        let packet = if n.is_multiple_of(2) {
+                            induction(id)
+                        } else {
+                            garbage
+                        };
                         let _ = socket.send_to(&packet, target);
                         n += 1;
-                        if n % 100 == 0 {
+                        if n.is_multiple_of(100) {
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     }

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -11,7 +10,6 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::contract::cfrtmpsrc::{
@@ -19,13 +17,12 @@ use crate::contract::cfrtmpsrc::{
 };
 use crate::contract::{DisconnectReason, event};
 use crate::ingest_stats::IngestStats;
-use crate::net::socket::Interrupt;
 use crate::rtmp::url::ListenUrl;
 use crate::rtmp::{
     self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
     StreamOptions, TlsFiles,
 };
-use crate::runtime::RUNTIME;
+use crate::source_wake::{Waited, Wakeup, idle_deadline};
 use cfstream_proto::flv::{self, StreamHeader};
 use cfstream_proto::rtmp::session::MediaMessage;
 use cfstream_proto::timeline::Timeline;
@@ -165,10 +162,7 @@ pub struct CfRtmpSrc {
     /// caps queries must not wait for `create()`).
     headers: Mutex<StreamHeaders>,
     bound_port: AtomicU32,
-    flushing: AtomicBool,
-    unlock: Notify,
-    /// Wakes `create()` out of a wait for the publisher's socket.
-    interrupt: OnceLock<Interrupt>,
+    wakeup: Wakeup,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -192,32 +186,16 @@ impl CfRtmpSrc {
     /// Waits for the next item, the idle timeout or `unlock()`.
     fn wait(&self, state: &mut State) -> Result<Wake, gst::FlowError> {
         let idle_timeout = lock(&self.settings).idle_timeout;
-        let idle_deadline = state
-            .idle_since
-            .filter(|_| idle_timeout > 0)
-            .map(|since| since + Duration::from_secs(idle_timeout.into()));
+        let idle_deadline = idle_deadline(state.idle_since, idle_timeout);
         let registration = state
             .registration
             .as_mut()
             .ok_or(gst::FlowError::Flushing)?;
-        Ok(RUNTIME.block_on(async {
-            let mut unlocked = pin!(self.unlock.notified());
-            unlocked.as_mut().enable();
-            if self.flushing.load(Ordering::Acquire) {
-                return Wake::Flushing;
-            }
-            let idle = async {
-                match idle_deadline {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = unlocked => Wake::Flushing,
-                item = registration.recv() => item.map_or(Wake::IdleTimeout, Wake::Item),
-                _ = idle => Wake::IdleTimeout,
-            }
-        }))
+        Ok(match self.wakeup.wait(idle_deadline, registration.recv()) {
+            Waited::Item(item) => Wake::Item(item),
+            Waited::IdleTimeout => Wake::IdleTimeout,
+            Waited::Flushing => Wake::Flushing,
+        })
     }
 
     fn on_connected(
@@ -290,7 +268,7 @@ impl CfRtmpSrc {
         if let Some(item) = state.registration.as_mut().and_then(Registration::try_recv) {
             return Wake::Item(item);
         }
-        let Some(interrupt) = self.interrupt.get() else {
+        let Some(interrupt) = self.wakeup.interrupt() else {
             return Wake::Flushing;
         };
         let Some(feed) = state.feed.as_mut() else {
@@ -608,12 +586,9 @@ impl BaseSrcImpl for CfRtmpSrc {
             )
         })?;
         listener.set_handshake_timeout(Duration::from_secs(settings.handshake_timeout.into()));
-        if self.interrupt.get().is_none() {
-            let interrupt = Interrupt::new().map_err(|e| {
-                gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
-            })?;
-            let _ = self.interrupt.set(interrupt);
-        }
+        self.wakeup.prepare().map_err(|e| {
+            gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
+        })?;
         let options = StreamOptions {
             enforce_codecs: settings.enforce_codecs,
             read_timeout: Duration::from_secs(settings.read_timeout.into()),
@@ -660,19 +635,12 @@ impl BaseSrcImpl for CfRtmpSrc {
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.store(true, Ordering::Release);
-        self.unlock.notify_waiters();
-        if let Some(interrupt) = self.interrupt.get() {
-            interrupt.raise();
-        }
+        self.wakeup.unlock();
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.store(false, Ordering::Release);
-        if let Some(interrupt) = self.interrupt.get() {
-            interrupt.clear();
-        }
+        self.wakeup.unlock_stop();
         Ok(())
     }
 }
@@ -706,7 +674,7 @@ impl PushSrcImpl for CfRtmpSrc {
                 self.wait(&mut state)?
             };
             match wake {
-                Wake::Flushing if self.flushing.load(Ordering::Acquire) => {
+                Wake::Flushing if self.wakeup.is_flushing() => {
                     return Err(gst::FlowError::Flushing);
                 }
                 // An interrupt left over from an earlier unlock.

@@ -1,6 +1,5 @@
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gst::glib;
@@ -9,7 +8,6 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::contract::cfsrtsrc::{
@@ -18,8 +16,7 @@ use crate::contract::cfsrtsrc::{
 use crate::contract::{DisconnectReason, event};
 use crate::ingest_stats::IngestStats;
 use crate::net::grid::DEFAULT_READ_INTERVAL as GRID_INTERVAL;
-use crate::net::socket::Interrupt;
-use crate::runtime::RUNTIME;
+use crate::source_wake::{Waited, Wakeup, idle_deadline};
 use crate::srt::{
     self, CallerFeed, CallerItem, Counters, FeedEvent, ListenerConfig, Registration, StreamOptions,
     TsBatch,
@@ -103,10 +100,7 @@ pub struct CfSrtSrc {
     /// libsrt's counters of the current caller, refreshed with each batch.
     counters: Mutex<Counters>,
     bound_port: AtomicU32,
-    flushing: AtomicBool,
-    unlock: Notify,
-    /// Wakes `create()` out of its sleep between two reads of the caller.
-    interrupt: OnceLock<Interrupt>,
+    wakeup: Wakeup,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,32 +139,16 @@ impl CfSrtSrc {
     /// Waits for the next caller (or news of a refused one), the idle timeout or `unlock()`.
     fn wait(&self, state: &mut State) -> Result<Wake, gst::FlowError> {
         let idle_timeout = lock(&self.settings).idle_timeout;
-        let idle_deadline = state
-            .idle_since
-            .filter(|_| idle_timeout > 0)
-            .map(|since| since + Duration::from_secs(idle_timeout.into()));
+        let idle_deadline = idle_deadline(state.idle_since, idle_timeout);
         let registration = state
             .registration
             .as_mut()
             .ok_or(gst::FlowError::Flushing)?;
-        Ok(RUNTIME.block_on(async {
-            let mut unlocked = pin!(self.unlock.notified());
-            unlocked.as_mut().enable();
-            if self.flushing.load(Ordering::Acquire) {
-                return Wake::Flushing;
-            }
-            let idle = async {
-                match idle_deadline {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = unlocked => Wake::Flushing,
-                item = registration.recv() => item.map_or(Wake::IdleTimeout, Wake::Item),
-                _ = idle => Wake::IdleTimeout,
-            }
-        }))
+        Ok(match self.wakeup.wait(idle_deadline, registration.recv()) {
+            Waited::Item(item) => Wake::Item(item),
+            Waited::IdleTimeout => Wake::IdleTimeout,
+            Waited::Flushing => Wake::Flushing,
+        })
     }
 
     /// Reads the live caller until it has media or news.
@@ -179,7 +157,7 @@ impl CfSrtSrc {
         if let Some(item) = state.registration.as_mut().and_then(Registration::try_recv) {
             return Wake::Item(item);
         }
-        match (self.interrupt.get(), state.feed.as_mut()) {
+        match (self.wakeup.interrupt(), state.feed.as_mut()) {
             (Some(interrupt), Some(feed)) => Wake::Feed(feed.next(interrupt)),
             _ => Wake::Flushing,
         }
@@ -515,12 +493,9 @@ impl BaseSrcImpl for CfSrtSrc {
                 ("Cannot listen for SRT on {addr}: {e}")
             )
         })?;
-        if self.interrupt.get().is_none() {
-            let interrupt = Interrupt::new().map_err(|e| {
-                gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
-            })?;
-            let _ = self.interrupt.set(interrupt);
-        }
+        self.wakeup.prepare().map_err(|e| {
+            gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
+        })?;
         let registration = listener
             .register(&stream_id, options)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Busy, ("{e}")))?;
@@ -561,19 +536,12 @@ impl BaseSrcImpl for CfSrtSrc {
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.store(true, Ordering::Release);
-        self.unlock.notify_waiters();
-        if let Some(interrupt) = self.interrupt.get() {
-            interrupt.raise();
-        }
+        self.wakeup.unlock();
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.flushing.store(false, Ordering::Release);
-        if let Some(interrupt) = self.interrupt.get() {
-            interrupt.clear();
-        }
+        self.wakeup.unlock_stop();
         Ok(())
     }
 }
@@ -592,7 +560,7 @@ impl PushSrcImpl for CfSrtSrc {
             };
             match wake {
                 Wake::Flushing | Wake::Feed(FeedEvent::Interrupted)
-                    if self.flushing.load(Ordering::Acquire) =>
+                    if self.wakeup.is_flushing() =>
                 {
                     return Err(gst::FlowError::Flushing);
                 }

@@ -2,7 +2,7 @@
 //! uses, declared by hand: a dozen functions and the constants they take. Only `socket.rs`
 //! calls these.
 
-#![allow(non_camel_case_types)]
+#![allow(non_camel_case_types, clippy::upper_case_acronyms)]
 
 use libc::{c_char, c_int, c_void, sockaddr};
 
