@@ -294,3 +294,33 @@ fn garbage_and_half_handshakes_leave_memory_bounded_and_live_inputs_undisturbed(
     let (status, err) = publisher.wait(FFMPEG_TIMEOUT);
     assert!(status.success(), "the live caller was disturbed: {err}");
 }
+
+#[test]
+fn an_srt_input_s_output_relays_it_over_rtmp() {
+    let controld = Controld::start();
+    let api = controld.api();
+    // The SRT input records too: its tee feeds the HLS branch and the remuxing output branch.
+    let source = create(&api, 2);
+    let target = create(&api, 2);
+    let target_uid = uid(&target);
+    api.ok(
+        "POST",
+        &format!("/live_inputs/{}/outputs", uid(&source)),
+        Some(json!({
+            "url": format!("rtmp://{}/live", controld.rtmp),
+            "streamKey": target["rtmp"]["streamKey"],
+        })),
+    );
+    let _caller = publish(&controld, &source, 20);
+    api.await_status(&uid(&source), "source connected", state_is("connected"));
+    let current = api.await_status(&target_uid, "target connected through the output", |c| {
+        c["state"] == "connected"
+    });
+    assert_eq!(current["ingestProtocol"], "rtmp", "{current}");
+    let manifest = format!("{}/{target_uid}/manifest/video.m3u8", controld.base_url());
+    wait_for("the relayed stream's playlist", Duration::from_secs(45), || {
+        (http_get(&manifest).0 == 200).then_some(())
+    });
+    let streams = ffprobe_streams(&manifest).expect("ffprobe plays the relayed stream");
+    assert!(streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()));
+}
