@@ -130,9 +130,15 @@ test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete,
   await step("the key is hidden until revealed; ffmpeg publishes to the URL and key shown", async () => {
     const key = page.getByLabel("Stream key", { exact: true });
     assert.equal(await key.getAttribute("type"), "password");
-    await page.getByRole("button", { name: "Show" }).click();
+    // The SRT passphrase beside it is a secret field too: the key's own button.
+    await page.locator(".copy-field", { has: key }).getByRole("button", { name: "Show" }).click();
     assert.equal(await key.getAttribute("type"), "text");
     oldKey = await key.inputValue();
+    const srtUrl = await page.getByLabel("SRT URL", { exact: true }).inputValue();
+    assert.match(srtUrl, /^srt:\/\/[^/?]+:\d+$/);
+    assert.equal(await page.getByLabel("SRT stream ID", { exact: true }).inputValue(), uid);
+    const passphrase = page.getByLabel("SRT passphrase", { exact: true });
+    assert.equal(await passphrase.getAttribute("type"), "password");
     assert.ok(oldKey.length >= 32, `stream key "${oldKey}" is too short`);
     const rtmpUrl = await page.getByLabel("RTMP URL", { exact: true }).inputValue();
     publisher = publish(`${rtmpUrl.replace(/\/?$/, "/")}${oldKey}`, 40);

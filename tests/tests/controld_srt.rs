@@ -318,9 +318,11 @@ fn an_srt_input_s_output_relays_it_over_rtmp() {
     });
     assert_eq!(current["ingestProtocol"], "rtmp", "{current}");
     let manifest = format!("{}/{target_uid}/manifest/video.m3u8", controld.base_url());
-    wait_for("the relayed stream's playlist", Duration::from_secs(45), || {
-        (http_get(&manifest).0 == 200).then_some(())
-    });
+    wait_for(
+        "the relayed stream's playlist",
+        Duration::from_secs(45),
+        || (http_get(&manifest).0 == 200).then_some(()),
+    );
     let streams = ffprobe_streams(&manifest).expect("ffprobe plays the relayed stream");
     assert!(streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()));
 }

@@ -25,6 +25,10 @@ pub const SRTS_CONNECTED: c_int = 5;
 pub const SRT_EASYNCRCV: c_int = 6002;
 pub const SRT_ETIMEOUT: c_int = 6003;
 
+/// syslog's LOG_ERR: libsrt logs refused handshakes (a wrong passphrase) as warnings, which a
+/// server hears from anyone.
+pub const LOG_ERR: c_int = 3;
+
 // Reject reasons a listen callback may set (srt/access_control.h)
 pub const SRT_REJX_BAD_REQUEST: c_int = 1400;
 pub const SRT_REJX_BAD_MODE: c_int = 1405;
@@ -69,6 +73,7 @@ pub struct SRT_TRACEBSTATS {
 #[link(name = "srt-gnutls")]
 unsafe extern "C" {
     pub fn srt_startup() -> c_int;
+    pub fn srt_setloglevel(level: c_int);
     pub fn srt_create_socket() -> SRTSOCKET;
     pub fn srt_bind(u: SRTSOCKET, name: *const sockaddr, namelen: c_int) -> c_int;
     pub fn srt_listen(u: SRTSOCKET, backlog: c_int) -> c_int;

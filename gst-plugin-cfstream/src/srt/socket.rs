@@ -36,6 +36,7 @@ fn startup() {
     // SAFETY: plain library initialisation; called once, before any other call.
     STARTUP.call_once(|| unsafe {
         ffi::srt_startup();
+        ffi::srt_setloglevel(ffi::LOG_ERR);
     });
 }
 
