@@ -205,14 +205,7 @@ fn wrong_passphrase_and_unknown_stream_id_are_refused_while_a_caller_is_live() {
 fn hevc_caller_is_rejected_with_cloudflare_s_code() {
     let receiver = Receiver::start("hevc");
     let hevc = Media {
-        video_override: &[
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-x265-params",
-            "log-level=error",
-        ],
+        video_override: cfstream_testmedia::X265,
         ..ts_media(3.0)
     };
     let _caller = publish_live(&hevc, &srt_url(receiver.addr(), "hevc", Some(PASSPHRASE)));

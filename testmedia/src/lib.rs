@@ -10,6 +10,15 @@ use std::time::Duration;
 
 /// ffmpeg audio arguments: AAC at 64 kbps, 44.1 kHz.
 pub const AAC: &[&str] = &["-c:a", "aac", "-b:a", "64k", "-ar", "44100"];
+/// ffmpeg video arguments for HEVC (x265), a codec Cloudflare refuses: a `video_override`.
+pub const X265: &[&str] = &[
+    "-c:v",
+    "libx265",
+    "-preset",
+    "ultrafast",
+    "-x265-params",
+    "log-level=error",
+];
 /// The lavfi tone: 440 Hz at 44.1 kHz.
 pub const TONE: &str = "sine=frequency=440:sample_rate=44100";
 

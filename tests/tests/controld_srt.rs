@@ -200,14 +200,7 @@ fn assert_codec_refused(media: &Media, code: &str) {
 #[test]
 fn hevc_over_srt_is_refused_with_cloudflare_s_code() {
     let hevc = Media {
-        video_override: &[
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-x265-params",
-            "log-level=error",
-        ],
+        video_override: cfstream_testmedia::X265,
         ..Encoding::good(8).mpegts(AAC_64K)
     };
     assert_codec_refused(&hevc, "ERR_UNSUPPORTED_VIDEO_CODEC");
