@@ -34,8 +34,12 @@ fn small_flv() -> BytesMut {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
+/// [`small_flv`] in a temp dir (kept while the first value lives) and a plain RTMP listener.
+fn small_flv_and_listener() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    server::ListenerHandle,
+) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("small.flv");
     std::fs::write(&file, small_flv()).unwrap();
@@ -44,6 +48,12 @@ async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
         tls: None,
     })
     .unwrap();
+    (dir, file, listener)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
+    let (_dir, file, listener) = small_flv_and_listener();
     let mut registrations: Vec<_> = ["k1", "k2"]
         .iter()
         .map(|key| listener.register("live", key, OPTIONS).unwrap())
@@ -161,14 +171,7 @@ async fn publishes_over_rtmps_with_insecure_and_refuses_an_unknown_certificate_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_ends_publishes_early_and_publishes_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("small.flv");
-    std::fs::write(&file, small_flv()).unwrap();
-    let listener = server::listener(&ListenerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-    })
-    .unwrap();
+    let (_dir, file, listener) = small_flv_and_listener();
     let mut registration = listener.register("live", "churn", OPTIONS).unwrap();
 
     // Publishes of 0.15-0.45 s, all ended abruptly, 0-0.4 s apart, for 3 s.
