@@ -5,9 +5,10 @@
 #
 # Variables: root (repository), target ($CARGO_TARGET_DIR or target/), account / token (controld's
 # fixed account id and API token), api_path (the stream API path of that account), media (the
-# cached 60 s FLV), nginx_module, clk_tck. Set by functions: work (bench_init); controld, loadgen
-# (build); controld_pid, controld_http, controld_api, controld_rtmp, controld_rtmp_url
-# (start_controld); nginx_pid, nginx_hls_dir (start_nginx).
+# cached 60 s FLV), small_media (a 300 kbps one), nginx_module, clk_tck. Set by functions: work
+# (bench_init); controld, loadgen (build); media (make_small_media); controld_pid, controld_http,
+# controld_api, controld_rtmp, controld_rtmp_url (start_controld); nginx_pid, nginx_hls_dir
+# (start_nginx).
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -15,6 +16,7 @@ account=bench
 token=bench-token
 api_path="/client/v4/accounts/$account/stream"
 media="$target/bench-media/vs-nginx-720p30-3mbps-60s.flv"
+small_media="$target/bench-media/small-180p15-300kbps-60s.flv"
 nginx_module=/usr/lib/nginx/modules/ngx_rtmp_module.so
 clk_tck=$(getconf CLK_TCK)
 work=""
@@ -41,14 +43,28 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
-# bench_cleanup: stops nginx, controld and tracked pids, removes $work (the EXIT trap).
+# bench_cleanup: stops nginx, controld and tracked pids, keeps the evidence of a crash
+# (keep_crash), removes $work (the EXIT trap).
 bench_cleanup() {
   local pid
   for pid in $nginx_pid $controld_pid "${bench_pids[@]}"; do
     stop_pid "$pid"
   done
-  [ -n "$work" ] && rm -rf "$work"
+  [ -n "$work" ] && keep_crash && rm -rf "$work"
   return 0
+}
+
+# keep_crash: when a process started in $work dumped core there (the kernel's core_pattern must
+# be a plain file name, e.g. "core"), moves the core with controld's stdout/stderr to
+# $target/crashes/<UTC time>/ and says so.
+keep_crash() {
+  local cores=("$work"/core*) keep
+  [ -e "${cores[0]}" ] || return 0
+  keep="$target/crashes/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$keep"
+  mv "${cores[@]}" "$keep/"
+  cp "$work"/*.err "$work"/*.out "$keep/" 2>/dev/null || true
+  echo "a process crashed: core and logs kept in $keep (gdb ${controld:-controld} $keep/core*)" >&2
 }
 
 # free_port: prints a loopback TCP port that was free a moment ago.
@@ -116,16 +132,41 @@ build() {
 
 # make_media: makes $media once (60 s 720p30 3 Mbps H.264, keyframe every 4 s, 128 kbps AAC FLV).
 make_media() {
-  mkdir -p "$(dirname "$media")"
-  [ -s "$media" ] && return 0
-  echo "== making $media (60 s, 1280x720, 30 fps, 3 Mbps H.264, keyframe every 4 s, AAC)"
+  make_flv "$media" 1280x720 30 3M 128k
+}
+
+# make_small_media: makes $small_media once (60 s 320x180 15 fps 300 kbps H.264, keyframe every
+# 4 s, 64 kbps AAC FLV), a tenth of $media's bytes for many streams without filling the disk, and
+# sets media to it.
+make_small_media() {
+  make_flv "$small_media" 320x180 15 300k 64k
+  media=$small_media
+}
+
+# make_flv FILE SIZE FPS VIDEO_BITRATE AUDIO_BITRATE: makes FILE once, 60 s of test pattern
+# (x264, a keyframe every 4 s, closed GOPs) and a 440 Hz tone (AAC).
+make_flv() {
+  local file=$1 size=$2 fps=$3 video=$4 audio=$5 keyint=$(($3 * 4))
+  mkdir -p "$(dirname "$file")"
+  [ -s "$file" ] && return 0
+  echo "== making $file (60 s, $size, $fps fps, $video H.264, keyframe every 4 s, AAC)"
   ffmpeg -nostdin -hide_banner -loglevel error -y \
-    -f lavfi -i testsrc2=size=1280x720:rate=30 \
+    -f lavfi -i "testsrc2=size=$size:rate=$fps" \
     -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
-    -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -pix_fmt yuv420p \
-    -x264-params keyint=120:min-keyint=120:scenecut=0 \
-    -c:a aac -b:a 128k -f flv "$media.tmp"
-  mv "$media.tmp" "$media"
+    -c:v libx264 -preset veryfast -b:v "$video" -maxrate "$video" -bufsize "$((${video%[kM]} * 2))${video: -1}" \
+    -pix_fmt yuv420p -x264-params "keyint=$keyint:min-keyint=$keyint:scenecut=0" \
+    -c:a aac -b:a "$audio" -f flv "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+# install_debug_tools: apt-get installs valgrind and llvm (llvm-symbolizer, which
+# AddressSanitizer uses to name source lines in its reports) when missing.
+install_debug_tools() {
+  command -v valgrind >/dev/null && command -v llvm-symbolizer >/dev/null && return 0
+  echo "== installing valgrind and llvm"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get install -y -q valgrind llvm >/dev/null
 }
 
 # install_nginx_rtmp: apt-get installs libnginx-mod-rtmp when $nginx_module is missing.
@@ -144,9 +185,12 @@ install_nginx_rtmp() {
 start_controld() {
   local port=${1:-0} data=${2:-$work/controld} line
   mkdir -p "$data"
-  CONTROLD_ACCOUNT_ID=$account CONTROLD_API_TOKEN=$token CONTROLD_LOG=warn \
-    "$controld" --data-dir "$data" --http 127.0.0.1:0 --rtmp "127.0.0.1:$port" \
-    >"$data.out" 2>"$data.err" &
+  # In $work with core dumps on, so that a crash leaves a core for bench_cleanup to keep.
+  (
+    cd "$work" && ulimit -c unlimited 2>/dev/null
+    CONTROLD_ACCOUNT_ID=$account CONTROLD_API_TOKEN=$token CONTROLD_LOG=warn \
+      exec "$controld" --data-dir "$data" --http 127.0.0.1:0 --rtmp "127.0.0.1:$port"
+  ) >"$data.out" 2>"$data.err" &
   controld_pid=$!
   for _ in $(seq 300); do
     line=$(grep -m1 '^controld: http=' "$data.out" || true)

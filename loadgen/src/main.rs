@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use media::Media;
-use publisher::ConnectionReport;
+use publisher::{Churn, ConnectionReport, Plan};
 use target::Target;
 use watch::Watcher;
 
@@ -60,6 +60,14 @@ struct Args {
     /// Seconds between a failed publish and the next attempt.
     #[arg(long, default_value_t = 1.0, value_parser = positive_number)]
     retry_delay: f64,
+    /// Publishers come and go: each publish ends after a random 0.5-1.5 times this many seconds
+    /// and the connection publishes again after a random 0-2 times --retry-delay.
+    #[arg(long, value_parser = positive_number)]
+    churn: Option<f64>,
+    /// With --churn: per cent of the early ends that are abrupt (half a close without shutdown,
+    /// as of a killed encoder, half a reset).
+    #[arg(long, default_value_t = 0, requires = "churn", value_parser = clap::value_parser!(u32).range(0..=100))]
+    abort_percent: u32,
     /// rtmps://: accept any server certificate (self-signed bench servers). Without it the
     /// certificate must chain to a webpki root and name the URL's host.
     #[arg(long)]
@@ -130,13 +138,20 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             ),
             None => None,
         };
+        let plan = Plan {
+            duration: Duration::from_secs_f64(args.duration),
+            retry_delay: Duration::from_secs_f64(args.retry_delay),
+            churn: args.churn.map(|mean| Churn {
+                mean: Duration::from_secs_f64(mean),
+                abort_percent: args.abort_percent,
+            }),
+        };
         let publish = publish_all(
             &targets,
             tls,
             media,
             Duration::from_secs_f64(args.ramp.recip()),
-            Duration::from_secs_f64(args.duration),
-            Duration::from_secs_f64(args.retry_delay),
+            plan,
         );
         let Some(watcher) = watcher.as_mut() else {
             return Ok::<_, Box<dyn std::error::Error>>((publish.await?, None));
@@ -202,8 +217,7 @@ async fn publish_all(
     tls: Option<tokio_rustls::TlsConnector>,
     media: Arc<Media>,
     ramp_interval: Duration,
-    duration: Duration,
-    retry_delay: Duration,
+    plan: Plan,
 ) -> Result<Vec<ConnectionReport>, tokio::task::JoinError> {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(targets.len());
@@ -213,7 +227,7 @@ async fn publish_all(
         let target = target.clone();
         let tls = tls.clone();
         tasks.push(tokio::spawn(async move {
-            publisher::run(target, tls, &media, duration, retry_delay).await
+            publisher::run(target, tls, &media, plan, n).await
         }));
     }
     let mut reports = Vec::with_capacity(tasks.len());

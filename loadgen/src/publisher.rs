@@ -1,5 +1,6 @@
 //! One connection's life: connect (TCP, and TLS for `rtmps://`), handshake, publish, send the
-//! media in real time until its deadline, and start over after a failure.
+//! media in real time until its deadline, and start over after a failure; with [`Churn`], also
+//! end each publish early (cleanly or abruptly) and start over.
 
 use std::time::Duration;
 
@@ -48,6 +49,63 @@ pub enum PublishError {
     NoTls,
 }
 
+/// Publishers that come and go (`--churn`): each publish ends after a random 0.5–1.5 times
+/// `mean`, and the connection publishes again after a random pause of 0–2 times the retry delay
+/// (so that a reconnect window of about the retry delay is sometimes met, sometimes missed).
+#[derive(Clone, Copy, Debug)]
+pub struct Churn {
+    pub mean: Duration,
+    /// Per cent of the early ends that are abrupt: half close the socket without a shutdown
+    /// (what the kernel does for a killed encoder), half reset it (`SO_LINGER` 0).
+    pub abort_percent: u32,
+}
+
+/// How a publish ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ending {
+    /// Shutdown of the write side after the last tag (FIN), then close.
+    Clean,
+    /// Close without shutdown, in the middle of the stream.
+    Dropped,
+    /// Close with `SO_LINGER` 0: the peer gets a reset.
+    Reset,
+}
+
+/// A small deterministic generator (xorshift64*), one per connection, for the churn schedule.
+struct Dice(u64);
+
+impl Dice {
+    fn new(connection: usize) -> Dice {
+        Dice(0x9E37_79B9_7F4A_7C15 ^ (connection as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
+    }
+
+    /// Uniform in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Churn {
+    fn publish_length(&self, dice: &mut Dice) -> Duration {
+        self.mean.mul_f64(0.5 + dice.next())
+    }
+
+    fn ending(&self, dice: &mut Dice) -> Ending {
+        let roll = dice.next() * 100.0;
+        let abort = f64::from(self.abort_percent);
+        if roll >= abort {
+            Ending::Clean
+        } else if roll < abort / 2.0 {
+            Ending::Dropped
+        } else {
+            Ending::Reset
+        }
+    }
+}
+
 /// What one connection did over its whole duration.
 #[derive(Debug, Default)]
 pub struct ConnectionReport {
@@ -56,57 +114,94 @@ pub struct ConnectionReport {
     pub media_ms: u64,
     pub errors: u64,
     pub reconnects: u64,
+    /// Publishes ended early by `--churn`, and how many of them abruptly.
+    pub churned: u64,
+    pub aborted: u64,
     pub last_error: Option<String>,
     /// The video keyframes written, one list per publish that got as far as sending media.
     pub keyframes: Vec<Vec<KeyframeSent>>,
 }
 
-/// Publishes `media` to `target` for `duration`, reconnecting `retry_delay` after a failure.
+/// How a connection publishes: for how long, the pause after a failure, and its churn.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub duration: Duration,
+    pub retry_delay: Duration,
+    pub churn: Option<Churn>,
+}
+
+/// Publishes `media` to `target` for the plan's duration, reconnecting `retry_delay` after a
+/// failure (and, with churn, after each early end). `connection` seeds the churn schedule.
 pub async fn run(
     target: Target,
     tls: Option<TlsConnector>,
     media: &Media,
-    duration: Duration,
-    retry_delay: Duration,
+    plan: Plan,
+    connection: usize,
 ) -> ConnectionReport {
-    let deadline = Instant::now() + duration;
+    let deadline = Instant::now() + plan.duration;
+    let mut dice = Dice::new(connection);
     let mut report = ConnectionReport::default();
     loop {
-        match publish(&target, tls.as_ref(), media, deadline, &mut report).await {
-            Ok(()) => break,
+        let (until, ending) = match plan.churn {
+            Some(churn) => {
+                let until = deadline.min(Instant::now() + churn.publish_length(&mut dice));
+                let ending = if until < deadline {
+                    churn.ending(&mut dice)
+                } else {
+                    Ending::Clean
+                };
+                (until, ending)
+            }
+            None => (deadline, Ending::Clean),
+        };
+        match publish(&target, tls.as_ref(), media, until, ending, &mut report).await {
+            Ok(()) if until >= deadline => break,
+            Ok(()) => {
+                report.churned += 1;
+                report.aborted += u64::from(ending != Ending::Clean);
+            }
             Err(error) => {
                 report.errors += 1;
                 report.last_error = Some(error.to_string());
             }
         }
-        if Instant::now() + retry_delay >= deadline {
+        let pause = match plan.churn {
+            Some(_) => plan.retry_delay.mul_f64(2.0 * dice.next()),
+            None => plan.retry_delay,
+        };
+        if Instant::now() + pause >= deadline {
             break;
         }
-        sleep(retry_delay).await;
+        sleep(pause).await;
         report.reconnects += 1;
     }
     report
 }
 
-/// One publish until `deadline` (Ok) or the first failure.
+/// One publish until `deadline` (Ok), ended as `ending` says, or the first failure.
 async fn publish(
     target: &Target,
     tls: Option<&TlsConnector>,
     media: &Media,
     deadline: Instant,
+    ending: Ending,
     report: &mut ConnectionReport,
 ) -> Result<(), PublishError> {
     let stream = within("connecting", TcpStream::connect(target.addr)).await??;
     // Every tag is written when it is due: do not let Nagle hold small audio tags back.
     stream.set_nodelay(true)?;
+    if ending == Ending::Reset {
+        stream.set_zero_linger()?;
+    }
     if !target.tls {
-        return publish_on(stream, target, media, deadline, report).await;
+        return publish_on(stream, target, media, deadline, ending, report).await;
     }
     let connector = tls.ok_or(PublishError::NoTls)?;
     let name = ServerName::try_from(target.host.clone())
         .map_err(|_| PublishError::ServerName(target.host.clone()))?;
     let stream = within("in the TLS handshake", connector.connect(name, stream)).await??;
-    publish_on(stream, target, media, deadline, report).await
+    publish_on(stream, target, media, deadline, ending, report).await
 }
 
 /// The RTMP part of [`publish`], over TCP or TLS.
@@ -115,6 +210,7 @@ async fn publish_on<S: AsyncRead + AsyncWrite + Unpin>(
     target: &Target,
     media: &Media,
     deadline: Instant,
+    ending: Ending,
     report: &mut ConnectionReport,
 ) -> Result<(), PublishError> {
     let mut writer = ChunkWriter::default();
@@ -174,7 +270,10 @@ async fn publish_on<S: AsyncRead + AsyncWrite + Unpin>(
         let due_ms = schedule.next_timestamp();
         let due = start + Duration::from_millis(due_ms);
         if due >= deadline {
-            stream.shutdown().await?;
+            // Dropped and reset publishes just close (dropping `stream`), mid-stream.
+            if ending == Ending::Clean {
+                stream.shutdown().await?;
+            }
             return Ok(());
         }
         tokio::select! {

@@ -70,12 +70,14 @@ pub fn print(targets: &[Target], reports: &[ConnectionReport], quiet: bool) {
     };
     println!(
         "total: connections={} bytes_sent={} media_seconds={:.1} errors={} reconnects={} \
-         failed_connections={} loadgen_cpu_seconds={cpu}",
+         churned={} aborted={} failed_connections={} loadgen_cpu_seconds={cpu}",
         reports.len(),
         sum(|r| r.bytes_sent),
         sum(|r| r.media_ms) as f64 / 1000.0,
         sum(|r| r.errors),
         sum(|r| r.reconnects),
+        sum(|r| r.churned),
+        sum(|r| r.aborted),
         reports.iter().filter(|r| r.errors > 0).count(),
     );
 }

@@ -34,8 +34,12 @@ fn small_flv() -> BytesMut {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
+/// [`small_flv`] in a temp dir (kept while the first value lives) and a plain RTMP listener.
+fn small_flv_and_listener() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    server::ListenerHandle,
+) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("small.flv");
     std::fs::write(&file, small_flv()).unwrap();
@@ -44,6 +48,12 @@ async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
         tls: None,
     })
     .unwrap();
+    (dir, file, listener)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_every_connection_arrive_and_keep_rising_across_loops() {
+    let (_dir, file, listener) = small_flv_and_listener();
     let mut registrations: Vec<_> = ["k1", "k2"]
         .iter()
         .map(|key| listener.register("live", key, OPTIONS).unwrap())
@@ -157,4 +167,66 @@ async fn publishes_over_rtmps_with_insecure_and_refuses_an_unknown_certificate_w
     assert!(stdout.contains("errors=0 "), "{stdout}");
     // 1 s of 25 fps video.
     assert!(frames >= 20, "{frames} frames: {stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_ends_publishes_early_and_publishes_again() {
+    let (_dir, file, listener) = small_flv_and_listener();
+    let mut registration = listener.register("live", "churn", OPTIONS).unwrap();
+
+    // Publishes of 0.15-0.45 s, all ended abruptly, 0-0.4 s apart, for 3 s.
+    let url = format!("rtmp://{}/live/churn", listener.local_addr());
+    let mut loadgen = Box::pin(
+        Command::new(env!("CARGO_BIN_EXE_cfstream-loadgen"))
+            .args(["--file", file.to_str().unwrap(), "--url", &url])
+            .args([
+                "--duration",
+                "3",
+                "--churn",
+                "0.3",
+                "--abort-percent",
+                "100",
+            ])
+            .args(["--retry-delay", "0.2"])
+            .output(),
+    );
+    let watch = async {
+        let (mut connected, mut disconnected, mut output) = (0, 0, None);
+        loop {
+            tokio::select! {
+                item = registration.recv() => match item {
+                    Some(IngestItem::PublisherConnected { .. }) => connected += 1,
+                    Some(IngestItem::PublisherDisconnected { .. }) => disconnected += 1,
+                    Some(_) => {}
+                    None => break,
+                },
+                done = &mut loadgen, if output.is_none() => output = Some(done.unwrap()),
+            }
+            if output.is_some() && connected == disconnected {
+                break;
+            }
+        }
+        (connected, output.unwrap())
+    };
+    let (connected, output) = tokio::time::timeout(PATIENCE, watch)
+        .await
+        .expect("load generator and listener finish");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let total = stdout.lines().find(|l| l.starts_with("total: ")).unwrap();
+    let field = |name: &str| -> u64 {
+        let prefix = format!("{name}=");
+        let value = total
+            .split(' ')
+            .find_map(|f| f.strip_prefix(prefix.as_str()));
+        value.unwrap().parse().unwrap()
+    };
+    // A reconnect that comes before the server noticed the cut is refused as a second
+    // publisher of the key: an error, then the connection tries again. The last attempt either
+    // ran until the end (`full` = 1) or was cut or refused too, with no time left for another.
+    let (churned, errors) = (field("churned"), field("errors"));
+    assert!(churned >= 3, "{total}");
+    assert_eq!(field("aborted"), churned, "{total}");
+    let full = (field("reconnects") + 1).checked_sub(churned + errors);
+    assert!(matches!(full, Some(0 | 1)), "{total}");
+    assert_eq!(connected, churned + full.unwrap(), "{stdout}");
 }

@@ -120,10 +120,7 @@ impl Session {
                 Err(e) => tracing::error!(input = input.uid, "reading outputs: {e}"),
             }
             if let Some(sink) = pipeline.by_name("hls") {
-                let store = inner.store.clone();
-                sink.connect("recording-name", false, move |_| {
-                    new_video(&store, &input).map(|uid| uid.to_value())
-                });
+                connect_recording_name(&sink, inner.store.clone(), input);
             }
             pipeline
                 .set_state(gst::State::Playing)
@@ -462,6 +459,16 @@ impl Session {
     }
 }
 
+/// Names each recording of `sink` (cfhlssink) after a new video row. The handler always returns
+/// a value: a NULL name when the row cannot be made (e.g. a full disk), and the sink then names
+/// the directory itself. Returning no value from a handler of a signal with a return type
+/// panics inside GLib's emission, where a panic cannot unwind: the whole process would abort.
+fn connect_recording_name(sink: &gst::Element, store: crate::store::Store, input: Arc<LiveInput>) {
+    sink.connect("recording-name", false, move |_| {
+        Some(new_video(&store, &input).to_value())
+    });
+}
+
 /// `recording-name` handler (streaming thread): creates the video row, names the directory.
 fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
     let now = time::OffsetDateTime::now_utc();
@@ -508,5 +515,45 @@ fn status_reason(reason: &DisconnectReason) -> Option<&'static str> {
         DisconnectReason::Replaced => Some("replaced"),
         DisconnectReason::ProtocolError(_) => Some("protocol_error"),
         DisconnectReason::Stopped | DisconnectReason::Rejected => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::live_inputs::RecordingSettings;
+
+    fn input() -> LiveInput {
+        LiveInput {
+            uid: "0123456789abcdef0123456789abcdef".into(),
+            account_id: "account".into(),
+            created: timefmt::now(),
+            modified: timefmt::now(),
+            meta: serde_json::json!({}),
+            enabled: true,
+            delete_recording_after_days: None,
+            default_creator: None,
+            recording: RecordingSettings::default(),
+            stream_key: "key".into(),
+            keys_rotated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_video_row_that_cannot_be_made_leaves_the_recording_name_to_the_sink() {
+        gst::init().unwrap();
+        // Registered already when another test started a pipeline manager.
+        let _ = gstcfstream::plugin_register_static();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        // Every write now fails, as on a full disk.
+        store
+            .write_blocking(|c| c.pragma_update(None, "query_only", true))
+            .unwrap();
+        let sink = gst::ElementFactory::make("cfhlssink").build().unwrap();
+        connect_recording_name(&sink, store, Arc::new(input()));
+        let name = sink.emit_by_name::<Option<String>>("recording-name", &[]);
+        assert_eq!(name, None);
     }
 }
