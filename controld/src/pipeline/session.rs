@@ -536,6 +536,7 @@ mod tests {
             default_creator: None,
             recording: RecordingSettings::default(),
             stream_key: "key".into(),
+            srt_passphrase: "passphrase".into(),
             keys_rotated_at: None,
         }
     }
