@@ -35,11 +35,7 @@ fn small_flv() -> BytesMut {
 }
 
 /// [`small_flv`] in a temp dir (kept while the first value lives) and a plain RTMP listener.
-fn small_flv_and_listener() -> (
-    tempfile::TempDir,
-    std::path::PathBuf,
-    server::ListenerHandle,
-) {
+fn small_flv_and_listener() -> (tempfile::TempDir, std::path::PathBuf, rtmp::ListenerHandle) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("small.flv");
     std::fs::write(&file, small_flv()).unwrap();
