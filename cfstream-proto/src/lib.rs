@@ -8,6 +8,7 @@
 //! therefore runs under tokio in the GStreamer plugin, in unit tests and under cargo-fuzz, and
 //! the compiler keeps GStreamer out of it (it is not a dependency).
 
+pub mod cmaf;
 pub mod flv;
 pub mod h264;
 pub mod index;
