@@ -11,9 +11,13 @@
 mod codec;
 mod fragment;
 mod init;
+mod segmenter;
 
 pub use codec::{AudioConfig, CodecError, VideoConfig, stream_info};
 pub use fragment::{
     FragmentHeader, FragmentSample, NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS, write_fragment,
 };
 pub use init::{TrackConfig, VIDEO_TIMESCALE, init_segment};
+pub use segmenter::{
+    Event, Frame, MAX_AUDIO_LEAD_NS, NoSuchTrack, Segmenter, SegmenterConfig, Stats,
+};
