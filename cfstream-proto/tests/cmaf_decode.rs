@@ -1,0 +1,228 @@
+//! The CMAF segmenter on real media: x264 + AAC from ffmpeg in FLV, demuxed with the crate's
+//! FLV reader, segmented, written as init + segment files, and decoded by ffmpeg per track.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cfstream_proto::cmaf::{
+    AudioConfig, Event, Frame, Segmenter, SegmenterConfig, TrackConfig, VideoConfig,
+};
+use cfstream_proto::flv::{self, TAG_AUDIO, TAG_VIDEO};
+use cfstream_proto::index::{TrackKind, init_name, parse_media_name, segment_name};
+use cfstream_testmedia::{Media, generate_media};
+
+const MS: i64 = 1_000_000;
+
+/// The frames and decoder configurations of an FLV file.
+struct Demuxed {
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    frames: Vec<Frame>,
+}
+
+fn demux(data: &[u8]) -> Demuxed {
+    let mut pos = flv::parse_file_header(data).unwrap();
+    let mut out = Demuxed {
+        video: None,
+        audio: None,
+        frames: Vec::new(),
+    };
+    while let Some((tag, used)) = flv::parse_tag(&data[pos..]) {
+        pos += used;
+        let dts_ns = i64::from(tag.timestamp_ms) * MS;
+        let body = tag.body;
+        match (tag.tag_type, body.get(1)) {
+            (TAG_VIDEO, Some(0)) => out.video = Some(VideoConfig::from_avcc(&body[5..]).unwrap()),
+            (TAG_VIDEO, Some(1)) => {
+                // Composition time: signed 24 bits, milliseconds.
+                let cts = i32::from_be_bytes([body[2], body[3], body[4], 0]) >> 8;
+                out.frames.push(Frame {
+                    track: TrackKind::Video,
+                    dts_ns,
+                    pts_ns: dts_ns + i64::from(cts) * MS,
+                    duration_ns: None,
+                    keyframe: body[0] >> 4 == 1,
+                    data: Bytes::copy_from_slice(&body[5..]),
+                    wall_clock_ms: 1_700_000_000_000 + dts_ns / MS,
+                });
+            }
+            (TAG_AUDIO, Some(0)) => {
+                out.audio = Some(AudioConfig::from_audio_specific_config(&body[2..]).unwrap())
+            }
+            (TAG_AUDIO, Some(1)) => out.frames.push(Frame {
+                track: TrackKind::Audio,
+                dts_ns,
+                pts_ns: dts_ns,
+                duration_ns: None,
+                keyframe: true,
+                data: Bytes::copy_from_slice(&body[2..]),
+                wall_clock_ms: 1_700_000_000_000 + dts_ns / MS,
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Writes every init and segment file under its index name, and per track the init segment
+/// followed by every segment (what a player fetches, in order). Returns those two files.
+fn write_events(segmenter: &mut Segmenter, dir: &Path) -> (PathBuf, PathBuf) {
+    let mut whole = [Vec::new(), Vec::new()];
+    let slot = |kind| (kind == TrackKind::Audio) as usize;
+    while let Some(event) = segmenter.poll_event() {
+        match event {
+            Event::Init {
+                track,
+                discontinuity_number,
+                data,
+            } => {
+                std::fs::write(dir.join(init_name(track, discontinuity_number)), &data).unwrap();
+                whole[slot(track)].extend_from_slice(&data);
+            }
+            Event::Part {
+                track,
+                sequence,
+                part,
+                data,
+            } => {
+                let path = dir.join(segment_name(track, sequence));
+                let mut file = std::fs::read(&path).unwrap_or_default();
+                assert_eq!(file.len() as u64, part.offset);
+                file.extend_from_slice(&data);
+                std::fs::write(&path, file).unwrap();
+                whole[slot(track)].extend_from_slice(&data);
+            }
+            Event::SegmentClosed { track, segment } => {
+                let path = dir.join(segment_name(track, segment.sequence));
+                assert_eq!(std::fs::metadata(&path).unwrap().len(), segment.size);
+            }
+            Event::Error { reason, .. } => panic!("{reason}"),
+            _ => {}
+        }
+    }
+    let paths = (dir.join("video.mp4"), dir.join("audio.mp4"));
+    std::fs::write(&paths.0, &whole[0]).unwrap();
+    std::fs::write(&paths.1, &whole[1]).unwrap();
+    (paths.0, paths.1)
+}
+
+fn ffprobe(path: &Path, args: &[&str]) -> String {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Decodes the file with ffmpeg; any error message fails.
+fn decodes_cleanly(path: &Path) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "ffmpeg decoding {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Frames decoded and packet DTS in stream order.
+fn probe_track(path: &Path) -> (u64, Vec<i64>) {
+    let frames = ffprobe(
+        path,
+        &[
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    let dts = ffprobe(path, &["-show_entries", "packet=dts", "-of", "csv=p=0"]);
+    (
+        frames.trim().parse().unwrap(),
+        dts.lines().map(|l| l.trim().parse().unwrap()).collect(),
+    )
+}
+
+#[test]
+fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 3.0,
+        keyint_seconds: 1.0,
+        ..Media::default()
+    };
+    let flv_path = generate_media(&dir.path().join("in.flv"), &media);
+    let mut demuxed = demux(&std::fs::read(flv_path).unwrap());
+    let video = demuxed.video.clone().expect("AVC sequence header");
+    assert_eq!((video.width, video.height), (320, 240));
+    assert_eq!(video.frame_rate, Some((30, 1)));
+    let count = |kind| demuxed.frames.iter().filter(|f| f.track == kind).count() as u64;
+    let (video_frames, audio_frames) = (count(TrackKind::Video), count(TrackKind::Audio));
+    assert_eq!(video_frames, 90);
+
+    // A publisher repeating a DTS (as flvmux under load does): the output must not.
+    let video_at: Vec<usize> = (0..demuxed.frames.len())
+        .filter(|&i| demuxed.frames[i].track == TrackKind::Video)
+        .collect();
+    let (earlier, later) = (video_at[45], video_at[46]);
+    demuxed.frames[later].dts_ns = demuxed.frames[earlier].dts_ns;
+    let mut segmenter = Segmenter::new(SegmenterConfig {
+        part_target: Duration::from_millis(500),
+        ..SegmenterConfig::default()
+    });
+    segmenter.set_track(TrackConfig::Video(video));
+    segmenter.set_track(TrackConfig::Audio(
+        demuxed.audio.clone().expect("AAC header"),
+    ));
+    for frame in demuxed.frames {
+        segmenter.push(frame).unwrap();
+    }
+    segmenter.finish();
+    let (video_path, audio_path) = write_events(&mut segmenter, dir.path());
+    assert_eq!(segmenter.target_duration(), Some(1));
+    assert_eq!(segmenter.stats().dts_corrected, 1);
+
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| parse_media_name(e.unwrap().file_name().to_str()?))
+        .collect();
+    names.sort_by_key(|&(kind, init, n)| (kind.code(), !init, n));
+    assert_eq!(names.len(), 2 * (1 + 3), "{names:?}");
+
+    for (path, expected) in [(&video_path, video_frames), (&audio_path, audio_frames)] {
+        decodes_cleanly(path);
+        let (decoded, dts) = probe_track(path);
+        assert_eq!(decoded, expected, "{}", path.display());
+        assert!(
+            dts.windows(2).all(|w| w[0] < w[1]),
+            "{}: DTS not strictly increasing: {dts:?}",
+            path.display()
+        );
+    }
+    let codec = ffprobe(
+        &video_path,
+        &[
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    assert_eq!(codec.trim(), "h264,320,240");
+}
