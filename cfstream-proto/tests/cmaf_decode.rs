@@ -1,6 +1,7 @@
 //! The CMAF segmenter on real media: x264 + AAC from ffmpeg in FLV, demuxed with the crate's
 //! FLV reader, segmented, written as init + segment files, and decoded by ffmpeg per track.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -66,11 +67,20 @@ fn demux(data: &[u8]) -> Demuxed {
     out
 }
 
-/// Writes every init and segment file under its index name, and per track the init segment
-/// followed by every segment (what a player fetches, in order). Returns those two files.
-fn write_events(segmenter: &mut Segmenter, dir: &Path) -> (PathBuf, PathBuf) {
-    let mut whole = [Vec::new(), Vec::new()];
-    let slot = |kind| (kind == TrackKind::Audio) as usize;
+/// What the events of a recording wrote, per track and discontinuity run.
+#[derive(Default)]
+struct Written {
+    /// (track, run) → the run's init segment followed by its segments, as a player reads them.
+    runs: BTreeMap<(&'static str, u64), Vec<u8>>,
+    /// (track, run) → decode time where the run's last segment ends, ticks.
+    ends: BTreeMap<(&'static str, u64), u64>,
+}
+
+/// Writes every init and segment file under its index name into `dir`, checking that parts
+/// land at their offsets and segments have their sizes.
+fn write_events(segmenter: &mut Segmenter, dir: &Path) -> Written {
+    let mut written = Written::default();
+    let mut run_of = BTreeMap::new();
     while let Some(event) = segmenter.poll_event() {
         match event {
             Event::Init {
@@ -79,7 +89,14 @@ fn write_events(segmenter: &mut Segmenter, dir: &Path) -> (PathBuf, PathBuf) {
                 data,
             } => {
                 std::fs::write(dir.join(init_name(track, discontinuity_number)), &data).unwrap();
-                whole[slot(track)].extend_from_slice(&data);
+                let run = written.runs.entry((track.code(), discontinuity_number));
+                run.or_default().extend_from_slice(&data);
+            }
+            Event::SegmentStarted { track, segment } => {
+                run_of.insert(
+                    (track.code(), segment.sequence),
+                    segment.discontinuity_number,
+                );
             }
             Event::Part {
                 track,
@@ -92,20 +109,33 @@ fn write_events(segmenter: &mut Segmenter, dir: &Path) -> (PathBuf, PathBuf) {
                 assert_eq!(file.len() as u64, part.offset);
                 file.extend_from_slice(&data);
                 std::fs::write(&path, file).unwrap();
-                whole[slot(track)].extend_from_slice(&data);
+                let run = run_of[&(track.code(), sequence)];
+                written
+                    .runs
+                    .get_mut(&(track.code(), run))
+                    .unwrap()
+                    .extend_from_slice(&data);
             }
             Event::SegmentClosed { track, segment } => {
                 let path = dir.join(segment_name(track, segment.sequence));
                 assert_eq!(std::fs::metadata(&path).unwrap().len(), segment.size);
+                let end = segment.decode_time + segment.duration;
+                written
+                    .ends
+                    .insert((track.code(), segment.discontinuity_number), end);
             }
             Event::Error { reason, .. } => panic!("{reason}"),
             _ => {}
         }
     }
-    let paths = (dir.join("video.mp4"), dir.join("audio.mp4"));
-    std::fs::write(&paths.0, &whole[0]).unwrap();
-    std::fs::write(&paths.1, &whole[1]).unwrap();
-    (paths.0, paths.1)
+    written
+}
+
+/// Writes a run's bytes to `dir/<track>-<run>.mp4`.
+fn run_file(written: &Written, dir: &Path, track: TrackKind, run: u64) -> PathBuf {
+    let path = dir.join(format!("{}-{run}.mp4", track.code()));
+    std::fs::write(&path, &written.runs[&(track.code(), run)]).unwrap();
+    path
 }
 
 fn ffprobe(path: &Path, args: &[&str]) -> String {
@@ -194,7 +224,9 @@ fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
         segmenter.push(frame).unwrap();
     }
     segmenter.finish();
-    let (video_path, audio_path) = write_events(&mut segmenter, dir.path());
+    let written = write_events(&mut segmenter, dir.path());
+    let video_path = run_file(&written, dir.path(), TrackKind::Video, 0);
+    let audio_path = run_file(&written, dir.path(), TrackKind::Audio, 0);
     assert_eq!(segmenter.target_duration(), Some(1));
     assert_eq!(segmenter.stats().dts_corrected, 1);
 
@@ -225,4 +257,49 @@ fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
         ],
     );
     assert_eq!(codec.trim(), "h264,320,240");
+}
+
+/// Packet DTS of a file, in its stream's timescale.
+fn packet_dts(path: &Path) -> Vec<i64> {
+    probe_track(path).1
+}
+
+#[test]
+fn a_reconnect_starts_a_run_that_decodes_and_continues_the_decode_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 2.0,
+        keyint_seconds: 1.0,
+        ..Media::default()
+    };
+    let flv_path = generate_media(&dir.path().join("in.flv"), &media);
+    let demuxed = demux(&std::fs::read(flv_path).unwrap());
+    let mut segmenter = Segmenter::new(SegmenterConfig::default());
+    segmenter.set_track(TrackConfig::Video(demuxed.video.clone().unwrap()));
+    segmenter.set_track(TrackConfig::Audio(demuxed.audio.clone().unwrap()));
+    // The same publisher twice: its clock starts at 0 again after the reconnect.
+    for frame in demuxed.frames.iter().cloned() {
+        segmenter.push(frame).unwrap();
+    }
+    segmenter.discontinuity();
+    for frame in demuxed.frames.iter().cloned() {
+        segmenter.push(frame).unwrap();
+    }
+    segmenter.finish();
+    let written = write_events(&mut segmenter, dir.path());
+    for track in [TrackKind::Video, TrackKind::Audio] {
+        let first = run_file(&written, dir.path(), track, 0);
+        let second = run_file(&written, dir.path(), track, 1);
+        decodes_cleanly(&first);
+        decodes_cleanly(&second);
+        // The second run's first packet is decoded where the first run's last one ended.
+        let end = written.ends[&(track.code(), 0)];
+        assert_eq!(packet_dts(&second)[0], end as i64, "{track:?}");
+        assert!(
+            packet_dts(&first)
+                .last()
+                .is_some_and(|&last| last < end as i64)
+        );
+    }
+    assert_eq!(segmenter.stats().dts_corrected, 0);
 }

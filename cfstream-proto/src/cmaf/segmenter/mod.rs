@@ -228,13 +228,10 @@ impl Segmenter {
             .map(|t| ticks_to_ns(t.natural_end(), t.timescale()))
             .max();
         self.end_run(end_ns);
-        if self.run_written {
-            self.discontinuity_number += 1;
-            self.run_written = false;
-        }
     }
 
-    /// End of stream: emits everything held; the last frames keep their previous durations.
+    /// End of stream: emits everything held; the last frames keep their given or previous
+    /// durations. Frames pushed after it start a new run, as after a discontinuity.
     pub fn finish(&mut self) {
         self.place_audio(true);
         self.end_run(None);
@@ -252,6 +249,10 @@ impl Segmenter {
                 let end = end_ns.map(|ns| ns_to_ticks(ns, track.timescale()).max(0) as u64);
                 track.finish_run(end, &mut cx);
             }
+        }
+        if self.run_written {
+            self.discontinuity_number += 1;
+            self.run_written = false;
         }
         self.origin_ns = None;
         self.cuts.clear();
