@@ -20,16 +20,6 @@ const SPS: &[u8] = &[
 const PPS: &[u8] = &[0x68, 0xef, 0x8f, 0xcb];
 const SECONDS: i64 = 10;
 
-fn avcc() -> Vec<u8> {
-    let mut record = vec![1, SPS[1], SPS[2], SPS[3], 0xff, 0xe1];
-    record.extend_from_slice(&(SPS.len() as u16).to_be_bytes());
-    record.extend_from_slice(SPS);
-    record.push(1);
-    record.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
-    record.extend_from_slice(PPS);
-    record
-}
-
 fn frames() -> Vec<Frame> {
     let keyframe = Bytes::from(vec![0x65; 60_000]);
     let delta = Bytes::from(vec![0x41; 11_000]);
@@ -71,7 +61,9 @@ fn mux(frames: &[Frame]) -> usize {
         part_target: Duration::from_millis(500),
         ..SegmenterConfig::default()
     });
-    segmenter.set_track(TrackConfig::Video(VideoConfig::from_avcc(&avcc()).unwrap()));
+    segmenter.set_track(TrackConfig::Video(
+        VideoConfig::from_parameter_sets(SPS, PPS).unwrap(),
+    ));
     let audio = AudioConfig::from_audio_specific_config(&[0x12, 0x10]).unwrap();
     segmenter.set_track(TrackConfig::Audio(audio));
     let mut events = 0;

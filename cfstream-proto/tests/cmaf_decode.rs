@@ -23,6 +23,16 @@ struct Demuxed {
     frames: Vec<Frame>,
 }
 
+/// `seconds` of testmedia's default picture and tone in FLV, with 1 s GOPs.
+fn media_flv(dir: &Path, seconds: f64) -> Vec<u8> {
+    let media = Media {
+        seconds,
+        keyint_seconds: 1.0,
+        ..Media::default()
+    };
+    std::fs::read(generate_media(&dir.join("in.flv"), &media)).unwrap()
+}
+
 fn demux(data: &[u8]) -> Demuxed {
     let mut pos = flv::parse_file_header(data).unwrap();
     let mut out = Demuxed {
@@ -138,36 +148,31 @@ fn run_file(written: &Written, dir: &Path, track: TrackKind, run: u64) -> PathBu
     path
 }
 
-fn ffprobe(path: &Path, args: &[&str]) -> String {
-    let output = Command::new("ffprobe")
+/// Runs an ffmpeg tool at `-v error` on `path`; any message on stderr fails. Returns stdout.
+fn run_quietly(program: &str, before: &[&str], path: &Path, after: &[&str]) -> String {
+    let output = Command::new(program)
         .args(["-v", "error"])
-        .args(args)
+        .args(before)
         .arg(path)
+        .args(after)
         .output()
-        .expect("run ffprobe");
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
     assert!(
         output.status.success() && output.stderr.is_empty(),
-        "ffprobe {}: {}",
+        "{program} on {}: {}",
         path.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Decodes the file with ffmpeg; any error message fails.
+fn ffprobe(path: &Path, args: &[&str]) -> String {
+    run_quietly("ffprobe", args, path, &[])
+}
+
+/// Decodes the file with ffmpeg.
 fn decodes_cleanly(path: &Path) {
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        output.status.success() && output.stderr.is_empty(),
-        "ffmpeg decoding {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_quietly("ffmpeg", &["-nostdin", "-i"], path, &["-f", "null", "-"]);
 }
 
 /// Frames decoded and packet DTS in stream order.
@@ -192,13 +197,8 @@ fn probe_track(path: &Path) -> (u64, Vec<i64>) {
 #[test]
 fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
     let dir = tempfile::tempdir().unwrap();
-    let media = Media {
-        seconds: 3.0,
-        keyint_seconds: 1.0,
-        ..Media::default()
-    };
-    let flv_path = generate_media(&dir.path().join("in.flv"), &media);
-    let mut demuxed = demux(&std::fs::read(flv_path).unwrap());
+    let flv = media_flv(dir.path(), 3.0);
+    let mut demuxed = demux(&flv);
     let video = demuxed.video.clone().expect("AVC sequence header");
     assert_eq!((video.width, video.height), (320, 240));
     assert_eq!(video.frame_rate, Some((30, 1)));
@@ -267,13 +267,8 @@ fn packet_dts(path: &Path) -> Vec<i64> {
 #[test]
 fn a_reconnect_starts_a_run_that_decodes_and_continues_the_decode_time() {
     let dir = tempfile::tempdir().unwrap();
-    let media = Media {
-        seconds: 2.0,
-        keyint_seconds: 1.0,
-        ..Media::default()
-    };
-    let flv_path = generate_media(&dir.path().join("in.flv"), &media);
-    let demuxed = demux(&std::fs::read(flv_path).unwrap());
+    let flv = media_flv(dir.path(), 2.0);
+    let demuxed = demux(&flv);
     let mut segmenter = Segmenter::new(SegmenterConfig::default());
     segmenter.set_track(TrackConfig::Video(demuxed.video.clone().unwrap()));
     segmenter.set_track(TrackConfig::Audio(demuxed.audio.clone().unwrap()));

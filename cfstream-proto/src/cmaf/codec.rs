@@ -45,6 +45,17 @@ impl VideoConfig {
         };
         let avcc = mp4_atom::Avcc::decode_atom(&header, &mut std::io::Cursor::new(record))
             .map_err(|e| CodecError::AvcC(e.to_string()))?;
+        Self::from_record(avcc)
+    }
+
+    /// Builds the configuration of a byte-stream (Annex B) track from its SPS and PPS NAL units
+    /// (each with its header byte, without start code), with 4-byte NAL unit lengths.
+    pub fn from_parameter_sets(sps: &[u8], pps: &[u8]) -> Result<Self, CodecError> {
+        let avcc = mp4_atom::Avcc::new(sps, pps).map_err(|e| CodecError::Sps(e.to_string()))?;
+        Self::from_record(avcc)
+    }
+
+    fn from_record(avcc: mp4_atom::Avcc) -> Result<Self, CodecError> {
         let sps = avcc
             .sequence_parameter_sets
             .first()
@@ -333,24 +344,29 @@ pub(crate) mod tests {
         0x00, 0x00, 0x0f, 0x23, 0xc5, 0x0a, 0xa8,
     ];
 
-    pub fn avcc_record(sps: &[u8], pps: &[u8]) -> Vec<u8> {
-        let mut record = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
-        record.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-        record.extend_from_slice(sps);
-        record.push(1);
-        record.extend_from_slice(&(pps.len() as u16).to_be_bytes());
-        record.extend_from_slice(pps);
-        record
+    /// The body of an avcC box (what FLV and caps carry) around `sps` and `pps`.
+    fn avcc_record(sps: &[u8], pps: &[u8]) -> Vec<u8> {
+        use mp4_atom::Encode;
+        let mut boxed = Vec::new();
+        mp4_atom::Avcc::new(sps, pps)
+            .unwrap()
+            .encode(&mut boxed)
+            .unwrap();
+        boxed.split_off(8)
     }
 
     #[test]
     fn reads_profile_size_and_frame_rate_from_the_sps() {
         let config = VideoConfig::from_avcc(&avcc_record(SPS_320X240_30FPS, PPS)).unwrap();
+        assert_eq!(
+            config,
+            VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap()
+        );
         assert_eq!(config.codec_string(), "avc1.64000d");
         assert_eq!((config.width, config.height), (320, 240));
         assert_eq!(config.frame_rate, Some((30, 1)));
         assert_eq!(config.avcc.length_size, 4);
-        let baseline = VideoConfig::from_avcc(&avcc_record(SPS_BASELINE, PPS)).unwrap();
+        let baseline = VideoConfig::from_parameter_sets(SPS_BASELINE, PPS).unwrap();
         assert_eq!(baseline.codec_string(), "avc1.42c00d");
         assert_eq!((baseline.width, baseline.height), (320, 240));
         assert_eq!(baseline.frame_rate, Some((30, 1)));
@@ -376,7 +392,7 @@ pub(crate) mod tests {
         }
         bits.put(0, 1); // no VUI
         let sps = [&[0x67, 66, 0xc0, 40][..], &bits.finish()].concat();
-        let config = VideoConfig::from_avcc(&avcc_record(&sps, PPS)).unwrap();
+        let config = VideoConfig::from_parameter_sets(&sps, PPS).unwrap();
         assert_eq!(config.codec_string(), "avc1.42c028");
         assert_eq!((config.width, config.height), (1920, 1080));
         assert_eq!(config.frame_rate, None);
@@ -428,7 +444,7 @@ pub(crate) mod tests {
 
     #[test]
     fn stream_info_carries_codecs_and_picture() {
-        let video = VideoConfig::from_avcc(&avcc_record(SPS_320X240_30FPS, PPS)).unwrap();
+        let video = VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap();
         let audio = AudioConfig::from_audio_specific_config(&[0x12, 0x10]).unwrap();
         let info = stream_info(Some(&video), Some(&audio));
         assert_eq!(info.video_codec.as_deref(), Some("avc1.64000d"));

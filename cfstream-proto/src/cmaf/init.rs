@@ -230,11 +230,11 @@ fn mp4a(audio: &AudioConfig) -> Codec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmaf::codec::tests::{PPS, SPS_320X240_30FPS, avcc_record};
+    use crate::cmaf::codec::tests::{PPS, SPS_320X240_30FPS};
     use mp4_atom::{Any, Decode};
 
     fn video() -> TrackConfig {
-        TrackConfig::Video(VideoConfig::from_avcc(&avcc_record(SPS_320X240_30FPS, PPS)).unwrap())
+        TrackConfig::Video(VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap())
     }
 
     fn audio() -> TrackConfig {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use mp4_atom::{Decode, Moof};
 
 use super::*;
-use crate::cmaf::codec::tests::{PPS, SPS_320X240_30FPS, avcc_record};
+use crate::cmaf::codec::tests::{PPS, SPS_320X240_30FPS};
 use crate::cmaf::{AudioConfig, VideoConfig};
 
 const MS: i64 = 1_000_000;
@@ -17,7 +17,7 @@ fn segmenter(part_target_ms: u64, video: bool, audio: bool) -> Segmenter {
         ..SegmenterConfig::default()
     });
     if video {
-        let config = VideoConfig::from_avcc(&avcc_record(SPS_320X240_30FPS, PPS)).unwrap();
+        let config = VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap();
         segmenter.set_track(TrackConfig::Video(config));
     }
     if audio {
@@ -65,6 +65,14 @@ fn run(segmenter: &mut Segmenter, frames: Vec<Frame>) -> Vec<Event> {
         segmenter.push(frame).unwrap();
     }
     drain(segmenter)
+}
+
+/// Pushes `frames`, then finishes the stream: every event.
+fn run_to_end(segmenter: &mut Segmenter, frames: Vec<Frame>) -> Vec<Event> {
+    let mut events = run(segmenter, frames);
+    segmenter.finish();
+    events.extend(drain(segmenter));
+    events
 }
 
 fn drain(segmenter: &mut Segmenter) -> Vec<Event> {
@@ -117,9 +125,7 @@ fn samples(data: &[u8]) -> Vec<(u64, u32, bool)> {
 fn segments_are_cut_at_keyframes_only() {
     let mut segmenter = segmenter(1000, true, false);
     // Keyframes every 60 frames (2 s); a stream of 5 s.
-    let mut events = run(&mut segmenter, stream(0, 5, 60, false));
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, stream(0, 5, 60, false));
     let segments = closed(&events, TrackKind::Video);
     let durations: Vec<u64> = segments.iter().map(|s| s.duration).collect();
     assert_eq!(durations, [180_000, 180_000, 90_000]);
@@ -160,9 +166,7 @@ fn frames_before_the_first_keyframe_are_dropped_and_unknown_tracks_refused() {
 #[test]
 fn audio_is_cut_where_video_is_with_the_same_sequence_numbers() {
     let mut segmenter = segmenter(1000, true, true);
-    let mut events = run(&mut segmenter, stream(5_000 * MS, 7, 60, true));
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, stream(5_000 * MS, 7, 60, true));
     let video = closed(&events, TrackKind::Video);
     let audio = closed(&events, TrackKind::Audio);
     assert_eq!(video.len(), 4);
@@ -183,9 +187,7 @@ fn audio_is_cut_where_video_is_with_the_same_sequence_numbers() {
 #[test]
 fn parts_stay_within_the_target_and_independence_follows_keyframes() {
     let mut segmenter = segmenter(500, true, true);
-    let mut events = run(&mut segmenter, stream(0, 5, 60, true));
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, stream(0, 5, 60, true));
     let video = parts(&events, TrackKind::Video);
     assert!(video.iter().all(|(_, p, _)| p.duration <= 45_000));
     // 500 ms at 30 fps: 15 frames a part, 4 parts per 2 s segment.
@@ -204,9 +206,7 @@ fn parts_stay_within_the_target_and_independence_follows_keyframes() {
 #[test]
 fn part_byte_ranges_add_up_to_the_segment_file() {
     let mut segmenter = segmenter(300, true, true);
-    let mut events = run(&mut segmenter, stream(0, 4, 45, true));
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, stream(0, 4, 45, true));
     for kind in [TrackKind::Video, TrackKind::Audio] {
         let all_parts = parts(&events, kind);
         for segment in closed(&events, kind) {
@@ -238,9 +238,7 @@ fn repeated_and_backwards_dts_are_corrected_and_counted() {
     for frame in &mut frames {
         frame.pts_ns = frame.dts_ns;
     }
-    let mut events = run(&mut segmenter, frames);
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, frames);
     assert_eq!(segmenter.stats().dts_corrected, 3);
     let mut last = None;
     for (_, _, data) in parts(&events, TrackKind::Video) {
@@ -313,9 +311,7 @@ fn target_duration_comes_from_the_first_gop_and_longer_segments_are_reported() {
     for (i, frame) in frames.iter_mut().enumerate() {
         frame.keyframe = matches!(i, 0 | 60 | 120 | 225);
     }
-    let mut events = run(&mut segmenter, frames);
-    segmenter.finish();
-    events.extend(drain(&mut segmenter));
+    let events = run_to_end(&mut segmenter, frames);
     let target_at = events
         .iter()
         .position(|e| *e == Event::TargetDuration { seconds: 2 })
@@ -343,9 +339,7 @@ fn audio_alone_is_cut_by_duration_and_a_stalled_video_does_not_hold_audio_foreve
         .into_iter()
         .filter(|f| f.track == TrackKind::Audio)
         .collect();
-    let mut events = run(&mut alone, audio_only);
-    alone.finish();
-    events.extend(drain(&mut alone));
+    let events = run_to_end(&mut alone, audio_only);
     let segments = closed(&events, TrackKind::Audio);
     assert_eq!(segments.len(), 3);
     assert_eq!(alone.target_duration(), Some(5));
