@@ -358,3 +358,45 @@ fn audio_alone_is_cut_by_duration_and_a_stalled_video_does_not_hold_audio_foreve
     );
     assert!(parts(&events, TrackKind::Audio).len() > 3);
 }
+
+#[test]
+fn a_track_added_late_joins_at_the_next_cut_and_a_changed_one_starts_a_run() {
+    let mut segmenter = segmenter(1000, true, false);
+    let frames = stream(0, 6, 60, true);
+    let (first, rest): (Vec<Frame>, Vec<Frame>) =
+        frames.into_iter().partition(|f| f.dts_ns < 1_000 * MS);
+    let first = first.into_iter().filter(|f| f.track == TrackKind::Video);
+    let mut events = run(&mut segmenter, first.collect());
+    let audio = AudioConfig::from_audio_specific_config(&[0x12, 0x10]).unwrap();
+    segmenter.set_track(TrackConfig::Audio(audio));
+    events.extend(run(&mut segmenter, rest));
+    // Same SPS: nothing changes. Another one (a new picture size): a new run.
+    let same = VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap();
+    segmenter.set_track(TrackConfig::Video(same));
+    assert!(drain(&mut segmenter).is_empty());
+    let mut changed = VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap();
+    changed.width = 640;
+    segmenter.set_track(TrackConfig::Video(changed));
+    events.extend(run_to_end(&mut segmenter, stream(0, 2, 60, false)));
+
+    let audio = closed(&events, TrackKind::Audio);
+    assert_eq!(audio[0].sequence, 1, "audio joins at the second segment");
+    assert!(audio[0].decode_time >= 88_200 && audio[0].decode_time < 88_200 + 1024);
+    assert!(segmenter.stats().dropped_before_keyframe > 0);
+    let video = closed(&events, TrackKind::Video);
+    let last = video.last().unwrap();
+    assert!(last.discontinuity && last.discontinuity_number == 1);
+    let video_inits = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Init {
+                    track: TrackKind::Video,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(video_inits, 2);
+}
