@@ -312,7 +312,7 @@ impl Segmenter {
             .as_nanos()
             .min(i64::MAX as u128) as i64;
         let starts_segment = match self.audio_segment_start_ns {
-            Some(start) if media_ns - start < segment_ns => None,
+            Some(start) if media_ns.saturating_sub(start) < segment_ns => None,
             _ => {
                 self.audio_segment_start_ns = Some(media_ns);
                 let sequence = self.next_sequence;

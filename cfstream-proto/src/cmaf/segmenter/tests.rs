@@ -400,3 +400,60 @@ fn a_track_added_late_joins_at_the_next_cut_and_a_changed_one_starts_a_run() {
         .count();
     assert_eq!(video_inits, 2);
 }
+
+#[test]
+fn hostile_timestamps_never_break_the_timeline() {
+    // Jittered, repeated, backwards and jumping timestamps, random keyframes and reconnects:
+    // no panic, every track's samples strictly increasing and its segments contiguous.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut random = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let mut segmenter = segmenter(200, true, true);
+    let mut events = Vec::new();
+    let mut clock = 0i64;
+    for i in 0..3000 {
+        clock += match random(100) {
+            0..=4 => -(random(2_000) as i64) * MS, // backwards
+            5..=14 => 0,                           // repeated
+            15 => random(30_000) as i64 * MS,      // jump ahead
+            _ => random(40) as i64 * MS,
+        };
+        let track = if random(2) == 0 {
+            TrackKind::Video
+        } else {
+            TrackKind::Audio
+        };
+        let mut frame = frame(track, clock, random(20) == 0);
+        frame.pts_ns = clock + random(200) as i64 * MS - 50 * MS;
+        segmenter.push(frame).unwrap();
+        if i % 700 == 699 {
+            segmenter.discontinuity();
+        }
+        events.extend(drain(&mut segmenter));
+    }
+    segmenter.finish();
+    events.extend(drain(&mut segmenter));
+    assert!(segmenter.stats().dts_corrected > 100);
+    for kind in [TrackKind::Video, TrackKind::Audio] {
+        let segments = closed(&events, kind);
+        assert!(segments.len() > 10, "{kind:?}");
+        for pair in segments.windows(2) {
+            assert_eq!(pair[1].decode_time, pair[0].decode_time + pair[0].duration);
+        }
+        let mut last = None;
+        for (_, _, data) in parts(&events, kind) {
+            for (time, duration, _) in samples(&data) {
+                assert!(
+                    last.is_none_or(|last| time > last) && duration >= 1,
+                    "{kind:?}"
+                );
+                last = Some(time);
+            }
+        }
+    }
+    assert!(!events.iter().any(|e| matches!(e, Event::Error { .. })));
+}
