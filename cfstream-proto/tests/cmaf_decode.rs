@@ -200,6 +200,7 @@ fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
     let flv = media_flv(dir.path(), 3.0);
     let mut demuxed = demux(&flv);
     let video = demuxed.video.clone().expect("AVC sequence header");
+    let codec_string = video.codec_string();
     assert_eq!((video.width, video.height), (320, 240));
     assert_eq!(video.frame_rate, Some((30, 1)));
     let count = |kind| demuxed.frames.iter().filter(|f| f.track == kind).count() as u64;
@@ -247,16 +248,54 @@ fn segments_of_real_media_decode_with_every_frame_and_increasing_dts() {
             path.display()
         );
     }
-    let codec = ffprobe(
+    let probed = ffprobe(
         &video_path,
         &[
             "-show_entries",
-            "stream=codec_name,width,height",
+            "stream=codec_name,profile,width,height,level",
             "-of",
             "csv=p=0",
         ],
     );
-    assert_eq!(codec.trim(), "h264,320,240");
+    // The codec string names what ffmpeg finds: testmedia's x264 with B-frames is Main, 1.3.
+    assert_eq!(probed.trim(), "h264,Main,320,240,13");
+    assert_eq!(codec_string, "avc1.4d400d");
+    for (path, expected) in [(&video_path, video_frames), (&audio_path, audio_frames)] {
+        assert_eq!(
+            gstreamer_decoded_frames(path) as u64,
+            expected,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+/// Decodes the file with GStreamer's qtdemux and decodebin, a second player's demuxer; returns
+/// the number of decoded buffers (fakesink reports each one).
+fn gstreamer_decoded_frames(path: &Path) -> usize {
+    let output = Command::new("gst-launch-1.0")
+        .arg("-v")
+        .arg("filesrc")
+        .arg(format!("location={}", path.display()))
+        .args([
+            "!",
+            "qtdemux",
+            "!",
+            "decodebin",
+            "!",
+            "fakesink",
+            "silent=false",
+        ])
+        .output()
+        .expect("run gst-launch-1.0");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "gst-launch-1.0 on {}: {stdout}{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout.lines().filter(|l| l.contains("chain")).count()
 }
 
 /// Packet DTS of a file, in its stream's timescale.
