@@ -12,5 +12,6 @@ pub mod flv;
 pub mod h264;
 pub mod index;
 pub mod mpegts;
+pub mod render;
 pub mod rtmp;
 pub mod timeline;
