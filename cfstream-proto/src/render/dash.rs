@@ -67,6 +67,8 @@ pub struct MpdOptions<'a> {
 /// Segments of one track in one Period.
 struct TrackRun<'a> {
     track: &'a TrackIndex,
+    /// The representation's `bandwidth`: the track's peak.
+    bandwidth: u64,
     /// The run's first listed segment (anchors `presentationTimeOffset`).
     anchor: &'a Segment,
     /// The shown segments of the run.
@@ -201,11 +203,21 @@ fn plan_periods<'a>(
         }
     }
     let mut previous_end_ms = 0u64;
+    // Where each track's scan for the next Period's segments resumes.
+    let mut cursors: Vec<usize> = index
+        .tracks
+        .iter()
+        .map(|t| {
+            t.segments
+                .partition_point(|s| s.sequence < first_shown.sequence)
+        })
+        .collect();
     for period in &mut periods {
         period.tracks = index
             .tracks
             .iter()
-            .filter_map(|track| track_run(track, period.run, first_shown.sequence, dynamic))
+            .zip(&mut cursors)
+            .filter_map(|(track, cursor)| track_run(track, period.run, cursor, dynamic))
             .collect();
         let Some(main) = period
             .tracks
@@ -228,20 +240,42 @@ fn plan_periods<'a>(
         };
     }
     periods.retain(|p| !p.tracks.is_empty());
+    let bandwidths: Vec<(TrackKind, u64)> = index
+        .tracks
+        .iter()
+        .map(|t| (t.kind, t.peak_bandwidth().max(1)))
+        .collect();
+    for run in periods.iter_mut().flat_map(|p| p.tracks.iter_mut()) {
+        run.bandwidth = bandwidths
+            .iter()
+            .find(|(k, _)| *k == run.track.kind)
+            .map_or(1, |b| b.1);
+    }
     periods
 }
 
-/// The segments of `run` in `track` from sequence `from` on, and the run's anchor segment:
-/// the first listed one for a dynamic MPD (stable across updates), the first shown for a
-/// static one.
-fn track_run(track: &TrackIndex, run: u64, from: u64, dynamic: bool) -> Option<TrackRun<'_>> {
-    let start = track.segments.partition_point(|s| s.sequence < from);
+/// The segments of `run` in `track` from index `*cursor` on (which moves past them), and the
+/// run's anchor segment: the first listed one for a dynamic MPD (stable across updates), the
+/// first shown for a static one.
+fn track_run<'a>(
+    track: &'a TrackIndex,
+    run: u64,
+    cursor: &mut usize,
+    dynamic: bool,
+) -> Option<TrackRun<'a>> {
+    let window_start = *cursor;
+    let skip = track
+        .segments
+        .range(window_start..)
+        .take_while(|s| s.discontinuity_number < run)
+        .count();
+    let start = window_start + skip;
     let shown: Vec<&Segment> = track
         .segments
         .range(start..)
-        .skip_while(|s| s.discontinuity_number < run)
         .take_while(|s| s.discontinuity_number == run)
         .collect();
+    *cursor = start + shown.len();
     let first = *shown.first()?;
     let anchor = if dynamic {
         track
@@ -256,6 +290,7 @@ fn track_run(track: &TrackIndex, run: u64, from: u64, dynamic: bool) -> Option<T
     };
     Some(TrackRun {
         track,
+        bandwidth: 0,
         anchor,
         shown,
     })
@@ -294,7 +329,7 @@ fn push_adaptation_set(
         push_xml_attr(out, codec);
         out.push('"');
     }
-    let _ = write!(out, " bandwidth=\"{}\"", track.peak_bandwidth().max(1));
+    let _ = write!(out, " bandwidth=\"{}\"", run.bandwidth);
     match track.kind {
         TrackKind::Video => push_video_attrs(out, stream),
         TrackKind::Audio => push_audio_attrs(out, stream),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::index::{TrackKind, init_name, segment_name};
+use crate::index::{TrackKind, init_name};
 
 /// How segment and init segment URIs are written: `prefix` + the file name + `?query` (when
 /// the query is not empty). The prefix is usually empty (names relative to the playlist) or a
@@ -16,23 +16,44 @@ pub struct SegmentUris<'a> {
 }
 
 impl SegmentUris<'_> {
-    /// Appends the URI of segment `sequence` of `kind`.
+    /// The prefix and `?query` escaped once, for the many URIs of one playlist.
+    pub(crate) fn escaped(&self) -> EscapedUris {
+        let mut prefix = String::new();
+        push_uri(&mut prefix, self.prefix);
+        let mut query = String::new();
+        if !self.query.is_empty() {
+            query.push('?');
+            push_uri(&mut query, self.query);
+        }
+        EscapedUris { prefix, query }
+    }
+}
+
+/// [`SegmentUris`] ready to write.
+pub(crate) struct EscapedUris {
+    pub prefix: String,
+    /// `?query`, or empty.
+    pub query: String,
+}
+
+impl EscapedUris {
+    /// Appends the URI of segment `sequence` of `kind` (the name of
+    /// [`segment_name`](crate::index::segment_name)).
     pub(crate) fn push_segment(&self, out: &mut String, kind: TrackKind, sequence: u64) {
-        self.push(out, &segment_name(kind, sequence));
+        out.push_str(&self.prefix);
+        out.push_str("seg-");
+        push_padded(out, sequence, 8);
+        out.push('.');
+        out.push_str(kind.code());
+        out.push_str(".m4s");
+        out.push_str(&self.query);
     }
 
     /// Appends the URI of the init segment of discontinuity run `run` of `kind`.
     pub(crate) fn push_init(&self, out: &mut String, kind: TrackKind, run: u64) {
-        self.push(out, &init_name(kind, run));
-    }
-
-    fn push(&self, out: &mut String, name: &str) {
-        push_uri(out, self.prefix);
-        out.push_str(name);
-        if !self.query.is_empty() {
-            out.push('?');
-            push_uri(out, self.query);
-        }
+        out.push_str(&self.prefix);
+        out.push_str(&init_name(kind, run));
+        out.push_str(&self.query);
     }
 }
 
@@ -60,15 +81,61 @@ pub(crate) fn push_uri(out: &mut String, uri: &str) {
 /// Appends `ticks / timescale` seconds with exactly `decimals` decimals, rounded half up, in
 /// integer arithmetic (the same ticks always print the same text).
 pub(crate) fn push_seconds(out: &mut String, ticks: u64, timescale: u32, decimals: u32) {
-    let scale = 10u128.pow(decimals);
-    let timescale = u128::from(timescale.max(1));
-    let scaled = (u128::from(ticks) * scale * 2 + timescale) / (2 * timescale);
-    let whole = scaled / scale;
-    let _ = write!(out, "{whole}");
+    let scale = 10u64.pow(decimals);
+    let timescale = u64::from(timescale.max(1));
+    // 64-bit arithmetic whenever it cannot overflow (every real duration); 128-bit otherwise.
+    let scaled = match ticks.checked_mul(scale * 2) {
+        Some(double) if double <= u64::MAX - timescale => (double + timescale) / (2 * timescale),
+        _ => {
+            let t = u128::from(timescale);
+            let scaled = (u128::from(ticks) * u128::from(scale) * 2 + t) / (2 * t);
+            let scale = u128::from(scale);
+            let _ = write!(out, "{}", scaled / scale);
+            if decimals > 0 {
+                let _ = write!(out, ".{:0w$}", scaled % scale, w = decimals as usize);
+            }
+            return;
+        }
+    };
+    push_u64(out, scaled / scale);
     if decimals > 0 {
+        out.push('.');
         let frac = scaled % scale;
-        let _ = write!(out, ".{frac:0width$}", width = decimals as usize);
+        let mut digit = scale / 10;
+        while digit > 0 {
+            out.push(char::from(b'0' + (frac / digit % 10) as u8));
+            digit /= 10;
+        }
     }
+}
+
+/// Appends a decimal integer (what `write!` does, without the formatting machinery, which
+/// dominates the cost of a long playlist).
+pub(crate) fn push_u64(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Appends `value` zero-padded to at least `width` digits.
+pub(crate) fn push_padded(out: &mut String, value: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value;
+    while rest > 0 || digits.len() - at < width.min(20) {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// [`push_seconds`] with the three decimals every HLS duration is written with.
@@ -134,8 +201,18 @@ mod tests {
             query: "token=a\"b",
         };
         let mut s = String::new();
-        uris.push_segment(&mut s, TrackKind::Video, 3);
+        uris.escaped().push_segment(&mut s, TrackKind::Video, 3);
         assert_eq!(s, "/x/seg-00000003.v.m4s?token=a%22b");
+        let mut s = String::new();
+        SegmentUris::default()
+            .escaped()
+            .push_segment(&mut s, TrackKind::Audio, 123_456_789);
+        assert_eq!(s, crate::index::segment_name(TrackKind::Audio, 123_456_789));
+        let mut s = String::new();
+        push_padded(&mut s, 0, 8);
+        push_u64(&mut s, 0);
+        push_u64(&mut s, u64::MAX);
+        assert_eq!(s, format!("000000000{}", u64::MAX));
         let mut s = String::new();
         push_xml_attr(&mut s, "a&b<\"'>\u{1}");
         assert_eq!(s, "a&amp;b&lt;&quot;&apos;&gt;\u{FFFD}");

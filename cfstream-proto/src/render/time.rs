@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 
+use super::text::push_padded;
+
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// Appends `ms` (milliseconds since 1970-01-01T00:00:00Z) as `YYYY-MM-DDThh:mm:ss.sssZ`.
@@ -18,10 +20,23 @@ pub fn push_iso8601_ms(out: &mut String, ms: i64) {
         in_day / 1000 % 60,
         in_day % 1000,
     );
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z"
-    );
+    if !(0..=9999).contains(&year) {
+        let _ = write!(out, "{year:04}");
+    } else {
+        push_padded(out, year as u64, 4);
+    }
+    for (separator, value, width) in [
+        ('-', month, 2),
+        ('-', day, 2),
+        ('T', h, 2),
+        (':', m, 2),
+        (':', s, 2),
+        ('.', milli, 3),
+    ] {
+        out.push(separator);
+        push_padded(out, value as u64, width);
+    }
+    out.push('Z');
 }
 
 /// `ms` as [`push_iso8601_ms`] writes it.
