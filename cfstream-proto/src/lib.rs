@@ -1,7 +1,7 @@
 //! cfstream's protocol and container code: RTMP (handshake, chunk stream, AMF0, server and
 //! client sessions), FLV, MPEG-TS program tables (what SRT callers send), H.264 bitstream
-//! inspection, and the output timeline that carries a
-//! stream's timestamps across its publishers.
+//! inspection, the output timeline that carries a stream's timestamps across its publishers,
+//! the segment index of a recording and the manifests rendered from it (HLS, LL-HLS, DASH).
 //!
 //! Like quinn-proto, this crate does no I/O and reads no clock: bytes go in, events and bytes
 //! come out, and whatever time a state machine needs is passed in by the caller. The same code
