@@ -103,7 +103,7 @@ pub struct Segment {
 impl Segment {
     /// Decode time just after its last sample, ticks: where the next segment starts.
     pub fn end_time(&self) -> u64 {
-        self.decode_time + self.duration
+        self.decode_time.saturating_add(self.duration)
     }
 
     /// Bits per second of this segment (its file size over its duration); 0 when it lasts 0.
@@ -116,7 +116,8 @@ fn bits_per_second(bytes: u64, ticks: u64, timescale: u32) -> u64 {
     if ticks == 0 {
         return 0;
     }
-    (u128::from(bytes) * 8 * u128::from(timescale) / u128::from(ticks)) as u64
+    let bits = u128::from(bytes) * 8 * u128::from(timescale) / u128::from(ticks);
+    u64::try_from(bits).unwrap_or(u64::MAX)
 }
 
 /// The segment being written: the parts listed so far.
@@ -133,12 +134,14 @@ pub struct OpenSegment {
 impl OpenSegment {
     /// Ticks of the parts listed so far.
     pub fn parts_duration(&self) -> u64 {
-        self.parts.iter().map(|p| p.duration).sum()
+        (self.parts.iter()).fold(0, |sum, p| sum.saturating_add(p.duration))
     }
 
     /// Byte offset in the segment file where the next part will start.
     pub fn next_part_offset(&self) -> u64 {
-        self.parts.last().map_or(0, |p| p.offset + p.length)
+        self.parts
+            .last()
+            .map_or(0, |p| p.offset.saturating_add(p.length))
     }
 }
 
@@ -215,8 +218,10 @@ impl TrackIndex {
 
     /// Bits per second over all listed segments together; 0 before the first is listed.
     pub fn average_bandwidth(&self) -> u64 {
-        let bytes = self.segments.iter().map(|s| s.size).sum();
-        bits_per_second(bytes, self.listed_duration(), self.timescale)
+        let (bytes, ticks) = self.segments.iter().fold((0u64, 0u64), |(b, t), s| {
+            (b.saturating_add(s.size), t.saturating_add(s.duration))
+        });
+        bits_per_second(bytes, ticks, self.timescale)
     }
 
     /// `EXT-X-TARGETDURATION` in ticks.

@@ -356,4 +356,20 @@ mod tests {
         );
         assert_eq!(max_hold_ms(&track), 12_000);
     }
+
+    #[test]
+    fn no_query_makes_the_parser_panic() {
+        let query = "_HLS_msn=12&_HLS_part=3&_HLS_skip=YES&token=é";
+        for (cut, _) in query.char_indices() {
+            for odd in ["", "&", "=", "-", "é", "%", "99999999999999999999"] {
+                let mut changed = query.to_string();
+                let width = changed[cut..].chars().next().map_or(0, char::len_utf8);
+                changed.replace_range(cut..cut + width, odd);
+                if let Ok(request) = PlaylistRequest::from_query(&changed) {
+                    let track = with_open(video_track(3, 4), 1);
+                    let _ = decide(&track, &request);
+                }
+            }
+        }
+    }
 }

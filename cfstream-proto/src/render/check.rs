@@ -145,7 +145,7 @@ pub fn check_playlist(facts: &PlaylistFacts) -> Vec<Violation> {
     let mut last_pdt = None;
     for segment in &facts.segments {
         let sequence = segment.sequence;
-        if (segment.duration_us + 500_000) / 1_000_000 > facts.target_duration {
+        if segment.duration_us.saturating_add(500_000) / 1_000_000 > facts.target_duration {
             violations.push(Violation::ExtinfOverTarget {
                 sequence,
                 duration_us: segment.duration_us,
@@ -159,7 +159,8 @@ pub fn check_playlist(facts: &PlaylistFacts) -> Vec<Violation> {
             last_pdt = Some(pdt);
         }
         if !segment.parts.is_empty() {
-            let parts_us: u64 = segment.parts.iter().map(|p| p.duration_us).sum();
+            let parts_us =
+                (segment.parts.iter()).fold(0u64, |sum, p| sum.saturating_add(p.duration_us));
             let tolerance = 500 * (segment.parts.len() as u64 + 1);
             if parts_us.abs_diff(segment.duration_us) > tolerance {
                 violations.push(Violation::PartsDoNotSumToSegment {
@@ -177,7 +178,7 @@ pub fn check_playlist(facts: &PlaylistFacts) -> Vec<Violation> {
             &mut violations,
         );
     }
-    let open_sequence = facts.media_sequence + facts.skipped + facts.segments.len() as u64;
+    let open_sequence = facts.next_sequence();
     check_parts(
         facts,
         open_sequence,
@@ -189,7 +190,7 @@ pub fn check_playlist(facts: &PlaylistFacts) -> Vec<Violation> {
         && *uri == last.uri
         && last
             .byte_range
-            .is_some_and(|(length, offset)| offset + length != *start)
+            .is_some_and(|(length, offset)| offset.checked_add(length) != Some(*start))
     {
         violations.push(Violation::PreloadHintNotContiguous);
     }
@@ -217,7 +218,7 @@ fn check_parts(
             if end.is_some_and(|end| end != offset) {
                 violations.push(Violation::ByteRangeNotContiguous { sequence, part: i });
             }
-            end = Some(offset + length);
+            end = Some(offset.saturating_add(length));
         }
         if facts
             .part_target_us
@@ -255,7 +256,7 @@ pub fn check_reload(before: &PlaylistFacts, after: &PlaylistFacts) -> Vec<Violat
     // from the last skipped segment's number in `before`, when that one is known.
     let shift = match after.skipped {
         0 => Some(0i128),
-        n => find(after.media_sequence + n - 1).map(|last_skipped| {
+        n => find(after.media_sequence.saturating_add(n - 1)).map(|last_skipped| {
             i128::from(last_skipped.discontinuity_number) - i128::from(after.discontinuity_sequence)
         }),
     };
@@ -279,8 +280,7 @@ pub fn check_reload(before: &PlaylistFacts, after: &PlaylistFacts) -> Vec<Violat
             }
         }
     }
-    let last =
-        |f: &PlaylistFacts| (f.media_sequence + f.skipped + f.segments.len() as u64).checked_sub(1);
+    let last = |f: &PlaylistFacts| f.next_sequence().checked_sub(1);
     if let (Some(b), a) = (last(before), last(after))
         && a.is_none_or(|a| a < b)
     {
@@ -305,6 +305,12 @@ struct Pending {
 }
 
 impl PlaylistFacts {
+    /// The sequence number after the last listed segment (of the open one, if parts follow).
+    pub fn next_sequence(&self) -> u64 {
+        (self.media_sequence.saturating_add(self.skipped))
+            .saturating_add(self.segments.len() as u64)
+    }
+
     /// Reads a media playlist.
     pub fn parse(text: &str) -> Result<PlaylistFacts, ParseError> {
         let mut facts = PlaylistFacts::default();
@@ -332,10 +338,10 @@ impl PlaylistFacts {
                     .duration_us
                     .take()
                     .ok_or(error("a URI without EXTINF"))?;
-                let discontinuity_number = *run.get_or_insert(facts.discontinuity_sequence)
-                    + u64::from(pending.discontinuity);
+                let discontinuity_number = (*run.get_or_insert(facts.discontinuity_sequence))
+                    .saturating_add(u64::from(pending.discontinuity));
                 run = Some(discontinuity_number);
-                let sequence = facts.media_sequence + facts.skipped + facts.segments.len() as u64;
+                let sequence = facts.next_sequence();
                 facts.segments.push(SegmentFacts {
                     sequence,
                     uri: line.to_string(),
@@ -428,7 +434,7 @@ fn read_part(value: &str, previous: Option<&PartFacts>) -> Result<PartFacts, &'s
                 None => previous
                     .filter(|p| p.uri == uri)
                     .and_then(|p| p.byte_range)
-                    .map_or(0, |(l, o)| l + o),
+                    .map_or(0, |(l, o)| l.saturating_add(o)),
             };
             Some((length, offset))
         }
@@ -725,5 +731,36 @@ mod tests {
                 .problem,
             "EXT-X-PART without URI"
         );
+    }
+
+    #[test]
+    fn huge_numbers_are_read_without_overflow() {
+        let max = u64::MAX;
+        let text = format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:{max}\n#EXT-X-MEDIA-SEQUENCE:{max}\n#EXT-X-SKIP:SKIPPED-SEGMENTS={max}\n#EXT-X-DISCONTINUITY-SEQUENCE:{max}\n#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=18446744073709.551615,URI=\"a\",BYTERANGE=\"{max}@{max}\"\n#EXT-X-PART:DURATION=18446744073709.551615,URI=\"a\",BYTERANGE=\"{max}\"\n#EXTINF:18446744073709.551615,\na\n"
+        );
+        let _ = check_reload_text(&text, &text).unwrap();
+    }
+
+    #[test]
+    fn no_text_makes_the_reader_panic() {
+        let text = playlist(
+            3,
+            &(segment(3, "4.000", 0)
+                + &part(4, "1.000", "10@0")
+                + "#EXT-X-SKIP:SKIPPED-SEGMENTS=1\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"é\",BYTERANGE-START=9\n#EXT-X-ENDLIST\n"),
+        );
+        // Every prefix, and every position replaced by characters that end tags, values,
+        // quotes and lines early, or are wider than one byte.
+        for (cut, _) in text.char_indices() {
+            let _ = check_text(&text[..cut]);
+            for odd in ["", "\"", ",", "=", "@", ":", "\n", "é", "-", "."] {
+                let mut changed = text.clone();
+                let width = changed[cut..].chars().next().map_or(0, char::len_utf8);
+                changed.replace_range(cut..cut + width, odd);
+                let _ = check_reload_text(&text, &changed);
+                let _ = crate::render::time::parse_iso8601_ms(&changed[cut..]);
+            }
+        }
     }
 }

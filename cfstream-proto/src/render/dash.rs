@@ -94,11 +94,11 @@ pub fn render_mpd(index: &RecordingIndex, options: &MpdOptions) -> String {
         .flat_map(|p| p.tracks.iter().filter(|t| t.track.kind == reference.kind))
         .map(|t| {
             ticks_to_ms(
-                t.shown.iter().map(|s| s.duration).sum(),
+                (t.shown.iter()).fold(0u64, |sum, s| sum.saturating_add(s.duration)),
                 reference.timescale,
             )
         })
-        .sum();
+        .fold(0u64, u64::saturating_add);
     let mut out = mpd_open(Some((reference, dynamic)), options, shown_ms);
     for period in &periods {
         push_period(&mut out, &index.stream, period, &options.uris);
@@ -228,10 +228,12 @@ fn plan_periods<'a>(
         };
         let ms = |ticks| ticks_to_ms(ticks, reference.timescale);
         period.start_ms = if dynamic {
-            let wall = main.anchor.program_date_time_ms - options.availability_start_ms;
+            let wall =
+                (main.anchor.program_date_time_ms).saturating_sub(options.availability_start_ms);
             let start = (wall.max(0) as u64).max(previous_end_ms);
             let last = main.shown[main.shown.len() - 1];
-            previous_end_ms = start + ms(last.end_time().saturating_sub(main.anchor.decode_time));
+            previous_end_ms =
+                start.saturating_add(ms(last.end_time().saturating_sub(main.anchor.decode_time)));
             start
         } else {
             ms(main.shown[0]

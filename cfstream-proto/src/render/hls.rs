@@ -140,9 +140,12 @@ fn variant_bandwidth(index: &RecordingIndex) -> (u64, u64) {
         };
         return (stream.peak_bandwidth, average);
     }
-    let peak = index.tracks.iter().map(TrackIndex::peak_bandwidth).sum();
-    let average = index.tracks.iter().map(TrackIndex::average_bandwidth).sum();
-    (peak, average)
+    let sum =
+        |f: fn(&TrackIndex) -> u64| index.tracks.iter().map(f).fold(0u64, u64::saturating_add);
+    (
+        sum(TrackIndex::peak_bandwidth),
+        sum(TrackIndex::average_bandwidth),
+    )
 }
 
 /// `EXT-X-PLAYLIST-TYPE` of a playlist showing `window` of `track`: `EVENT` while the whole
@@ -264,7 +267,11 @@ fn push_server_control(out: &mut String, track: &TrackIndex, options: &MediaPlay
         out.push_str(separator);
         out.push_str("PART-HOLD-BACK=");
         let parts = u64::from(ll.part_hold_back_parts.max(3));
-        push_hls_seconds(out, parts * track.part_target, track.timescale);
+        push_hls_seconds(
+            out,
+            parts.saturating_mul(track.part_target),
+            track.timescale,
+        );
     }
     out.push('\n');
 }
@@ -272,7 +279,7 @@ fn push_server_control(out: &mut String, track: &TrackIndex, options: &MediaPlay
 /// `CAN-SKIP-UNTIL` in ticks, when delta updates are offered.
 fn skip_until_ticks(track: &TrackIndex, options: &MediaPlaylistOptions) -> Option<u64> {
     let durations = options.delta_updates?.max(MIN_SKIP_UNTIL_TARGET_DURATIONS);
-    Some(u64::from(durations) * track.target_duration_ticks())
+    Some(u64::from(durations).saturating_mul(track.target_duration_ticks()))
 }
 
 /// How many segments at the head of the window a delta update replaces with `EXT-X-SKIP`:
@@ -297,7 +304,7 @@ pub fn skipped_segments(track: &TrackIndex, first: usize, options: &MediaPlaylis
 /// Index of the first listed segment whose parts are listed: the first that ends within three
 /// target durations of the playlist's end (the open segment's last part, or the last segment).
 fn parts_listed_from(track: &TrackIndex, first: usize, open: Option<&OpenSegment>) -> usize {
-    let horizon = 3 * track.target_duration_ticks();
+    let horizon = track.target_duration_ticks().saturating_mul(3);
     let mut after = open.map_or(0, OpenSegment::parts_duration);
     let mut from = track.segments.len();
     for (i, segment) in track.segments.iter().enumerate().skip(first).rev() {
@@ -305,7 +312,7 @@ fn parts_listed_from(track: &TrackIndex, first: usize, open: Option<&OpenSegment
             break;
         }
         from = i;
-        after += segment.duration;
+        after = after.saturating_add(segment.duration);
     }
     from
 }

@@ -188,4 +188,93 @@ pub(crate) mod tests {
             tracks: vec![video, audio],
         }
     }
+
+    /// An index no writer should produce (every number at its limit) renders every kind of
+    /// manifest without a panic.
+    #[test]
+    fn absurd_numbers_render_without_panicking() {
+        use crate::render::{dash, hls, window::Window};
+        let mut track = empty_track(TrackKind::Video, u32::MAX, u32::MAX);
+        track.part_target = u64::MAX;
+        for sequence in [u64::MAX - 2, u64::MAX - 1] {
+            track.segments.push_back(Segment {
+                sequence,
+                decode_time: u64::MAX,
+                duration: u64::MAX,
+                program_date_time_ms: if sequence % 2 == 0 {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                },
+                discontinuity: true,
+                discontinuity_number: u64::MAX,
+                size: u64::MAX,
+                parts: vec![Part {
+                    duration: u64::MAX,
+                    independent: true,
+                    offset: u64::MAX,
+                    length: u64::MAX,
+                }],
+            });
+        }
+        track.open = Some(OpenSegment {
+            sequence: u64::MAX,
+            decode_time: u64::MAX,
+            program_date_time_ms: i64::MAX,
+            discontinuity: false,
+            discontinuity_number: 0,
+            parts: vec![
+                Part {
+                    duration: u64::MAX,
+                    independent: false,
+                    offset: u64::MAX,
+                    length: u64::MAX
+                };
+                2
+            ],
+        });
+        let mut index = RecordingIndex {
+            stream: stream_info(),
+            tracks: vec![track.clone(), audio_like(&video_track(1, 4))],
+        };
+        index.stream.frame_rate = Some((u32::MAX, 1));
+        for progress in [Progress::Live, Progress::Finished] {
+            index.tracks[0].progress = progress;
+            for window in [
+                Window::Whole,
+                Window::Live {
+                    min_duration_ms: u64::MAX,
+                },
+            ] {
+                let options = hls::MediaPlaylistOptions {
+                    window,
+                    low_latency: Some(hls::LowLatency {
+                        part_hold_back_parts: u32::MAX,
+                    }),
+                    delta_updates: Some(u32::MAX),
+                    skip_requested: true,
+                    ..Default::default()
+                };
+                let _ = hls::render_media_playlist(&index.tracks[0], &options);
+                let mpd = dash::MpdOptions {
+                    window,
+                    uris: Default::default(),
+                    publish_time_ms: i64::MIN,
+                    availability_start_ms: i64::MAX,
+                    minimum_update_period_ms: u64::MAX,
+                    suggested_presentation_delay_ms: u64::MAX,
+                    utc_timing: None,
+                };
+                let text = dash::render_mpd(&index, &mpd);
+                roxmltree::Document::parse(&text).unwrap();
+            }
+            let _ = hls::render_multivariant(&index, &|_| String::new());
+            let request = crate::render::blocking::PlaylistRequest {
+                msn: Some(u64::MAX),
+                part: Some(u64::MAX),
+                skip: true,
+            };
+            let _ = crate::render::blocking::decide(&index.tracks[0], &request);
+        }
+    }
 }

@@ -46,7 +46,7 @@ pub fn live_window_start(track: &TrackIndex, min_duration_ms: u64) -> usize {
 
 /// The duration in ticks a live window must reach before its oldest segment may go.
 pub fn live_window_threshold(track: &TrackIndex, min_duration_ms: u64) -> u64 {
-    let rfc = 3 * track.target_duration_ticks();
+    let rfc = track.target_duration_ticks().saturating_mul(3);
     let min = (u128::from(min_duration_ms) * u128::from(track.timescale) / 1000) as u64;
     rfc.max(min)
 }
