@@ -71,8 +71,25 @@ struct TrackRun<'a> {
     bandwidth: u64,
     /// The run's first listed segment (anchors `presentationTimeOffset`).
     anchor: &'a Segment,
-    /// The shown segments of the run.
-    shown: Vec<&'a Segment>,
+    /// The shown segments of the run: `track.segments[start..start + len]`, never empty.
+    start: usize,
+    len: usize,
+    /// Their summed duration, ticks.
+    duration: u64,
+}
+
+impl<'a> TrackRun<'a> {
+    fn shown(&self) -> impl Iterator<Item = &'a Segment> + use<'a> {
+        self.track.segments.range(self.start..self.start + self.len)
+    }
+
+    fn first(&self) -> &'a Segment {
+        &self.track.segments[self.start]
+    }
+
+    fn last(&self) -> &'a Segment {
+        &self.track.segments[self.start + self.len - 1]
+    }
 }
 
 /// One Period: a discontinuity run.
@@ -92,12 +109,7 @@ pub fn render_mpd(index: &RecordingIndex, options: &MpdOptions) -> String {
     let shown_ms = periods
         .iter()
         .flat_map(|p| p.tracks.iter().filter(|t| t.track.kind == reference.kind))
-        .map(|t| {
-            ticks_to_ms(
-                (t.shown.iter()).fold(0u64, |sum, s| sum.saturating_add(s.duration)),
-                reference.timescale,
-            )
-        })
+        .map(|t| ticks_to_ms(t.duration, reference.timescale))
         .fold(0u64, u64::saturating_add);
     let mut out = mpd_open(Some((reference, dynamic)), options, shown_ms);
     for period in &periods {
@@ -190,18 +202,6 @@ fn plan_periods<'a>(
         return Vec::new();
     };
     let mut periods: Vec<PeriodPlan> = Vec::new();
-    for segment in reference.segments.range(first..) {
-        if periods
-            .last()
-            .is_none_or(|p| p.run != segment.discontinuity_number)
-        {
-            periods.push(PeriodPlan {
-                run: segment.discontinuity_number,
-                start_ms: 0,
-                tracks: Vec::new(),
-            });
-        }
-    }
     let mut previous_end_ms = 0u64;
     // Where each track's scan for the next Period's segments resumes.
     let mut cursors: Vec<usize> = index
@@ -212,36 +212,45 @@ fn plan_periods<'a>(
                 .partition_point(|s| s.sequence < first_shown.sequence)
         })
         .collect();
-    for period in &mut periods {
-        period.tracks = index
+    let reference_at = index
+        .tracks
+        .iter()
+        .position(|t| std::ptr::eq(t, reference))
+        .unwrap_or(0);
+    while let Some(next) = reference.segments.get(cursors[reference_at]) {
+        let run = next.discontinuity_number;
+        let tracks: Vec<TrackRun> = index
             .tracks
             .iter()
             .zip(&mut cursors)
-            .filter_map(|(track, cursor)| track_run(track, period.run, cursor, dynamic))
+            .filter_map(|(track, cursor)| track_run(track, run, cursor, dynamic))
             .collect();
-        let Some(main) = period
-            .tracks
-            .iter()
-            .find(|t| t.track.kind == reference.kind)
-        else {
-            continue;
+        let Some(main) = tracks.iter().find(|t| t.track.kind == reference.kind) else {
+            break;
         };
         let ms = |ticks| ticks_to_ms(ticks, reference.timescale);
-        period.start_ms = if dynamic {
+        let start_ms = if dynamic {
             let wall =
                 (main.anchor.program_date_time_ms).saturating_sub(options.availability_start_ms);
             let start = (wall.max(0) as u64).max(previous_end_ms);
-            let last = main.shown[main.shown.len() - 1];
-            previous_end_ms =
-                start.saturating_add(ms(last.end_time().saturating_sub(main.anchor.decode_time)));
+            let span = main
+                .last()
+                .end_time()
+                .saturating_sub(main.anchor.decode_time);
+            previous_end_ms = start.saturating_add(ms(span));
             start
         } else {
-            ms(main.shown[0]
+            ms(main
+                .first()
                 .decode_time
                 .saturating_sub(first_shown.decode_time))
         };
+        periods.push(PeriodPlan {
+            run,
+            start_ms,
+            tracks,
+        });
     }
-    periods.retain(|p| !p.tracks.is_empty());
     let bandwidths: Vec<(TrackKind, u64)> = index
         .tracks
         .iter()
@@ -265,20 +274,20 @@ fn track_run<'a>(
     cursor: &mut usize,
     dynamic: bool,
 ) -> Option<TrackRun<'a>> {
-    let window_start = *cursor;
-    let skip = track
-        .segments
-        .range(window_start..)
-        .take_while(|s| s.discontinuity_number < run)
-        .count();
-    let start = window_start + skip;
-    let shown: Vec<&Segment> = track
-        .segments
-        .range(start..)
-        .take_while(|s| s.discontinuity_number == run)
-        .collect();
-    *cursor = start + shown.len();
-    let first = *shown.first()?;
+    let mut start = *cursor;
+    let (mut len, mut duration) = (0, 0u64);
+    for segment in track.segments.range(*cursor..) {
+        if segment.discontinuity_number < run {
+            start += 1;
+        } else if segment.discontinuity_number == run {
+            len += 1;
+            duration = duration.saturating_add(segment.duration);
+        } else {
+            break;
+        }
+    }
+    *cursor = start + len;
+    let first = track.segments.get(start).filter(|_| len > 0)?;
     let anchor = if dynamic {
         track
             .segments
@@ -294,7 +303,9 @@ fn track_run<'a>(
         track,
         bandwidth: 0,
         anchor,
-        shown,
+        start,
+        len,
+        duration,
     })
 }
 
@@ -379,7 +390,9 @@ fn push_segment_template(out: &mut String, run: &TrackRun, discontinuity: u64, u
     let _ = write!(
         out,
         "        <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" startNumber=\"{}\" initialization=\"",
-        track.timescale, run.anchor.decode_time, run.shown[0].sequence
+        track.timescale,
+        run.anchor.decode_time,
+        run.first().sequence
     );
     push_template_uri(out, uris, &init_name(kind, discontinuity));
     out.push_str("\" media=\"");
@@ -391,7 +404,7 @@ fn push_segment_template(out: &mut String, run: &TrackRun, discontinuity: u64, u
     let media = media.replace('$', "$$") + "seg-$Number%08d$" + suffix + &query_part(uris);
     push_xml_attr(out, &media);
     out.push_str("\">\n          <SegmentTimeline>\n");
-    push_timeline(out, &run.shown);
+    push_timeline(out, run.shown());
     out.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
 }
 
@@ -413,29 +426,53 @@ fn push_template_uri(out: &mut String, uris: &SegmentUris, name: &str) {
 }
 
 /// `S` elements: a `t` where the timeline starts or jumps, `r` for runs of equal durations.
-fn push_timeline(out: &mut String, segments: &[&Segment]) {
-    let mut i = 0;
-    let mut expected = None;
-    while i < segments.len() {
-        let segment = segments[i];
-        let repeats = segments[i + 1..]
-            .iter()
-            .zip(&segments[i..])
-            .take_while(|(s, previous)| {
-                s.duration == segment.duration && s.decode_time == previous.end_time()
-            })
-            .count();
-        out.push_str("            <S");
-        if expected != Some(segment.decode_time) {
-            let _ = write!(out, " t=\"{}\"", segment.decode_time);
+fn push_timeline<'a>(out: &mut String, segments: impl Iterator<Item = &'a Segment>) {
+    /// An `S` being extended: its start, whether it writes `t`, its duration and repeats.
+    struct Pending {
+        t: u64,
+        write_t: bool,
+        d: u64,
+        r: u64,
+    }
+    impl Pending {
+        fn end(&self) -> u64 {
+            self.t
+                .saturating_add(self.d.saturating_mul(self.r.saturating_add(1)))
         }
-        let _ = write!(out, " d=\"{}\"", segment.duration);
-        if repeats > 0 {
-            let _ = write!(out, " r=\"{repeats}\"");
+    }
+    fn flush(out: &mut String, s: &Pending) {
+        out.push_str("            <S");
+        if s.write_t {
+            let _ = write!(out, " t=\"{}\"", s.t);
+        }
+        let _ = write!(out, " d=\"{}\"", s.d);
+        if s.r > 0 {
+            let _ = write!(out, " r=\"{}\"", s.r);
         }
         out.push_str("/>\n");
-        i += repeats + 1;
-        expected = Some(segments[i - 1].end_time());
+    }
+    let mut pending: Option<Pending> = None;
+    for segment in segments {
+        let end = pending.as_ref().map(Pending::end);
+        if let Some(p) = pending.as_mut()
+            && p.d == segment.duration
+            && end == Some(segment.decode_time)
+        {
+            p.r += 1;
+            continue;
+        }
+        if let Some(p) = &pending {
+            flush(out, p);
+        }
+        pending = Some(Pending {
+            t: segment.decode_time,
+            write_t: end != Some(segment.decode_time),
+            d: segment.duration,
+            r: 0,
+        });
+    }
+    if let Some(p) = &pending {
+        flush(out, p);
     }
 }
 
