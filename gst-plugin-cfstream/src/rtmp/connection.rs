@@ -92,6 +92,9 @@ pub(super) struct Connection<S> {
     pub(super) session: ServerSession,
     /// Received bytes the session has not taken yet.
     pub(super) input: BytesMut,
+    /// The stream ended (or failed) right after a read took bytes: those are processed first,
+    /// and the next read reports the end.
+    ended: bool,
 }
 
 impl<S: Transport> Connection<S> {
@@ -105,6 +108,7 @@ impl<S: Transport> Connection<S> {
             tls,
             session: ServerSession::new(seed),
             input: BytesMut::new(),
+            ended: false,
         }
     }
 
@@ -176,6 +180,9 @@ impl<S: Transport> Connection<S> {
         patience: Patience,
         consumer: Option<&ConsumerQueue>,
     ) -> Result<Read, DisconnectReason> {
+        if self.ended {
+            return Ok(Read::Closed);
+        }
         self.input.reserve(if self.session.is_publishing() {
             PUBLISH_READ_SIZE
         } else {
@@ -198,7 +205,9 @@ impl<S: Transport> Connection<S> {
             _ = stopped => return Err(DisconnectReason::Stopped),
         };
         // A short read is not proof of a drained socket: through TLS a read returns one record
-        // (16 KiB at most). Take what is ready at once, up to the room there was.
+        // (16 KiB at most). Take what is ready at once, up to the room there was. A publisher's
+        // last frames, its unpublish commands and its close (TLS close_notify or not, then the
+        // TCP end) arrive together: bytes taken before the end must still be processed.
         let mut taken = first;
         while taken < room {
             let ready = std::future::ready(());
@@ -206,7 +215,10 @@ impl<S: Transport> Connection<S> {
             tokio::select! {
                 biased;
                 read = read => match read {
-                    Ok(0) | Err(_) => return Ok(Read::Closed),
+                    Ok(0) | Err(_) => {
+                        self.ended = true;
+                        return Ok(Read::Drained);
+                    }
                     Ok(n) => taken += n,
                 },
                 () = ready => return Ok(Read::Drained),

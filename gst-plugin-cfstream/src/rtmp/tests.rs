@@ -157,3 +157,42 @@ fn listeners_are_shared_by_address() {
     });
     assert!(tls.is_err());
 }
+
+#[tokio::test]
+async fn media_that_arrives_with_the_end_of_the_stream_is_delivered() {
+    // Everything after the handshake (commands, tags, the end) in one go: the server's read
+    // meets the end right after the bytes, and must hand them over before it reports the end.
+    let listener = local_listener();
+    let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+    let mut stream = TcpStream::connect(listener.local_addr()).await.unwrap();
+    stream.write_all(&handshake::client_c0c1(9)).await.unwrap();
+    let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
+    stream.read_exact(&mut s0s1s2).await.unwrap();
+    let writer = ChunkWriter::default();
+    let mut rest = BytesMut::from(&handshake::client_c2(&s0s1s2).unwrap()[..]);
+    rest.extend_from_slice(&client::publish_commands(&writer, "live", "k"));
+    const TAGS: u32 = 20;
+    for i in 0..TAGS {
+        writer.write(&mut rest, 6, 40 * i, flv::TAG_VIDEO, 1, &[0x17, 0, 0, 0, 0]);
+    }
+    stream.write_all(&rest).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut timestamps = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, registration.recv())
+            .await
+            .unwrap()
+        {
+            Some(IngestItem::PublisherConnected { .. }) => {}
+            Some(IngestItem::Media(media)) => {
+                timestamps.extend(media.messages.iter().map(|m| m.timestamp))
+            }
+            Some(IngestItem::PublisherDisconnected { reason, .. }) => {
+                assert_eq!(reason, crate::contract::DisconnectReason::Closed);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(timestamps, (0..TAGS).map(|i| 40 * i).collect::<Vec<_>>());
+}
