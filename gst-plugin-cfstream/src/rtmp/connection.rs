@@ -16,6 +16,7 @@ use super::feed::PublisherFeed;
 use super::queue::ConsumerQueue;
 use super::registry::{LiveGuard, PublishRequest, Registry};
 use crate::contract::DisconnectReason;
+use crate::net::admission::Admitted;
 use cfstream_proto::rtmp::session::{ServerSession, SessionEvent};
 
 /// Bytes asked of the socket per read: small until a publish is accepted, so that many idle or
@@ -45,11 +46,13 @@ impl Transport for TcpStream {
         let Connection {
             stream,
             remote,
+            admitted,
             session,
             input,
             ..
         } = connection;
-        Handover::Feed(PublisherFeed::new(stream, session, input, remote, guard).map(Box::new))
+        let feed = PublisherFeed::new(stream, session, input, remote, guard, admitted);
+        Handover::Feed(feed.map(Box::new))
     }
 }
 
@@ -87,6 +90,8 @@ pub(super) enum Read {
 pub(super) struct Connection<S> {
     pub(super) stream: S,
     pub(super) remote: SocketAddr,
+    /// Counts the connection against the caps while it is open.
+    pub(super) admitted: Admitted,
     pub(super) registry: Arc<Registry>,
     pub(super) tls: bool,
     pub(super) session: ServerSession,
@@ -98,12 +103,19 @@ pub(super) struct Connection<S> {
 }
 
 impl<S: Transport> Connection<S> {
-    pub(super) fn new(stream: S, remote: SocketAddr, registry: Arc<Registry>, tls: bool) -> Self {
+    pub(super) fn new(
+        stream: S,
+        remote: SocketAddr,
+        admitted: Admitted,
+        registry: Arc<Registry>,
+        tls: bool,
+    ) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let seed = now.map_or(0, |d| d.as_nanos() as u64) ^ ((remote.port() as u64) << 32);
         Connection {
             stream,
             remote,
+            admitted,
             registry,
             tls,
             session: ServerSession::new(seed),
@@ -138,7 +150,9 @@ impl<S: Transport> Connection<S> {
                         stream_key,
                         tls: self.tls,
                     };
-                    match self.registry.claim(&request).await {
+                    let admitted = &mut self.admitted;
+                    let key_known = || admitted.authenticated();
+                    match self.registry.claim(&request, key_known).await {
                         Ok(guard) => break guard,
                         Err(description) => {
                             self.session

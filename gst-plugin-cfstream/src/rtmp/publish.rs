@@ -80,7 +80,11 @@ impl<S: Transport> Connection<S> {
             }
             if !batch.is_empty() {
                 entry.media_arrived();
-                if !entry.queue.hand_over(batch, batch_bytes).await {
+                // A full queue holds the publisher back: that is not silence.
+                entry.hold_back();
+                let handed = entry.queue.hand_over(batch, batch_bytes).await;
+                entry.resume_reading();
+                if !handed {
                     return DisconnectReason::Stopped;
                 }
             }

@@ -20,7 +20,9 @@ use crate::contract::codes::ERR_STREAM_KEY_IN_USE;
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
 /// A live publisher that sent no media for this long is presumed gone: a network cut leaves its
 /// TCP connection open until `read-timeout` notices, and an encoder reconnecting meanwhile takes
-/// the key over instead of being refused. Encoders send several messages a second.
+/// the key over instead of being refused. Encoders send several messages a second. Only time
+/// spent waiting for its bytes counts: a publisher we stopped reading (its consumer is behind)
+/// is not silent, whatever it looks like from here.
 pub const TAKEOVER_SILENCE: Duration = Duration::from_secs(2);
 /// How long a taking-over publisher waits for the silent one's connection to end.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
@@ -82,8 +84,11 @@ pub(super) struct KeyEntry {
     pub(super) queue: ConsumerQueue,
     pub(super) options: StreamOptions,
     live: AtomicBool,
-    /// When the live publisher last sent media (or was accepted), on the [`elapsed_ms`] clock.
+    /// When the live publisher last sent media (or was accepted, or was read again after being
+    /// held back), on the [`elapsed_ms`] clock.
     last_media_ms: AtomicU64,
+    /// The live publisher is not being read: its consumer has not taken what it sent yet.
+    held_back: AtomicBool,
     /// Bumped by a publisher taking the key over; the live one ends when it changes.
     takeover_generation: AtomicU64,
     takeover: Notify,
@@ -125,6 +130,7 @@ impl Registry {
             options,
             live: AtomicBool::new(false),
             last_media_ms: AtomicU64::new(0),
+            held_back: AtomicBool::new(false),
             takeover_generation: AtomicU64::new(0),
             takeover: Notify::new(),
             released: Notify::new(),
@@ -144,8 +150,14 @@ impl Registry {
     }
 
     /// Finds the consumer of the requested key and marks it live; or the BadName description.
-    pub(super) async fn claim(&self, request: &PublishRequest) -> Result<LiveGuard, String> {
-        let entry = self.consumer(request).await?;
+    /// `key_known` is called as soon as the key is known to be good (registered, or accepted
+    /// by the unknown-key handler), before any wait.
+    pub(super) async fn claim(
+        &self,
+        request: &PublishRequest,
+        key_known: impl FnOnce(),
+    ) -> Result<LiveGuard, String> {
+        let entry = self.consumer(request, key_known).await?;
         let claimed = entry
             .live
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -160,16 +172,21 @@ impl Registry {
             });
             return Err(reason);
         }
-        entry.media_arrived();
+        entry.resume_reading();
         Ok(LiveGuard(entry))
     }
 
     /// The registered entry of the requested key, waiting for it if the unknown-key handler
     /// accepts the key.
-    async fn consumer(&self, request: &PublishRequest) -> Result<Arc<KeyEntry>, String> {
+    async fn consumer(
+        &self,
+        request: &PublishRequest,
+        key_known: impl FnOnce(),
+    ) -> Result<Arc<KeyEntry>, String> {
         let name = (request.app.clone(), request.stream_key.clone());
         let lookup = || lock(&self.keys).get(&name).cloned();
         if let Some(entry) = lookup() {
+            key_known();
             return Ok(entry);
         }
         let handler = lock(&self.unknown_key_handler).clone();
@@ -177,6 +194,7 @@ impl Registry {
             None => Err("unknown stream key".into()),
             Some(KeyDecision::Reject(text)) => Err(text),
             Some(KeyDecision::Accept) => {
+                key_known();
                 let deadline = Instant::now() + REGISTRATION_WAIT;
                 loop {
                     let mut registered = pin!(self.registered.notified());
@@ -199,6 +217,18 @@ impl KeyEntry {
         self.last_media_ms.store(elapsed_ms(), Ordering::Release);
     }
 
+    /// The live publisher is no longer read until [`KeyEntry::resume_reading`]: our
+    /// back-pressure, not its silence.
+    pub(super) fn hold_back(&self) {
+        self.held_back.store(true, Ordering::Release);
+    }
+
+    /// The live publisher is read again: its silence counts from now.
+    pub(super) fn resume_reading(&self) {
+        self.media_arrived();
+        self.held_back.store(false, Ordering::Release);
+    }
+
     /// The takeover generation now: a live publisher ends once it changes.
     pub(super) fn generation(&self) -> u64 {
         self.takeover_generation.load(Ordering::Acquire)
@@ -213,8 +243,11 @@ impl KeyEntry {
 
 /// Takes a live key over from a publisher that has been silent for [`TAKEOVER_SILENCE`]: tells
 /// its connection to end and claims the key once it has. `false`: the live publisher is active
-/// (or did not let go in time) and the new one is refused.
+/// or held back by its consumer (or did not let go in time) and the new one is refused.
 async fn take_over(entry: &KeyEntry) -> bool {
+    if entry.held_back.load(Ordering::Acquire) {
+        return false;
+    }
     let silent_ms = elapsed_ms().saturating_sub(entry.last_media_ms.load(Ordering::Acquire));
     if silent_ms < TAKEOVER_SILENCE.as_millis() as u64 {
         return false;

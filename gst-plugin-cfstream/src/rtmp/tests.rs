@@ -196,3 +196,59 @@ async fn media_that_arrives_with_the_end_of_the_stream_is_delivered() {
     }
     assert_eq!(timestamps, (0..TAGS).map(|i| 40 * i).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_publisher_held_back_by_its_consumer_is_not_taken_over() {
+    let listener = local_listener();
+    let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+    let (live, status) = publish(listener.local_addr(), "k").await;
+    assert_eq!(status.code, "NetStream.Publish.Start");
+    // More media than the consumer's queue holds (16 MiB), which nobody takes yet: the server
+    // stops reading the publisher, which keeps sending (into full socket buffers).
+    const TAGS: u32 = 24;
+    let (_reader, mut writer) = live.into_split();
+    let sender = tokio::spawn(async move {
+        // Large chunks (a protocol control message), so that the server takes 16 MiB quickly.
+        let mut chunks = ChunkWriter::default();
+        let mut tag = BytesMut::new();
+        let chunk_size: u32 = 1024 * 1024;
+        chunks.write(&mut tag, 2, 0, 1, 0, &chunk_size.to_be_bytes());
+        chunks.set_chunk_size(chunk_size);
+        let mut body = vec![0; 1024 * 1024];
+        body[..2].copy_from_slice(&[0x27, 1]);
+        for i in 0..TAGS {
+            chunks.write(&mut tag, 6, 40 * i, flv::TAG_VIDEO, 1, &body);
+            writer.write_all(&tag.split()).await.unwrap();
+        }
+        writer
+    });
+    // Longer than the silence that lets a newcomer take over a key.
+    tokio::time::sleep(TAKEOVER_SILENCE + Duration::from_secs(1)).await;
+    let (_, second) = publish(listener.local_addr(), "k").await;
+    assert_eq!(
+        (second.code.as_str(), second.description.as_str()),
+        ("NetStream.Publish.BadName", "stream key already in use")
+    );
+    // The held-back publisher goes on: all its media arrives, and it ends by closing.
+    let mut tags = 0;
+    let mut sender = Some(sender);
+    loop {
+        let item = tokio::time::timeout(PATIENCE, registration.recv()).await;
+        match item.unwrap() {
+            Some(IngestItem::PublisherConnected { .. } | IngestItem::PublisherRejected { .. }) => {}
+            Some(IngestItem::Media(media)) => tags += media.messages.len() as u32,
+            Some(IngestItem::PublisherDisconnected { reason, .. }) => {
+                assert_eq!(reason, crate::contract::DisconnectReason::Closed);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        if tags == TAGS
+            && let Some(sender) = sender.take()
+        {
+            // Everything arrived: the publisher leaves.
+            sender.await.unwrap().shutdown().await.unwrap();
+        }
+    }
+    assert_eq!(tags, TAGS);
+}
