@@ -6,5 +6,6 @@
 
 pub mod admission;
 pub mod grid;
+pub mod silence;
 pub mod socket;
 pub mod tls;

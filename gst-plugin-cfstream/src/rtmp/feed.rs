@@ -113,9 +113,9 @@ impl PublisherFeed {
     /// [`super::TAKEOVER_SILENCE`]).
     pub fn next(&mut self, interrupt: &Interrupt) -> FeedEvent {
         let entry = self.guard.0.clone();
-        entry.resume_reading();
+        entry.silence().resume();
         let event = self.read_next(interrupt);
-        entry.hold_back();
+        entry.silence().hold_back();
         event
     }
 
@@ -184,7 +184,7 @@ impl PublisherFeed {
                 }
                 continue;
             }
-            entry.media_arrived();
+            entry.silence().heard();
             self.ending = end;
             return FeedEvent::Media(MediaItem::unqueued(batch));
         }

@@ -79,11 +79,11 @@ impl<S: Transport> Connection<S> {
                 return reason;
             }
             if !batch.is_empty() {
-                entry.media_arrived();
+                entry.silence().heard();
                 // A full queue holds the publisher back: that is not silence.
-                entry.hold_back();
+                entry.silence().hold_back();
                 let handed = entry.queue.hand_over(batch, batch_bytes).await;
-                entry.resume_reading();
+                entry.silence().resume();
                 if !handed {
                     return DisconnectReason::Stopped;
                 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -15,6 +15,7 @@ use tokio::time::{Instant, timeout_at};
 use super::listener::ListenerHandle;
 use super::queue::{ConsumerQueue, IngestItem};
 use crate::contract::codes::ERR_STREAM_KEY_IN_USE;
+use crate::net::silence::Silence;
 
 /// How long a publisher accepted by the unknown-key handler waits for its key to be registered.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
@@ -84,11 +85,8 @@ pub(super) struct KeyEntry {
     pub(super) queue: ConsumerQueue,
     pub(super) options: StreamOptions,
     live: AtomicBool,
-    /// When the live publisher last sent media (or was accepted, or was read again after being
-    /// held back), on the [`elapsed_ms`] clock.
-    last_media_ms: AtomicU64,
-    /// The live publisher is not being read: its consumer has not taken what it sent yet.
-    held_back: AtomicBool,
+    /// The live publisher's silence, which a takeover needs.
+    silence: Silence,
     /// Bumped by a publisher taking the key over; the live one ends when it changes.
     takeover_generation: AtomicU64,
     takeover: Notify,
@@ -129,8 +127,7 @@ impl Registry {
             queue,
             options,
             live: AtomicBool::new(false),
-            last_media_ms: AtomicU64::new(0),
-            held_back: AtomicBool::new(false),
+            silence: Silence::default(),
             takeover_generation: AtomicU64::new(0),
             takeover: Notify::new(),
             released: Notify::new(),
@@ -172,7 +169,7 @@ impl Registry {
             });
             return Err(reason);
         }
-        entry.resume_reading();
+        entry.silence.resume();
         Ok(LiveGuard(entry))
     }
 
@@ -212,21 +209,9 @@ impl Registry {
 }
 
 impl KeyEntry {
-    /// The live publisher sent media now.
-    pub(super) fn media_arrived(&self) {
-        self.last_media_ms.store(elapsed_ms(), Ordering::Release);
-    }
-
-    /// The live publisher is no longer read until [`KeyEntry::resume_reading`]: our
-    /// back-pressure, not its silence.
-    pub(super) fn hold_back(&self) {
-        self.held_back.store(true, Ordering::Release);
-    }
-
-    /// The live publisher is read again: its silence counts from now.
-    pub(super) fn resume_reading(&self) {
-        self.media_arrived();
-        self.held_back.store(false, Ordering::Release);
+    /// The live publisher's silence: heard from, held back by us, read again.
+    pub(super) fn silence(&self) -> &Silence {
+        &self.silence
     }
 
     /// The takeover generation now: a live publisher ends once it changes.
@@ -245,11 +230,7 @@ impl KeyEntry {
 /// its connection to end and claims the key once it has. `false`: the live publisher is active
 /// or held back by its consumer (or did not let go in time) and the new one is refused.
 async fn take_over(entry: &KeyEntry) -> bool {
-    if entry.held_back.load(Ordering::Acquire) {
-        return false;
-    }
-    let silent_ms = elapsed_ms().saturating_sub(entry.last_media_ms.load(Ordering::Acquire));
-    if silent_ms < TAKEOVER_SILENCE.as_millis() as u64 {
+    if !entry.silence.is_silent_for(TAKEOVER_SILENCE) {
         return false;
     }
     entry.takeover_generation.fetch_add(1, Ordering::AcqRel);
@@ -269,12 +250,6 @@ async fn take_over(entry: &KeyEntry) -> bool {
             return false;
         }
     }
-}
-
-/// Milliseconds on a process-wide monotonic clock.
-fn elapsed_ms() -> u64 {
-    static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
-    ORIGIN.elapsed().as_millis() as u64
 }
 
 /// Marks a key live while its publisher's connection runs.
