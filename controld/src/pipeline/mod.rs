@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use gstcfstream::net::admission::{Limits as AdmissionLimits, admission};
 use gstcfstream::rtmp::{
     self, KeyDecision, ListenerConfig, ListenerHandle, PublishRequest, TlsFiles,
 };
@@ -51,6 +52,9 @@ pub struct IngestConfig {
     pub srt: Option<SocketAddr>,
     /// `read-interval` of `cfrtmpsrc` and `cfsrtsrc`, in milliseconds.
     pub read_interval_ms: u32,
+    /// Caps on RTMP(S) connections (`max-connections` and `max-unauthenticated-per-address`
+    /// of `cfrtmpsrc`).
+    pub limits: AdmissionLimits,
 }
 
 /// The protocol a publisher came in with: the status' `ingestProtocol`.
@@ -144,6 +148,7 @@ struct Inner {
     rtmps: Option<Listener>,
     srt: Option<SrtListener>,
     read_interval_ms: u32,
+    limits: AdmissionLimits,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
@@ -167,6 +172,8 @@ impl PipelineManager {
         gst::init()?;
         gstcfstream::plugin_register_static()?;
         let interval = ingest.read_interval_ms;
+        // Before the first accept: the elements, which set them too, start after it.
+        admission().set_limits(ingest.limits);
         let rtmp = bind("rtmp", ingest.rtmp, None)?;
         let rtmps = match ingest.rtmps {
             Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls))?),
@@ -190,6 +197,7 @@ impl PipelineManager {
             rtmps,
             srt,
             read_interval_ms: interval,
+            limits: ingest.limits,
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
             session_ended: Notify::new(),
