@@ -1,6 +1,6 @@
 //! One accepted connection on the runtime: its byte stream, reads and writes under timeouts, and
 //! the setup phase that drives [`ServerSession`] from the handshake to a publish command. What
-//! follows an accepted publish is [`super::publish`]'s.
+//! follows an accepted publish is [`super::publish`]'s, an accepted play [`super::play`]'s.
 
 use std::io;
 use std::net::SocketAddr;
@@ -143,6 +143,9 @@ impl<S: Transport> Connection<S> {
                             return;
                         }
                     }
+                }
+                SessionEvent::PlayRequested { stream_key } => {
+                    return self.play(app, stream_key).await;
                 }
                 SessionEvent::Media(_) | SessionEvent::Unpublished => {}
             }
