@@ -5,11 +5,16 @@
 //! controld on OS-chosen loopback ports.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use cfstream_e2e::{Api, ChildGuard, Controld, Encoding, Publisher, wait_for};
+use cfstream_proto::rtmp::chunk::ChunkWriter;
+use cfstream_proto::rtmp::client::{StatusReader, play_commands};
+use cfstream_proto::rtmp::handshake;
 use serde_json::{Value, json};
 
 const PLAYER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -135,4 +140,140 @@ fn ffmpeg_and_gstreamer_pull_rtmp_rtmps_and_srt_playback() {
     let passphrase = format!("passphrase={}", srt["passphrase"].as_str().unwrap());
     gst_pull(&["srtsrc", &uri, &stream_id, &passphrase], "tsdemux")
         .expect("srtsrc plays srtPlayback");
+}
+
+/// Players of one input besides the stalled one.
+const PLAYERS: usize = 19;
+/// Video frames each of them must get (30 fps: 10 s).
+const PLAYER_FRAMES: u32 = 300;
+const PUBLISH_SECONDS: u32 = 40;
+
+/// An RTMP player that plays `key` and, once playing, never reads again. Its receive buffer is
+/// fixed at a common size (loopback would autotune it to megabytes, minutes of this stream).
+fn stalled_player(addr: SocketAddr, key: &str) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    set_receive_buffer(&socket, 128 * 1024);
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    socket.write_all(&handshake::client_c0c1(7)).unwrap();
+    let mut s0s1s2 = vec![0; 1 + 2 * 1536];
+    socket.read_exact(&mut s0s1s2).unwrap();
+    socket
+        .write_all(&handshake::client_c2(&s0s1s2).unwrap())
+        .unwrap();
+    socket
+        .write_all(&play_commands(&ChunkWriter::default(), "live", key))
+        .unwrap();
+    let (mut input, mut statuses) = (BytesMut::new(), StatusReader::default());
+    let mut buffer = [0; 4096];
+    loop {
+        let n = socket.read(&mut buffer).expect("reading the play replies");
+        assert!(n > 0, "closed before NetStream.Play.Start");
+        input.extend_from_slice(&buffer[..n]);
+        let codes = statuses.read(&mut input).unwrap();
+        if codes.iter().any(|s| s.code == "NetStream.Play.Start") {
+            return socket;
+        }
+    }
+}
+
+fn set_receive_buffer(socket: &TcpStream, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt on an open socket with a live c_int of the size passed.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const bytes).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "SO_RCVBUF");
+}
+
+/// An ffmpeg player copying `PLAYER_FRAMES` video packets of `url` into a framecrc file.
+fn copying_player(url: &str, out: &Path) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-rw_timeout",
+                "20000000",
+            ])
+            .args(["-i", url, "-map", "0:v", "-c", "copy"])
+            .args(["-frames:v", &PLAYER_FRAMES.to_string(), "-f", "framecrc"])
+            .arg(out)
+            .stdout(Stdio::null()),
+    )
+}
+
+fn frames_in(framecrc: &Path) -> u32 {
+    std::fs::read_to_string(framecrc)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count() as u32
+}
+
+#[test]
+fn twenty_players_one_stalled_the_others_and_the_recording_unaffected() {
+    let controld = Controld::start();
+    let api = controld.api();
+    let (input, publisher) = live_input(&controld, &api, PUBLISH_SECONDS);
+    let uid = input["uid"].as_str().unwrap().to_owned();
+    let playback_key = input["rtmpPlayback"]["streamKey"].as_str().unwrap();
+    let url = rtmp_playback_url(&input, "rtmpPlayback");
+
+    let mut stalled = stalled_player(controld.rtmp, playback_key);
+    let dir = tempfile::tempdir().unwrap();
+    let outputs: Vec<_> = (0..PLAYERS)
+        .map(|i| dir.path().join(format!("player-{i}.framecrc")))
+        .collect();
+    let mut players: Vec<ChildGuard> = outputs.iter().map(|o| copying_player(&url, o)).collect();
+
+    // While they play: wrong keys are refused, and the playback key cannot publish.
+    let wrong = format!("rtmp://{}/live/{}", controld.rtmp, "0".repeat(65));
+    let refused = ffmpeg_pull(&wrong).expect_err("a wrong key plays");
+    assert!(refused.contains("unknown playback key"), "{refused}");
+    let ingest_key = input["rtmp"]["streamKey"].as_str().unwrap();
+    let ingest = format!("rtmp://{}/live/{ingest_key}", controld.rtmp);
+    ffmpeg_pull(&ingest).expect_err("the ingest key plays");
+    let (status, stderr) =
+        Publisher::start(&controld.rtmp_url(playback_key), Encoding::good(5)).wait(PLAYER_TIMEOUT);
+    assert!(!status.success(), "the playback key publishes: {stderr}");
+
+    for (player, output) in players.iter_mut().zip(&outputs) {
+        let (status, stderr) = player.wait_timeout(PLAYER_TIMEOUT);
+        assert!(status.success(), "player: {stderr}");
+        assert_eq!(frames_in(output), PLAYER_FRAMES, "{stderr}");
+    }
+
+    // The stalled player was cut while the broadcast goes on: draining its socket reaches the
+    // end (a live viewer would keep receiving until the broadcast ends, 20 s later).
+    let mut rest = Vec::new();
+    let drained = stalled.read_to_end(&mut rest);
+    assert!(
+        !matches!(&drained, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the stalled player is still connected: {drained:?}"
+    );
+    let current = &api.input(&uid)["status"]["current"];
+    assert_eq!(current["state"], "connected", "{current}");
+
+    let (status, stderr) = publisher.wait(PLAYER_TIMEOUT);
+    assert!(status.success(), "publisher: {stderr}");
+    let videos = wait_for("the ready recording", Duration::from_secs(45), || {
+        let videos = api.videos_of(&uid);
+        (videos.len() == 1 && videos[0]["status"]["state"] == "ready").then_some(videos)
+    });
+    let duration = videos[0]["duration"].as_f64().unwrap();
+    let expected = f64::from(PUBLISH_SECONDS);
+    assert!(
+        (expected - 2.0..expected + 2.0).contains(&duration),
+        "recorded {duration} s of {expected} s"
+    );
 }

@@ -31,6 +31,8 @@ pub(super) trait Transport: AsyncRead + AsyncWrite + Unpin + Sized {
     /// Hands an accepted publisher's connection over to be read on its consumer's thread, which
     /// only a stream whose bytes are the socket's bytes (no TLS) can be.
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self>;
+    /// The TCP socket underneath (for socket options).
+    fn tcp(&self) -> &TcpStream;
 }
 
 /// What [`Transport::hand_over`] did.
@@ -51,11 +53,19 @@ impl Transport for TcpStream {
         } = connection;
         Handover::Feed(PublisherFeed::new(stream, session, input, remote, guard).map(Box::new))
     }
+
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
 }
 
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self> {
         Handover::Kept(Box::new((connection, guard)))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
     }
 }
 
