@@ -273,3 +273,133 @@ fn holds_pat(packets: &[u8]) -> bool {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    const METADATA: &[u8] = b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00";
+    /// avcC: version 1, High, level 3.0, 4-byte lengths, one SPS, one PPS.
+    const VIDEO_CONFIG: &[u8] = &[
+        0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68,
+        0xce,
+    ];
+    /// AudioSpecificConfig: AAC LC, 44.1 kHz, stereo.
+    const AUDIO_CONFIG: &[u8] = &[0xaf, 0, 0x12, 0x10];
+
+    fn tag(tag_type: u8, timestamp_ms: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        flv::write_tag(&mut out, tag_type, timestamp_ms, body);
+        out.to_vec()
+    }
+
+    /// A video frame of one IDR (or non-IDR) slice NAL unit of `size` bytes.
+    fn frame(key: bool, size: usize) -> Vec<u8> {
+        let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        body.extend_from_slice(&(size as u32).to_be_bytes());
+        body.push(if key { 0x65 } else { 0x41 });
+        body.resize(body.len() + size - 1, 0x80);
+        body
+    }
+
+    fn push_headers(hub: &Hub) {
+        hub.push_flv(&flv::FILE_HEADER);
+        hub.push_flv(&tag(flv::TAG_SCRIPT_DATA, 0, METADATA));
+        hub.push_flv(&tag(flv::TAG_VIDEO, 0, VIDEO_CONFIG));
+        hub.push_flv(&tag(flv::TAG_AUDIO, 0, AUDIO_CONFIG));
+    }
+
+    /// Everything queued for the viewer now, and how it ended if it did.
+    fn drain(viewer: &Viewer) -> (Vec<Chunk>, Option<ViewerEnd>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let mut chunks = Vec::new();
+        loop {
+            let next = runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_millis(20), viewer.next()).await
+            });
+            match next {
+                Ok(Ok(chunk)) => chunks.push(chunk),
+                Ok(Err(end)) => return (chunks, Some(end)),
+                Err(_) => return (chunks, None),
+            }
+        }
+    }
+
+    fn tag_types(chunks: &[Chunk]) -> Vec<(u8, u32)> {
+        chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Flv(tag) => (tag.tag_type, tag.timestamp_ms),
+                Chunk::Ts(_) => (0, 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_viewer_gets_the_headers_then_media_from_the_next_keyframe() {
+        let hub = Hub::new(SourceFormat::Flv);
+        push_headers(&hub);
+        hub.push_flv(&tag(flv::TAG_VIDEO, 900, &frame(true, 100)));
+        let viewer = hub.subscribe(ViewerFormat::Flv).unwrap();
+        hub.push_flv(&tag(flv::TAG_VIDEO, 1000, &frame(false, 50)));
+        hub.push_flv(&tag(flv::TAG_AUDIO, 1010, &[0xaf, 1, 0x21]));
+        hub.push_flv(&tag(flv::TAG_VIDEO, 1033, &frame(true, 100)));
+        hub.push_flv(&tag(flv::TAG_AUDIO, 1040, &[0xaf, 1, 0x21]));
+        let (chunks, end) = drain(&viewer);
+        assert_eq!(
+            tag_types(&chunks),
+            [(18, 0), (9, 0), (8, 0), (9, 1033), (8, 1040)]
+        );
+        assert_eq!(end, None);
+        hub.end();
+        assert_eq!(drain(&viewer), (vec![], Some(ViewerEnd::InputEnded)));
+        assert_eq!(
+            hub.subscribe(ViewerFormat::Flv).err(),
+            Some(SubscribeError::Ended)
+        );
+    }
+
+    #[test]
+    fn a_viewer_that_falls_behind_is_dropped_and_the_others_are_not() {
+        let hub = Hub::new(SourceFormat::Flv);
+        push_headers(&hub);
+        let (reader, stalled) = (
+            hub.subscribe(ViewerFormat::Flv).unwrap(),
+            hub.subscribe(ViewerFormat::Flv).unwrap(),
+        );
+        let mut received = 0;
+        for i in 0..20 {
+            hub.push_flv(&tag(flv::TAG_VIDEO, i * 40, &frame(i == 0, 1024 * 1024)));
+            received += drain(&reader).0.len();
+        }
+        assert_eq!(received, 3 + 20);
+        assert_eq!(drain(&stalled), (vec![], Some(ViewerEnd::TooSlow)));
+        assert_eq!(hub.viewers(), 1);
+    }
+
+    #[test]
+    fn ts_viewers_of_an_flv_input_start_with_the_program_tables_at_a_keyframe() {
+        let hub = Hub::new(SourceFormat::Flv);
+        push_headers(&hub);
+        let viewer = hub.subscribe(ViewerFormat::MpegTs).unwrap();
+        hub.push_flv(&tag(flv::TAG_AUDIO, 10, &[0xaf, 1, 0x21]));
+        hub.push_flv(&tag(flv::TAG_VIDEO, 40, &frame(true, 100)));
+        let (chunks, _) = drain(&viewer);
+        let Some(Chunk::Ts(first)) = chunks.first() else {
+            panic!("no TS for the keyframe: {chunks:?}")
+        };
+        assert_eq!(first.len() % 188, 0);
+        // PAT (PID 0, payload unit start) first.
+        assert_eq!(&first[..3], &[0x47, 0x40, 0x00]);
+        assert_eq!(
+            Hub::new(SourceFormat::MpegTs)
+                .subscribe(ViewerFormat::Flv)
+                .err(),
+            Some(SubscribeError::Unsupported)
+        );
+    }
+}

@@ -90,8 +90,9 @@ impl FlvToTs {
         let cts = i32::from_be_bytes([0, tag.body[2], tag.body[3], tag.body[4]]) << 8 >> 8;
         let pts_ns = dts_ns + i64::from(cts) * 1_000_000;
         if keyframe {
-            self.muxer.flush_audio(out);
+            // Tables first: a viewer starting here needs them before any PES.
             self.muxer.write_tables(out);
+            self.muxer.flush_audio(out);
         }
         let (pts, dts) = (timestamp_90khz(pts_ns), timestamp_90khz(dts_ns));
         self.muxer
@@ -110,8 +111,8 @@ impl FlvToTs {
             self.audio_since_tables += 1;
             if self.audio_since_tables >= AUDIO_ONLY_TABLE_INTERVAL {
                 self.audio_since_tables = 0;
-                self.muxer.flush_audio(out);
                 self.muxer.write_tables(out);
+                self.muxer.flush_audio(out);
             }
         }
         self.muxer
