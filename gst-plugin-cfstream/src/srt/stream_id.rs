@@ -11,8 +11,7 @@
 pub enum Mode {
     /// It sends a stream (`m=publish`, the default).
     Publish,
-    /// It wants to receive one (`m=request`): playback egress, which this listener does not
-    /// serve yet.
+    /// It wants to receive one (`m=request`): playback egress.
     Request,
 }
 
