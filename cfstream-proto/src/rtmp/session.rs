@@ -192,10 +192,7 @@ impl ServerSession {
         if self.phase != Phase::PublishRequested {
             return;
         }
-        let mut event = BytesMut::new();
-        event.put_u16(USER_CONTROL_STREAM_BEGIN);
-        event.put_u32(self.publish_stream_id);
-        self.send(CONTROL_CHUNK_STREAM, message_type::USER_CONTROL, 0, &event);
+        self.send_stream_begin();
         let description = format!("Publishing {}.", self.stream_key);
         self.send_status("status", "NetStream.Publish.Start", &description);
         self.reader.set_limits(PUBLISH_LIMITS);
@@ -208,10 +205,7 @@ impl ServerSession {
         if self.phase != Phase::PlayRequested {
             return;
         }
-        let mut event = BytesMut::new();
-        event.put_u16(USER_CONTROL_STREAM_BEGIN);
-        event.put_u32(self.publish_stream_id);
-        self.send(CONTROL_CHUNK_STREAM, message_type::USER_CONTROL, 0, &event);
+        self.send_stream_begin();
         let description = format!("Playing {}.", self.stream_key);
         self.send_status("status", "NetStream.Play.Reset", &description);
         self.send_status("status", "NetStream.Play.Start", &description);
@@ -250,6 +244,29 @@ impl ServerSession {
             self.send_status("error", code, description);
         }
         self.phase = Phase::Finished;
+    }
+
+    /// User Control Stream Begin for the requested stream.
+    fn send_stream_begin(&mut self) {
+        let mut event = BytesMut::new();
+        event.put_u16(USER_CONTROL_STREAM_BEGIN);
+        event.put_u32(self.publish_stream_id);
+        self.send(CONTROL_CHUNK_STREAM, message_type::USER_CONTROL, 0, &event);
+    }
+
+    /// Takes the stream name of a publish or play command (`values[3]`) and the message stream
+    /// it came on; returns the key.
+    fn take_stream_request(&mut self, values: &[Value], stream_id: u32) -> String {
+        let raw_key = values.get(3).and_then(Value::as_str).unwrap_or_default();
+        // Query parameters some encoders append (`key?param=…`) are not part of the key.
+        let stream_key = raw_key.split('?').next().unwrap_or_default().to_string();
+        self.publish_stream_id = if stream_id == 0 {
+            PUBLISH_STREAM_ID
+        } else {
+            stream_id
+        };
+        self.stream_key = stream_key.clone();
+        stream_key
     }
 
     fn count_received(&mut self, bytes: u64) {
@@ -400,16 +417,8 @@ impl ServerSession {
                 if self.phase != Phase::Connected {
                     return Err(SessionError::Protocol("publish sent twice".into()));
                 }
-                let raw_key = values.get(3).and_then(Value::as_str).unwrap_or_default();
-                // Query parameters some encoders append (`key?param=…`) are not part of the key.
-                let stream_key = raw_key.split('?').next().unwrap_or_default().to_string();
                 self.publish_transaction = transaction;
-                self.publish_stream_id = if stream_id == 0 {
-                    PUBLISH_STREAM_ID
-                } else {
-                    stream_id
-                };
-                self.stream_key = stream_key.clone();
+                let stream_key = self.take_stream_request(&values, stream_id);
                 self.phase = Phase::PublishRequested;
                 Ok(Some(SessionEvent::PublishRequested { stream_key }))
             }
@@ -424,14 +433,7 @@ impl ServerSession {
                 if self.phase != Phase::Connected {
                     return Err(SessionError::Protocol("play after publish or play".into()));
                 }
-                let raw_key = values.get(3).and_then(Value::as_str).unwrap_or_default();
-                let stream_key = raw_key.split('?').next().unwrap_or_default().to_string();
-                self.publish_stream_id = if stream_id == 0 {
-                    PUBLISH_STREAM_ID
-                } else {
-                    stream_id
-                };
-                self.stream_key = stream_key.clone();
+                let stream_key = self.take_stream_request(&values, stream_id);
                 self.phase = Phase::PlayRequested;
                 Ok(Some(SessionEvent::PlayRequested { stream_key }))
             }
@@ -549,13 +551,19 @@ mod tests {
             .to_string()
     }
 
-    /// Handshake, connect, createStream, publish "key": returns the session awaiting a decision.
-    fn publishing_session() -> (ServerSession, BytesMut, ChunkReader) {
+    /// A session past the handshake, and the client's input after its C2.
+    fn handshaken_session() -> (ServerSession, BytesMut) {
         let mut session = ServerSession::new(1);
         let mut input = handshake::client_c0c1(2);
         assert_eq!(session.process(&mut input).unwrap(), None);
         let s0s1s2 = session.output().split();
         input.extend_from_slice(&handshake::client_c2(&s0s1s2).unwrap());
+        (session, input)
+    }
+
+    /// Handshake, connect, createStream, publish "key": returns the session awaiting a decision.
+    fn publishing_session() -> (ServerSession, BytesMut, ChunkReader) {
+        let (mut session, mut input) = handshaken_session();
         let writer = ChunkWriter::default();
         let connect = amf0::object(&[
             ("app", "live".into()),
@@ -673,27 +681,13 @@ mod tests {
 
     #[test]
     fn play_is_answered_then_media_is_sent_on_the_play_stream() {
-        let mut session = ServerSession::new(1);
-        let mut input = handshake::client_c0c1(2);
-        session.process(&mut input).unwrap();
-        let s0s1s2 = session.output().split();
-        input.extend_from_slice(&handshake::client_c2(&s0s1s2).unwrap());
+        let (mut session, mut input) = handshaken_session();
         let writer = ChunkWriter::default();
-        let connect = amf0::object(&[("app", "live".into())]);
-        command(
+        input.extend_from_slice(&crate::rtmp::client::play_commands(
             &writer,
-            &mut input,
-            0,
-            &["connect".into(), 1.0.into(), connect],
-        );
-        command(
-            &writer,
-            &mut input,
-            0,
-            &["createStream".into(), 2.0.into(), Value::Null],
-        );
-        let play = ["play".into(), 3.0.into(), Value::Null, "viewer-key".into()];
-        command(&writer, &mut input, 1, &play);
+            "live",
+            "viewer-key",
+        ));
         assert!(matches!(
             session.process(&mut input).unwrap(),
             Some(SessionEvent::Connected { .. })

@@ -21,7 +21,7 @@ const PLAY_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The kernel's send buffer of a player's socket (it doubles it): fixed rather than autotuned
 /// up to megabytes, so that a stalled player backs up into its hub queue, where it is noticed
 /// within seconds, and costs little kernel memory. Enough for 40 Mbit/s at 100 ms RTT.
-const PLAYER_SEND_BUFFER: libc::c_int = 256 * 1024;
+const PLAYER_SEND_BUFFER: usize = 256 * 1024;
 /// Players send little (acknowledgements, pings); silence is no reason to end a play.
 const PLAY_READ_PATIENCE: Duration = Duration::from_secs(24 * 3600);
 
@@ -51,21 +51,6 @@ impl ListenerHandle {
     }
 }
 
-/// Best effort: without it a stalled player is still dropped, only later.
-fn set_send_buffer(socket: &tokio::net::TcpStream, bytes: libc::c_int) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: setsockopt on an open socket with a live c_int of the size passed.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&raw const bytes).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
 impl<S: Transport> Connection<S> {
     /// Answers a `play` and, if accepted, sends the viewer's stream until it ends or the
     /// player leaves.
@@ -90,7 +75,8 @@ impl<S: Transport> Connection<S> {
                 return;
             }
         };
-        set_send_buffer(self.stream.tcp(), PLAYER_SEND_BUFFER);
+        // Best effort: without it a stalled player is still dropped, only later.
+        let _ = crate::net::socket::set_send_buffer(self.stream.tcp(), PLAYER_SEND_BUFFER);
         self.session.accept_play();
         let _ = self.send_stream(&viewer).await;
     }
