@@ -279,7 +279,7 @@ fn twenty_players_one_stalled_the_others_and_the_recording_unaffected() {
 }
 
 #[test]
-fn signed_url_inputs_take_a_token_as_the_playback_key_and_no_static_credentials() {
+fn signed_url_inputs_take_a_token_as_the_playback_key_and_not_live_inputs_refuse_players() {
     let controld = Controld::start();
     let api = controld.api();
     let input = api.create_input(json!({
@@ -287,21 +287,23 @@ fn signed_url_inputs_take_a_token_as_the_playback_key_and_no_static_credentials(
     }));
     let uid = input["uid"].as_str().unwrap().to_owned();
     assert!(input["srtPlayback"].is_null(), "{input}");
-    let key = input["rtmp"]["streamKey"].as_str().unwrap();
-    let _publisher = Publisher::start(&controld.rtmp_url(key), Encoding::good(60));
-    api.await_status(&uid, "connected", |c| c["state"] == "connected");
-
-    let refused = ffmpeg_pull(&rtmp_playback_url(&input, "rtmpPlayback"))
-        .expect_err("the static playback key plays a signed-URL input");
-    assert!(refused.contains("requires signed URLs"), "{refused}");
     let token = |body: Value| -> String {
         api.ok("POST", &format!("/{uid}/token"), Some(body))["token"]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    let blocked = token(json!({"accessRules": [{"type": "any", "action": "block"}]}));
     let play = |token: &str| format!("rtmp://{}/live/{token}", controld.rtmp);
+    let refused = ffmpeg_pull(&play(&token(json!({})))).expect_err("an input not live plays");
+    assert!(refused.contains("not live"), "{refused}");
+
+    let key = input["rtmp"]["streamKey"].as_str().unwrap();
+    let _publisher = Publisher::start(&controld.rtmp_url(key), Encoding::good(60));
+    api.await_status(&uid, "connected", |c| c["state"] == "connected");
+    let refused = ffmpeg_pull(&rtmp_playback_url(&input, "rtmpPlayback"))
+        .expect_err("the static playback key plays a signed-URL input");
+    assert!(refused.contains("requires signed URLs"), "{refused}");
+    let blocked = token(json!({"accessRules": [{"type": "any", "action": "block"}]}));
     ffmpeg_pull(&play(&blocked)).expect_err("a token whose rules block everyone plays");
     let (frames, log) = ffmpeg_pull(&play(&token(json!({})))).expect("a signed token plays");
     assert_eq!(frames, FRAMES, "{log}");
