@@ -308,3 +308,21 @@ fn signed_url_inputs_take_a_token_as_the_playback_key_and_not_live_inputs_refuse
     let (frames, log) = ffmpeg_pull(&play(&token(json!({})))).expect("a signed token plays");
     assert_eq!(frames, FRAMES, "{log}");
 }
+
+#[test]
+fn an_srt_published_input_is_pulled_over_srt_and_refuses_rtmp_players() {
+    let controld = Controld::start();
+    let api = controld.api();
+    let input = api.create_input(json!({"recording": {"mode": "automatic"}}));
+    let uid = input["uid"].as_str().unwrap().to_owned();
+    let media = Encoding::good(60).mpegts(cfstream_e2e::AAC_64K);
+    let _publisher = Publisher::start_media(&controld.srt_url(&input), &media);
+    api.await_status(&uid, "connected", |c| c["state"] == "connected");
+
+    let (frames, log) = ffmpeg_pull(&srt_playback_url(&controld, &input))
+        .expect("ffmpeg plays the SRT input's srtPlayback");
+    assert_eq!(frames, FRAMES, "{log}");
+    let refused = ffmpeg_pull(&rtmp_playback_url(&input, "rtmpPlayback"))
+        .expect_err("an SRT input plays over RTMP");
+    assert!(refused.contains("srtPlayback"), "{refused}");
+}
