@@ -247,6 +247,15 @@ fn twenty_players_one_stalled_the_others_and_the_recording_unaffected() {
         Publisher::start(&controld.rtmp_url(playback_key), Encoding::good(5)).wait(PLAYER_TIMEOUT);
     assert!(!status.success(), "the playback key publishes: {stderr}");
 
+    let scraped = cfstream_e2e::http_get(&format!("{}/metrics", controld.base_url())).2;
+    let scraped = String::from_utf8_lossy(&scraped).into_owned();
+    assert!(
+        scraped.lines().any(|l| l
+            .strip_prefix("cfstream_players ")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 1)),
+        "no players in /metrics"
+    );
     for (player, output) in players.iter_mut().zip(&outputs) {
         let (status, stderr) = player.wait_timeout(PLAYER_TIMEOUT);
         assert!(status.success(), "player: {stderr}");

@@ -306,6 +306,14 @@ impl PipelineManager {
             .count()
     }
 
+    /// Players of live inputs right now (those dropped since the last buffer may still count).
+    pub fn players(&self) -> usize {
+        lock(&self.inner.sessions)
+            .values()
+            .map(|s| s.hub.viewers())
+            .sum()
+    }
+
     /// An output of the input was added, changed or deleted: a live pipeline applies it now.
     pub fn outputs_changed(&self, input_uid: &str) {
         if let Some(s) = lock(&self.inner.sessions).get(input_uid) {
