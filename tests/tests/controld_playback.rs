@@ -212,6 +212,15 @@ fn copying_player(url: &str, out: &Path) -> ChildGuard {
     )
 }
 
+/// `cfstream_players` of controld's /metrics.
+fn players_in_metrics(controld: &Controld) -> u32 {
+    let (_, _, body) = cfstream_e2e::http_get(&format!("{}/metrics", controld.base_url()));
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("cfstream_players ")?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn frames_in(framecrc: &Path) -> u32 {
     std::fs::read_to_string(framecrc)
         .unwrap_or_default()
@@ -247,15 +256,7 @@ fn twenty_players_one_stalled_the_others_and_the_recording_unaffected() {
         Publisher::start(&controld.rtmp_url(playback_key), Encoding::good(5)).wait(PLAYER_TIMEOUT);
     assert!(!status.success(), "the playback key publishes: {stderr}");
 
-    let scraped = cfstream_e2e::http_get(&format!("{}/metrics", controld.base_url())).2;
-    let scraped = String::from_utf8_lossy(&scraped).into_owned();
-    assert!(
-        scraped.lines().any(|l| l
-            .strip_prefix("cfstream_players ")
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n >= 1)),
-        "no players in /metrics"
-    );
+    assert!(players_in_metrics(&controld) >= 1, "no players in /metrics");
     for (player, output) in players.iter_mut().zip(&outputs) {
         let (status, stderr) = player.wait_timeout(PLAYER_TIMEOUT);
         assert!(status.success(), "player: {stderr}");
@@ -334,4 +335,38 @@ fn an_srt_published_input_is_pulled_over_srt_and_refuses_rtmp_players() {
     let refused = ffmpeg_pull(&rtmp_playback_url(&input, "rtmpPlayback"))
         .expect_err("an SRT input plays over RTMP");
     assert!(refused.contains("srtPlayback"), "{refused}");
+}
+
+#[test]
+fn rotating_keys_cuts_players_and_renews_the_playback_credentials() {
+    let controld = Controld::start();
+    let api = controld.api();
+    let (input, _publisher) = live_input(&controld, &api, 60);
+    let uid = input["uid"].as_str().unwrap().to_owned();
+    let old_url = rtmp_playback_url(&input, "rtmpPlayback");
+    // Longer than the broadcast: only the rotation can end it early.
+    let mut player = ChildGuard::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-v", "error", "-i", &old_url])
+            .args(["-c", "copy", "-t", "120", "-f", "null", "-"])
+            .stdout(Stdio::null()),
+    );
+    wait_for("the player in /metrics", PLAYER_TIMEOUT, || {
+        (players_in_metrics(&controld) >= 1).then_some(())
+    });
+    let rotated = api.ok("POST", &format!("/live_inputs/{uid}/rotate_keys"), None);
+    for field in ["rtmpPlayback", "srtPlayback"] {
+        let key = if field == "srtPlayback" {
+            "passphrase"
+        } else {
+            "streamKey"
+        };
+        assert_ne!(
+            rotated[field][key], input[field][key],
+            "{field} was not renewed"
+        );
+    }
+    player.wait_timeout(PLAYER_TIMEOUT);
+    let refused = ffmpeg_pull(&old_url).expect_err("the old playback key plays");
+    assert!(refused.contains("unknown playback key"), "{refused}");
 }
