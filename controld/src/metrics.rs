@@ -109,6 +109,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     );
     family(
         &mut out,
+        "cfstream_players",
+        "gauge",
+        "Players (rtmpPlayback, rtmpsPlayback, srtPlayback) of live inputs right now.",
+        [(None, pipelines.players() as u64)],
+    );
+    family(
+        &mut out,
         "cfstream_ingest_bytes_total",
         "counter",
         "FLV bytes received from publishers.",

@@ -164,6 +164,8 @@ mod tests {
             recording: RecordingSettings::default(),
             stream_key: crate::ids::new_stream_key(uid),
             srt_passphrase: crate::ids::new_stream_key(uid),
+            playback_key: "playback".into(),
+            srt_playback_passphrase: "srt-playback".into(),
             keys_rotated_at: None,
         }
     }

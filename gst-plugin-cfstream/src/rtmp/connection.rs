@@ -1,6 +1,6 @@
 //! One accepted connection on the runtime: its byte stream, reads and writes under timeouts, and
 //! the setup phase that drives [`ServerSession`] from the handshake to a publish command. What
-//! follows an accepted publish is [`super::publish`]'s.
+//! follows an accepted publish is [`super::publish`]'s, an accepted play [`super::play`]'s.
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +32,8 @@ pub(super) trait Transport: AsyncRead + AsyncWrite + Unpin + Sized {
     /// Hands an accepted publisher's connection over to be read on its consumer's thread, which
     /// only a stream whose bytes are the socket's bytes (no TLS) can be.
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self>;
+    /// The TCP socket underneath (for socket options).
+    fn tcp(&self) -> &TcpStream;
 }
 
 /// What [`Transport::hand_over`] did.
@@ -54,11 +56,19 @@ impl Transport for TcpStream {
         let feed = PublisherFeed::new(stream, session, input, remote, guard, admitted);
         Handover::Feed(feed.map(Box::new))
     }
+
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
 }
 
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self> {
         Handover::Kept(Box::new((connection, guard)))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
     }
 }
 
@@ -161,6 +171,9 @@ impl<S: Transport> Connection<S> {
                             return;
                         }
                     }
+                }
+                SessionEvent::PlayRequested { stream_key } => {
+                    return self.play(app, stream_key).await;
                 }
                 SessionEvent::Media(_) | SessionEvent::Unpublished => {}
             }

@@ -77,6 +77,8 @@ pub(super) struct Registry {
     keys: Mutex<HashMap<StreamName, Arc<KeyEntry>>>,
     registered: Notify,
     unknown_key_handler: Mutex<Option<UnknownKeyHandler>>,
+    /// Answers players (see [`super::play`]).
+    pub(super) play_handler: Mutex<Option<super::play::PlayHandler>>,
 }
 
 /// A registered key: its consumer's queue and options, and its live publisher's state.
@@ -101,6 +103,7 @@ impl Registry {
             keys: Mutex::default(),
             registered: Notify::new(),
             unknown_key_handler: Mutex::default(),
+            play_handler: Mutex::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::time::{Instant, timeout_at};
 use super::feed::CallerFeed;
 use super::listener::ListenerHandle;
 use crate::contract::codes::ERR_STREAM_KEY_IN_USE;
+use crate::egress::Viewer;
 use crate::net::silence::Silence;
 use crate::rtmp::{KeyDecision, TAKEOVER_SILENCE};
 
@@ -53,6 +54,15 @@ pub trait UnknownStreamHandler: Send + Sync {
     /// After the handshake (passphrase checked), for an id still unregistered. `Accept` means
     /// "an element for this id will register within 5 s": the caller waits for it.
     fn on_caller(&self, request: &CallerRequest) -> KeyDecision;
+    /// During the handshake of a play request (see [`super::stream_id`]) for the input
+    /// `stream_id`: the playback passphrase. Same rules as [`Self::lookup`].
+    fn lookup_play(&self, _stream_id: &str) -> Lookup {
+        Lookup::Unknown
+    }
+    /// After the handshake of a play request: a viewer of the input, or why not.
+    fn on_viewer(&self, _request: &CallerRequest) -> Result<Viewer, String> {
+        Err("this server does not serve players".into())
+    }
 }
 
 /// What a registered consumer wants from its callers.
@@ -135,6 +145,20 @@ impl Registry {
         let handler = lock(&self.handler).clone();
         let lookup = handler.map_or(Lookup::Unknown, |h| h.lookup(stream_id));
         (lookup, None)
+    }
+
+    /// The handshake's answer for a play request of the input `stream_id` (the handler's).
+    pub(super) fn lookup_play(&self, stream_id: &str) -> Lookup {
+        let handler = lock(&self.handler).clone();
+        handler.map_or(Lookup::Unknown, |h| h.lookup_play(stream_id))
+    }
+
+    /// A viewer for an accepted play request.
+    pub(super) fn viewer(&self, request: &CallerRequest) -> Result<Viewer, String> {
+        match lock(&self.handler).clone() {
+            Some(handler) => handler.on_viewer(request),
+            None => Err("this server does not serve players".into()),
+        }
     }
 
     fn register(
