@@ -116,6 +116,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     );
     family(
         &mut out,
+        "cfstream_players_dropped_total",
+        "counter",
+        "Players dropped for falling behind the live stream (5 s or 16 MiB).",
+        [(None, gstcfstream::egress::viewers_dropped_too_slow())],
+    );
+    family(
+        &mut out,
         "cfstream_ingest_bytes_total",
         "counter",
         "FLV bytes received from publishers.",

@@ -16,4 +16,4 @@ mod queue;
 mod remux;
 
 pub use hub::{Hub, SourceFormat, SubscribeError, ViewerFormat};
-pub use queue::{Chunk, FlvTag, Viewer, ViewerEnd};
+pub use queue::{Chunk, FlvTag, Viewer, ViewerEnd, viewers_dropped_too_slow};

@@ -2,6 +2,7 @@
 //! never waits for a viewer) and the viewer's connection task.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,15 @@ impl Chunk {
             Chunk::Ts(bytes) => bytes.len(),
         }
     }
+}
+
+/// Viewers of every hub of the process dropped as [`ViewerEnd::TooSlow`] so far.
+static DROPPED_TOO_SLOW: AtomicU64 = AtomicU64::new(0);
+
+/// How many viewers this process dropped for falling behind (a metric for operators: players
+/// whose link cannot carry the stream).
+pub fn viewers_dropped_too_slow() -> u64 {
+    DROPPED_TOO_SLOW.load(Ordering::Relaxed)
 }
 
 /// Why a viewer gets no more.
@@ -79,6 +89,7 @@ impl Queue {
             .is_some_and(|(pushed, _)| now.duration_since(*pushed) > MAX_LAG);
         if behind || state.bytes + chunk.len() > MAX_QUEUED_BYTES {
             state.end = Some(ViewerEnd::TooSlow);
+            DROPPED_TOO_SLOW.fetch_add(1, Ordering::Relaxed);
             state.chunks = VecDeque::new();
             state.bytes = 0;
             drop(state);
