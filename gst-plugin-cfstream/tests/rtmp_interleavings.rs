@@ -383,13 +383,7 @@ async fn consume_good(
     let mut ended = None;
     while let Some(item) = registration.recv().await {
         match item {
-            IngestItem::Media(media) => timestamps.extend(
-                media
-                    .messages
-                    .iter()
-                    .filter(|m| flv::is_video_frame(9, &m.body))
-                    .map(|m| m.timestamp),
-            ),
+            IngestItem::Media(media) => timestamps.extend(video_timestamps(&media)),
             IngestItem::PublisherDisconnected { reason, .. } => {
                 ended = Some(reason);
                 break;
@@ -408,19 +402,21 @@ async fn consume_good(
     (registration, timestamps, ended)
 }
 
+fn video_timestamps(media: &rtmp::MediaItem) -> impl Iterator<Item = u32> + '_ {
+    media
+        .messages
+        .iter()
+        .filter(|m| flv::is_video_frame(flv::TAG_VIDEO, &m.body))
+        .map(|m| m.timestamp)
+}
+
 /// The video timestamps of a feed read on this thread, and why it ended.
 fn read_feed(mut feed: rtmp::PublisherFeed) -> (Vec<u32>, DisconnectReason) {
     let never_raised = Interrupt::new().unwrap();
     let mut timestamps = vec![];
     loop {
         match feed.next(&never_raised) {
-            rtmp::FeedEvent::Media(media) => timestamps.extend(
-                media
-                    .messages
-                    .iter()
-                    .filter(|m| flv::is_video_frame(9, &m.body))
-                    .map(|m| m.timestamp),
-            ),
+            rtmp::FeedEvent::Media(media) => timestamps.extend(video_timestamps(&media)),
             rtmp::FeedEvent::Ended(reason) => return (timestamps, reason),
             rtmp::FeedEvent::Rejected { .. } => return (timestamps, DisconnectReason::Rejected),
             rtmp::FeedEvent::Interrupted => {}
