@@ -188,6 +188,8 @@ start_controld() {
   # In $work with core dumps on, so that a crash leaves a core for bench_cleanup to keep.
   (
     cd "$work" && ulimit -c unlimited 2>/dev/null
+    # Every load-generator connection comes from 127.0.0.1: no per-address cap unless asked.
+    export CONTROLD_MAX_UNAUTHENTICATED_PER_ADDRESS=${CONTROLD_MAX_UNAUTHENTICATED_PER_ADDRESS:-0}
     CONTROLD_ACCOUNT_ID=$account CONTROLD_API_TOKEN=$token CONTROLD_LOG=warn \
       exec "$controld" --data-dir "$data" --http 127.0.0.1:0 --rtmp "127.0.0.1:$port"
   ) >"$data.out" 2>"$data.err" &

@@ -100,6 +100,26 @@ pub struct Segment {
     pub parts: Vec<Part>,
 }
 
+impl Segment {
+    /// Decode time just after its last sample, ticks: where the next segment starts.
+    pub fn end_time(&self) -> u64 {
+        self.decode_time.saturating_add(self.duration)
+    }
+
+    /// Bits per second of this segment (its file size over its duration); 0 when it lasts 0.
+    pub fn bandwidth(&self, timescale: u32) -> u64 {
+        bits_per_second(self.size, self.duration, timescale)
+    }
+}
+
+fn bits_per_second(bytes: u64, ticks: u64, timescale: u32) -> u64 {
+    if ticks == 0 {
+        return 0;
+    }
+    let bits = u128::from(bytes) * 8 * u128::from(timescale) / u128::from(ticks);
+    u64::try_from(bits).unwrap_or(u64::MAX)
+}
+
 /// The segment being written: the parts listed so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenSegment {
@@ -109,6 +129,20 @@ pub struct OpenSegment {
     pub discontinuity: bool,
     pub discontinuity_number: u64,
     pub parts: Vec<Part>,
+}
+
+impl OpenSegment {
+    /// Ticks of the parts listed so far.
+    pub fn parts_duration(&self) -> u64 {
+        (self.parts.iter()).fold(0, |sum, p| sum.saturating_add(p.duration))
+    }
+
+    /// Byte offset in the segment file where the next part will start.
+    pub fn next_part_offset(&self) -> u64 {
+        self.parts
+            .last()
+            .map_or(0, |p| p.offset.saturating_add(p.length))
+    }
 }
 
 /// Whether a recording is still being written, and how its playlist is typed.
@@ -165,6 +199,34 @@ impl TrackIndex {
     /// Sum of listed segment durations, ticks.
     pub fn listed_duration(&self) -> u64 {
         self.segments.iter().map(|s| s.duration).sum()
+    }
+
+    /// The highest bits per second of a listed segment (a representation's `bandwidth`, a
+    /// track's share of `BANDWIDTH`); 0 before the first segment is listed.
+    pub fn peak_bandwidth(&self) -> u64 {
+        // The densest segment found by cross-multiplying (one division, not one per segment).
+        let densest = self
+            .segments
+            .iter()
+            .filter(|s| s.duration > 0)
+            .max_by(|a, b| {
+                (u128::from(a.size) * u128::from(b.duration))
+                    .cmp(&(u128::from(b.size) * u128::from(a.duration)))
+            });
+        densest.map_or(0, |s| s.bandwidth(self.timescale))
+    }
+
+    /// Bits per second over all listed segments together; 0 before the first is listed.
+    pub fn average_bandwidth(&self) -> u64 {
+        let (bytes, ticks) = self.segments.iter().fold((0u64, 0u64), |(b, t), s| {
+            (b.saturating_add(s.size), t.saturating_add(s.duration))
+        });
+        bits_per_second(bytes, ticks, self.timescale)
+    }
+
+    /// `EXT-X-TARGETDURATION` in ticks.
+    pub fn target_duration_ticks(&self) -> u64 {
+        u64::from(self.target_duration) * u64::from(self.timescale)
     }
 }
 

@@ -106,6 +106,7 @@ function connectDetails(input) {
       ),
     );
   }
+  fields.push(...playbackDetails(input));
   const setting = (term, value) => [h("dt", {}, term), h("dd", {}, value)];
   return [
     h("h2", { id: "connect-heading" }, "Connect your encoder"),
@@ -130,6 +131,25 @@ function connectDetails(input) {
       ),
     ),
   ];
+}
+
+/** Where players pull the live stream (rtmpsPlayback, rtmpPlayback, srtPlayback). */
+function playbackDetails(input) {
+  const rtmp = input.rtmpsPlayback || input.rtmpPlayback;
+  if (!rtmp) return [];
+  const fields = [h("h3", { id: "playback-heading" }, "Pull the live stream")];
+  if (input.rtmpsPlayback) fields.push(copyField("RTMPS playback URL", input.rtmpsPlayback.url));
+  if (input.rtmpPlayback) fields.push(copyField("RTMP playback URL", input.rtmpPlayback.url));
+  fields.push(copyField("Playback key", rtmp.streamKey, { secret: true }));
+  if (input.srtPlayback) {
+    fields.push(copyField("SRT playback stream ID", input.srtPlayback.streamId));
+    fields.push(copyField("SRT playback passphrase", input.srtPlayback.passphrase, { secret: true }));
+  }
+  const hint = input.recording && input.recording.requireSignedURLs
+    ? "This input requires signed URLs: players use a signed token (POST /stream/{uid}/token) as the playback key; SRT playback is off."
+    : "While the input is live: ffmpeg -i URL/KEY, or an SRT caller with the playback stream ID and passphrase. The playback key cannot publish.";
+  fields.push(h("p", { class: "hint", id: "playback-hint" }, hint));
+  return fields;
 }
 
 function previewDetails(section, client, input) {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod bootstrap;
 mod dashboard;
 pub mod ids;
+pub mod leftovers;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

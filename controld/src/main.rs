@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use controld::pipeline::{IngestConfig, PipelineManager, RTMP_APP, TlsPaths};
 use controld::store::Store;
 use controld::{AppState, PublicUrls, bootstrap};
+use gstcfstream::net::admission;
 
 #[derive(Parser)]
 #[command(version, about = "Cloudflare Stream Live compatible live video server")]
@@ -82,6 +83,16 @@ struct ServeArgs {
     #[arg(long, env = "CONTROLD_RTMP_READ_INTERVAL_MS", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     rtmp_read_interval_ms: u32,
+    /// Open RTMP(S) connections the process accepts at most (live, setting up or lingering);
+    /// a new one over the cap is closed at accept, live inputs are never disturbed. 0: no cap.
+    #[arg(long, env = "CONTROLD_MAX_CONNECTIONS",
+          default_value_t = admission::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// RTMP(S) connections one source address may have open before presenting a known stream
+    /// key (TLS, handshake, connect, refused publish); more are closed at accept. 0: no cap.
+    #[arg(long, env = "CONTROLD_MAX_UNAUTHENTICATED_PER_ADDRESS",
+          default_value_t = admission::DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS)]
+    max_unauthenticated_per_address: usize,
     /// First webhook retry delay in milliseconds; each further retry doubles it.
     #[arg(long, env = "CONTROLD_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]
     webhook_retry_base_ms: u64,
@@ -266,6 +277,10 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
                 Listen::At(addr) => Some(addr),
             },
             read_interval_ms: args.rtmp_read_interval_ms,
+            limits: admission::Limits {
+                max_connections: args.max_connections,
+                max_unauthenticated_per_address: args.max_unauthenticated_per_address,
+            },
         },
         std::time::Duration::from_millis(args.webhook_retry_base_ms),
     )

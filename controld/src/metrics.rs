@@ -86,6 +86,34 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         "Publishers connected right now.",
         [(None, pipelines.publishers_connected() as u64)],
     );
+    let admitted = gstcfstream::net::admission::admission().counts();
+    family(
+        &mut out,
+        "cfstream_ingest_connections",
+        "gauge",
+        "RTMP(S) connections open right now (live, setting up or being refused).",
+        [(None, admitted.open as u64)],
+    );
+    family(
+        &mut out,
+        "cfstream_ingest_connections_refused_total",
+        "counter",
+        "RTMP(S) connections closed at accept, by the cap they would have passed.",
+        [
+            (Some(("limit", "connections")), admitted.refused_connections),
+            (
+                Some(("limit", "unauthenticated_per_address")),
+                admitted.refused_unauthenticated_per_address,
+            ),
+        ],
+    );
+    family(
+        &mut out,
+        "cfstream_players",
+        "gauge",
+        "Players (rtmpPlayback, rtmpsPlayback, srtPlayback) of live inputs right now.",
+        [(None, pipelines.players() as u64)],
+    );
     family(
         &mut out,
         "cfstream_ingest_bytes_total",

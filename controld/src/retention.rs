@@ -1,5 +1,6 @@
 //! Retention: deletes recordings whose `scheduledDeletion` has come (`deleteRecordingAfterDays`
-//! of their live input, counted from the time they became ready), rows and files.
+//! of their live input, counted from the time they became ready), rows and files; then the
+//! files nothing will serve again ([`crate::leftovers`]).
 //!
 //! The sweeper reads time from a [`Clock`] so that tests can move it.
 
@@ -9,8 +10,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::leftovers::{self, Owners};
 use crate::pipeline;
-use crate::store::{Store, StoreError, videos};
+use crate::store::{Store, StoreError, live_inputs, videos};
 use crate::timefmt;
 
 /// Default interval between sweeps (`--retention-sweep-seconds`).
@@ -61,9 +63,38 @@ impl Sweeper {
         })
     }
 
+    /// Deletes every due video, then the leftovers; returns how many videos were deleted.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        let deleted = self.delete_due().await?;
+        self.remove_leftovers().await?;
+        Ok(deleted)
+    }
+
+    /// Removes the leftovers last changed a [`leftovers::GRACE`] ago or more.
+    async fn remove_leftovers(&self) -> Result<(), StoreError> {
+        let owners = self.store.read(|c| {
+            Ok(Owners {
+                inputs: live_inputs::all(c)?.into_iter().map(|i| i.uid).collect(),
+                videos: videos::all_uids(c)?.into_iter().collect(),
+            })
+        })?;
+        let cutoff = std::time::SystemTime::from(self.clock.now()) - leftovers::GRACE;
+        let media_dir = self.media_dir.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || leftovers::remove(&media_dir, &owners, cutoff))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+        match removed {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("retention: removed {n} leftover file(s) or directories"),
+            Err(e) => tracing::error!("retention: removing leftovers: {e}"),
+        }
+        Ok(())
+    }
+
     /// Deletes every due video: files first, then the row, so that a failure or a crash in
     /// between leaves a row that the next sweep retries. Returns how many were deleted.
-    pub async fn sweep(&self) -> Result<usize, StoreError> {
+    async fn delete_due(&self) -> Result<usize, StoreError> {
         let now = timefmt::format(self.clock.now());
         let mut deleted = 0;
         loop {
@@ -133,6 +164,8 @@ mod tests {
             recording: RecordingSettings::default(),
             stream_key: crate::ids::new_stream_key(uid),
             srt_passphrase: crate::ids::new_stream_key(uid),
+            playback_key: "playback".into(),
+            srt_playback_passphrase: "srt-playback".into(),
             keys_rotated_at: None,
         }
     }

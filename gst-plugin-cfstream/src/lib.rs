@@ -8,6 +8,7 @@
 use gst::glib;
 
 pub mod contract;
+pub mod egress;
 pub mod hls;
 mod ingest_stats;
 pub mod net;

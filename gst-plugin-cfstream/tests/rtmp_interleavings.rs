@@ -43,8 +43,7 @@ const GOOD_FRAMES: u32 = 60;
 const SEED_PATIENCE: Duration = Duration::from_secs(90);
 /// Time a client waits for one answer of the server.
 const ANSWER_PATIENCE: Duration = Duration::from_secs(20);
-/// RSS the process may gain over all seeds after the first (both tests share the process when
-/// the ignored one runs too).
+/// RSS the process may gain over all seeds after the first (both tests share the process).
 const RSS_GROWTH_LIMIT: u64 = 128 << 20;
 
 const GOOD_OPTIONS: StreamOptions = StreamOptions {
@@ -625,15 +624,10 @@ fn hostile_crowds_do_not_disturb_a_publisher_read_on_its_thread_nor_leak() {
     run_seeds(true);
 }
 
-/// Fails on seed 0 (and most others): the last frames of a publisher read on the runtime are
-/// lost when its last bytes and its FIN arrive together. `Connection::read`
-/// (`rtmp/connection.rs`) reads `first` bytes, then in its "take what is ready" loop gets
-/// `Ok(0)` and returns `Read::Closed`; `forward_media` then returns `Closed` without running
-/// `take_batch` on the bytes just appended to `input`. The same as issue 17 item 7 (RTMPS,
-/// whose connections always stay on the runtime); left to that item's fix, which should
-/// return what was read before reporting the end.
+/// The same on the runtime's reading path (every RTMPS publisher): seed 0 found that bytes read
+/// together with the end of the stream were dropped (issue 17 item 7, fixed in
+/// `Connection::read`).
 #[test]
-#[ignore = "rtmp/connection.rs read(): bytes read together with the end are dropped (issue 17 item 7)"]
 fn hostile_crowds_do_not_disturb_a_publisher_read_on_the_runtime_nor_leak() {
     run_seeds(false);
 }

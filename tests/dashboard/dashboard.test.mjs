@@ -140,6 +140,11 @@ test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete,
     const passphrase = page.getByLabel("SRT passphrase", { exact: true });
     assert.equal(await passphrase.getAttribute("type"), "password");
     assert.ok(oldKey.length >= 32, `stream key "${oldKey}" is too short`);
+    // Beside them, where players pull the live stream: a playback key of its own.
+    const playbackKey = page.getByLabel("Playback key", { exact: true });
+    assert.equal(await playbackKey.getAttribute("type"), "password");
+    assert.notEqual(await playbackKey.inputValue(), oldKey);
+    assert.equal(await page.getByLabel("SRT playback stream ID", { exact: true }).inputValue(), `play${uid}`);
     const rtmpUrl = await page.getByLabel("RTMP URL", { exact: true }).inputValue();
     publisher = publish(`${rtmpUrl.replace(/\/?$/, "/")}${oldKey}`, 40);
     publishers.push(publisher);

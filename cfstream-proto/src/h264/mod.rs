@@ -8,7 +8,7 @@
 
 mod access_unit;
 mod avcc;
-mod bits;
+pub(crate) mod bits;
 mod nal;
 mod sei;
 mod slice;

@@ -1,5 +1,5 @@
-//! The publisher side, reduced to what tests and load tools need: the commands of a publish and
-//! the status replies of the server. Sans-IO like the server session.
+//! The client side, reduced to what tests and load tools need: the commands of a publish or a
+//! play and the status replies of the server. Sans-IO like the server session.
 
 use bytes::BytesMut;
 
@@ -20,7 +20,6 @@ const CLIENT_LIMITS: ReaderLimits = ReaderLimits {
 /// connect, releaseStream, FCPublish, createStream and publish in one go, as ffmpeg sends them
 /// (it waits for the replies in between, which a server must not depend on).
 pub fn publish_commands(writer: &ChunkWriter, app: &str, stream_key: &str) -> BytesMut {
-    let mut out = BytesMut::new();
     let connect = amf0::object(&[
         ("app", app.into()),
         ("type", "nonprivate".into()),
@@ -59,14 +58,37 @@ pub fn publish_commands(writer: &ChunkWriter, app: &str, stream_key: &str) -> By
             ],
         ),
     ];
+    write_commands(writer, &commands)
+}
+
+/// connect, createStream and play in one go: a player of `stream_key`.
+pub fn play_commands(writer: &ChunkWriter, app: &str, stream_key: &str) -> BytesMut {
+    let connect = amf0::object(&[
+        ("app", app.into()),
+        ("tcUrl", format!("rtmp://localhost/{app}").as_str().into()),
+    ]);
+    let commands: [(u32, Vec<Value>); 3] = [
+        (0, vec!["connect".into(), 1.0.into(), connect]),
+        (0, vec!["createStream".into(), 2.0.into(), Value::Null]),
+        (
+            PUBLISH_STREAM_ID,
+            vec!["play".into(), 3.0.into(), Value::Null, stream_key.into()],
+        ),
+    ];
+    write_commands(writer, &commands)
+}
+
+/// AMF0 commands, each `(message stream, values)`, as chunks.
+fn write_commands(writer: &ChunkWriter, commands: &[(u32, Vec<Value>)]) -> BytesMut {
+    let mut out = BytesMut::new();
     for (stream_id, values) in commands {
-        let payload = amf0::encode_all(&values);
+        let payload = amf0::encode_all(values);
         writer.write(
             &mut out,
             COMMAND_CHUNK_STREAM,
             0,
             message_type::COMMAND_AMF0,
-            stream_id,
+            *stream_id,
             &payload,
         );
     }

@@ -1,10 +1,12 @@
-//! Server side of an RTMP connection for publishers: handshake, protocol control, the commands
-//! of a publish (connect, releaseStream, FCPublish, createStream, publish, FCUnpublish,
-//! deleteStream) and their replies, then media messages.
+//! Server side of an RTMP connection: handshake, protocol control, the commands of a publish
+//! (connect, releaseStream, FCPublish, createStream, publish, FCUnpublish, deleteStream) and
+//! their replies, then media messages; or the commands of a play (connect, createStream, play)
+//! after which the server sends media ([`ServerSession::send_media`]).
 //!
 //! Sans-IO: [`ServerSession::process`] takes the bytes that arrived and yields events; replies
-//! accumulate in [`ServerSession::output`] for the caller to send. Whether a publish is allowed
-//! is the caller's decision ([`ServerSession::accept_publish`] / [`ServerSession::reject_publish`]).
+//! accumulate in [`ServerSession::output`] for the caller to send. Whether a publish or a play is
+//! allowed is the caller's decision ([`ServerSession::accept_publish`] /
+//! [`ServerSession::accept_play`] / [`ServerSession::reject_publish`]).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -36,6 +38,10 @@ const WINDOW_ACK_SIZE: u32 = 2_500_000;
 const CONTROL_CHUNK_STREAM: u32 = 2;
 const COMMAND_CHUNK_STREAM: u32 = 3;
 const STATUS_CHUNK_STREAM: u32 = 5;
+/// Chunk streams of the media a player receives: one per kind, as FMS and nginx-rtmp do.
+const VIDEO_CHUNK_STREAM: u32 = 6;
+const AUDIO_CHUNK_STREAM: u32 = 7;
+const DATA_CHUNK_STREAM: u32 = 8;
 /// The message stream id handed out by createStream.
 const PUBLISH_STREAM_ID: u32 = 1;
 
@@ -83,8 +89,13 @@ pub enum SessionEvent {
         stream_key: String,
     },
     Media(MediaMessage),
-    /// FCUnpublish / deleteStream / closeStream: the publisher ends the broadcast.
+    /// FCUnpublish / deleteStream / closeStream: the publisher ends the broadcast (or the
+    /// player stops playing).
     Unpublished,
+    /// The peer asks to play `stream_key`; answer with `accept_play` or `reject_publish`.
+    PlayRequested {
+        stream_key: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,6 +105,8 @@ enum Phase {
     Connected,
     PublishRequested,
     Publishing,
+    PlayRequested,
+    Playing,
     Finished,
 }
 
@@ -138,6 +151,10 @@ impl ServerSession {
         self.phase == Phase::Publishing
     }
 
+    pub fn is_playing(&self) -> bool {
+        self.phase == Phase::Playing
+    }
+
     /// Bytes held in unfinished messages.
     pub fn buffered_bytes(&self) -> usize {
         self.reader.buffered_bytes()
@@ -152,7 +169,10 @@ impl ServerSession {
             self.phase = Phase::AwaitingConnect;
         }
         loop {
-            if matches!(self.phase, Phase::PublishRequested | Phase::Finished) {
+            if matches!(
+                self.phase,
+                Phase::PublishRequested | Phase::PlayRequested | Phase::Finished
+            ) {
                 return Ok(None);
             }
             let before = input.len();
@@ -172,23 +192,81 @@ impl ServerSession {
         if self.phase != Phase::PublishRequested {
             return;
         }
-        let mut event = BytesMut::new();
-        event.put_u16(USER_CONTROL_STREAM_BEGIN);
-        event.put_u32(self.publish_stream_id);
-        self.send(CONTROL_CHUNK_STREAM, message_type::USER_CONTROL, 0, &event);
+        self.send_stream_begin();
         let description = format!("Publishing {}.", self.stream_key);
         self.send_status("status", "NetStream.Publish.Start", &description);
         self.reader.set_limits(PUBLISH_LIMITS);
         self.phase = Phase::Publishing;
     }
 
-    /// Refuses the publish (or ends an accepted one) with an error status; the caller sends the
-    /// output and closes the connection.
+    /// Lets the requested play start: Stream Begin, NetStream.Play.Reset and
+    /// NetStream.Play.Start; media follows with [`ServerSession::send_media`].
+    pub fn accept_play(&mut self) {
+        if self.phase != Phase::PlayRequested {
+            return;
+        }
+        self.send_stream_begin();
+        let description = format!("Playing {}.", self.stream_key);
+        self.send_status("status", "NetStream.Play.Reset", &description);
+        self.send_status("status", "NetStream.Play.Start", &description);
+        self.phase = Phase::Playing;
+    }
+
+    /// Sends one FLV-shaped media message to a player: `tag_type` 8 audio, 9 video, 18 script
+    /// data (an `onMetaData` tag body), at `timestamp` milliseconds. Ignored unless playing.
+    pub fn send_media(&mut self, tag_type: u8, timestamp: u32, body: &[u8]) {
+        if self.phase != Phase::Playing {
+            return;
+        }
+        let chunk_stream = match tag_type {
+            message_type::VIDEO => VIDEO_CHUNK_STREAM,
+            message_type::AUDIO => AUDIO_CHUNK_STREAM,
+            message_type::DATA_AMF0 => DATA_CHUNK_STREAM,
+            _ => return,
+        };
+        self.writer.write(
+            &mut self.output,
+            chunk_stream,
+            timestamp,
+            tag_type,
+            self.publish_stream_id,
+            body,
+        );
+    }
+
+    /// Refuses the publish or play (or ends an accepted one) with an error status; the caller
+    /// sends the output and closes the connection.
     pub fn reject_publish(&mut self, code: &str, description: &str) {
-        if matches!(self.phase, Phase::PublishRequested | Phase::Publishing) {
+        if matches!(
+            self.phase,
+            Phase::PublishRequested | Phase::Publishing | Phase::PlayRequested | Phase::Playing
+        ) {
             self.send_status("error", code, description);
         }
         self.phase = Phase::Finished;
+    }
+
+    /// User Control Stream Begin for the requested stream.
+    fn send_stream_begin(&mut self) {
+        let mut event = BytesMut::new();
+        event.put_u16(USER_CONTROL_STREAM_BEGIN);
+        event.put_u32(self.publish_stream_id);
+        self.send(CONTROL_CHUNK_STREAM, message_type::USER_CONTROL, 0, &event);
+    }
+
+    /// Takes the stream name of a publish or play command (`values[3]`) and the message stream
+    /// it came on; returns the key.
+    fn take_stream_request(&mut self, values: &[Value], stream_id: u32) -> String {
+        let raw_key = values.get(3).and_then(Value::as_str).unwrap_or_default();
+        // Query parameters some encoders append (`key?param=…`) are not part of the key.
+        let stream_key = raw_key.split('?').next().unwrap_or_default().to_string();
+        self.publish_stream_id = if stream_id == 0 {
+            PUBLISH_STREAM_ID
+        } else {
+            stream_id
+        };
+        self.stream_key = stream_key.clone();
+        stream_key
     }
 
     fn count_received(&mut self, bytes: u64) {
@@ -339,25 +417,28 @@ impl ServerSession {
                 if self.phase != Phase::Connected {
                     return Err(SessionError::Protocol("publish sent twice".into()));
                 }
-                let raw_key = values.get(3).and_then(Value::as_str).unwrap_or_default();
-                // Query parameters some encoders append (`key?param=…`) are not part of the key.
-                let stream_key = raw_key.split('?').next().unwrap_or_default().to_string();
                 self.publish_transaction = transaction;
-                self.publish_stream_id = if stream_id == 0 {
-                    PUBLISH_STREAM_ID
-                } else {
-                    stream_id
-                };
-                self.stream_key = stream_key.clone();
+                let stream_key = self.take_stream_request(&values, stream_id);
                 self.phase = Phase::PublishRequested;
                 Ok(Some(SessionEvent::PublishRequested { stream_key }))
             }
-            "FCUnpublish" | "deleteStream" | "closeStream" if self.is_publishing() => {
+            "FCUnpublish" | "deleteStream" | "closeStream"
+                if self.is_publishing() || self.is_playing() =>
+            {
                 self.phase = Phase::Finished;
                 Ok(Some(SessionEvent::Unpublished))
             }
-            "play" | "play2" => Err(SessionError::Protocol(
-                "play is not supported: this server only accepts publishers".into(),
+            "play" => {
+                self.require_connected(name)?;
+                if self.phase != Phase::Connected {
+                    return Err(SessionError::Protocol("play after publish or play".into()));
+                }
+                let stream_key = self.take_stream_request(&values, stream_id);
+                self.phase = Phase::PlayRequested;
+                Ok(Some(SessionEvent::PlayRequested { stream_key }))
+            }
+            "play2" => Err(SessionError::Protocol(
+                "play2 (stream switching) is not supported: send play".into(),
             )),
             // releaseStream and FCPublish need no answer (clients do not wait for one); other
             // commands are not part of publishing.
@@ -470,13 +551,19 @@ mod tests {
             .to_string()
     }
 
-    /// Handshake, connect, createStream, publish "key": returns the session awaiting a decision.
-    fn publishing_session() -> (ServerSession, BytesMut, ChunkReader) {
+    /// A session past the handshake, and the client's input after its C2.
+    fn handshaken_session() -> (ServerSession, BytesMut) {
         let mut session = ServerSession::new(1);
         let mut input = handshake::client_c0c1(2);
         assert_eq!(session.process(&mut input).unwrap(), None);
         let s0s1s2 = session.output().split();
         input.extend_from_slice(&handshake::client_c2(&s0s1s2).unwrap());
+        (session, input)
+    }
+
+    /// Handshake, connect, createStream, publish "key": returns the session awaiting a decision.
+    fn publishing_session() -> (ServerSession, BytesMut, ChunkReader) {
+        let (mut session, mut input) = handshaken_session();
         let writer = ChunkWriter::default();
         let connect = amf0::object(&[
             ("app", "live".into()),
@@ -585,6 +672,53 @@ mod tests {
             &mut input,
             1,
             &["deleteStream".into(), 5.0.into(), Value::Null, 1.0.into()],
+        );
+        assert_eq!(
+            session.process(&mut input).unwrap(),
+            Some(SessionEvent::Unpublished)
+        );
+    }
+
+    #[test]
+    fn play_is_answered_then_media_is_sent_on_the_play_stream() {
+        let (mut session, mut input) = handshaken_session();
+        let writer = ChunkWriter::default();
+        input.extend_from_slice(&crate::rtmp::client::play_commands(
+            &writer,
+            "live",
+            "viewer-key",
+        ));
+        assert!(matches!(
+            session.process(&mut input).unwrap(),
+            Some(SessionEvent::Connected { .. })
+        ));
+        assert_eq!(
+            session.process(&mut input).unwrap(),
+            Some(SessionEvent::PlayRequested {
+                stream_key: "viewer-key".into()
+            })
+        );
+        // Media before the play is accepted is not sent.
+        session.send_media(9, 0, &[0x17, 0]);
+        session.accept_play();
+        session.send_media(9, 40, &[0x17, 1, 0, 0, 0]);
+        let mut reader = ChunkReader::new(PUBLISH_LIMITS);
+        let messages = server_messages(session.output(), &mut reader);
+        let codes: Vec<String> = messages
+            .iter()
+            .filter(|m| m.type_id == message_type::COMMAND_AMF0 && m.stream_id == 1)
+            .map(status_code)
+            .collect();
+        assert_eq!(codes, ["NetStream.Play.Reset", "NetStream.Play.Start"]);
+        let media: Vec<&Message> = messages.iter().filter(|m| m.type_id == 9).collect();
+        assert_eq!(media.len(), 1);
+        assert_eq!((media[0].timestamp, media[0].stream_id), (40, 1));
+        assert!(session.is_playing());
+        command(
+            &writer,
+            &mut input,
+            1,
+            &["deleteStream".into(), 4.0.into(), Value::Null, 1.0.into()],
         );
         assert_eq!(
             session.process(&mut input).unwrap(),

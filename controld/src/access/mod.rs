@@ -6,3 +6,4 @@ pub mod origins;
 pub mod rules;
 pub mod signed_urls;
 pub mod signing_keys;
+pub mod stored_tokens;

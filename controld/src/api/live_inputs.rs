@@ -150,6 +150,16 @@ pub(super) struct LiveInputView {
     rtmp: Endpoint,
     /// `null` when controld runs with `--srt off`.
     srt: Option<SrtEndpoint>,
+    /// Pull the live stream over RTMPS: `play` `<url><streamKey>` (`null` without `--rtmps`).
+    /// With `recording.requireSignedURLs` the key is refused: play with a signed-URL token
+    /// (`POST /stream/{uid}/token`) as the stream key instead.
+    rtmps_playback: Option<Endpoint>,
+    /// Pull the live stream over RTMP, as `rtmpsPlayback`.
+    rtmp_playback: Endpoint,
+    /// Pull the live stream over SRT as MPEG-TS: a caller with this stream id (`play<uid>`) and
+    /// passphrase. `null` with `--srt off`, and for inputs with `recording.requireSignedURLs`
+    /// (a signed-URL token does not fit SRT's 512-byte stream id).
+    srt_playback: Option<SrtEndpoint>,
     status: Option<StatusView>,
     keys_rotated_at: Option<String>,
 }
@@ -185,7 +195,25 @@ fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
         }
     });
     let urls = &state.urls;
+    let signed = input.recording.require_signed_urls;
     Ok(ok(LiveInputView {
+        rtmps_playback: urls.rtmps.as_ref().map(|url| Endpoint {
+            url: url.clone(),
+            stream_key: input.playback_key.clone(),
+        }),
+        rtmp_playback: Endpoint {
+            url: urls.rtmp.clone(),
+            stream_key: input.playback_key.clone(),
+        },
+        srt_playback: urls
+            .srt
+            .as_ref()
+            .filter(|_| !signed)
+            .map(|url| SrtEndpoint {
+                url: url.clone(),
+                stream_id: srt_play_stream_id(&input.uid),
+                passphrase: input.srt_playback_passphrase.clone(),
+            }),
         rtmps: urls.rtmps.as_ref().map(|url| Endpoint {
             url: url.clone(),
             stream_key: input.stream_key.clone(),
@@ -210,6 +238,11 @@ fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
         status,
         keys_rotated_at: input.keys_rotated_at,
     }))
+}
+
+/// `srtPlayback.streamId`: the SRT listener's play prefix and the input's uid.
+fn srt_play_stream_id(uid: &str) -> String {
+    format!("{}{uid}", gstcfstream::srt::stream_id::PLAY_PREFIX)
 }
 
 /// The account's input `uid`, or 404.
@@ -253,6 +286,8 @@ async fn create(
     let mut input = LiveInput {
         stream_key: ids::new_stream_key(&uid),
         srt_passphrase: ids::new_stream_key(&uid),
+        playback_key: ids::new_stream_key(&uid),
+        srt_playback_passphrase: ids::new_stream_key(&uid),
         uid,
         account_id: account,
         created: now.clone(),
@@ -417,6 +452,8 @@ async fn rotate_keys(
     let now = timefmt::now();
     input.stream_key = ids::new_stream_key(&input.uid);
     input.srt_passphrase = ids::new_stream_key(&input.uid);
+    input.playback_key = ids::new_stream_key(&input.uid);
+    input.srt_playback_passphrase = ids::new_stream_key(&input.uid);
     input.keys_rotated_at = Some(now.clone());
     input.modified = now;
     save(&state, input).await

@@ -21,9 +21,8 @@ use super::envelope::{ApiError, codes};
 use super::openapi::Envelope;
 use crate::access::origins::{self, OriginCheck};
 use crate::access::rules::{self, Verdict};
-use crate::access::signed_urls as tokens;
+use crate::access::stored_tokens::{self, Refusal};
 use crate::store::live_inputs::{self, LiveInput};
-use crate::store::signing_keys as keys;
 use crate::store::videos::{self, STATE_LIVE, Video};
 use crate::{AppState, ids};
 
@@ -120,7 +119,7 @@ fn authorize(
 ) -> Result<(Target, Cors), ApiError> {
     let (target, signed, owner_preview) = if ids::is_uid(id) {
         (resolve(state, id)?, false, false)
-    } else if id.len() <= tokens::MAX_TOKEN_LEN && id.split('.').count() == 3 {
+    } else if stored_tokens::looks_like_token(id) {
         let (target, owner_preview) = resolve_token(state, id, client)?;
         (target, true, owner_preview)
     } else {
@@ -173,23 +172,18 @@ fn resolve_token(
     token: &str,
     client: Option<IpAddr>,
 ) -> Result<(Target, bool), ApiError> {
-    let kid = tokens::key_id(token).map_err(|e| unauthorized(e.to_string()))?;
-    let unknown_key = || unauthorized(tokens::TokenError::UnknownKey.to_string());
-    if !ids::is_uid(&kid) {
-        return Err(unknown_key());
-    }
-    let key = state
-        .store
-        .read(|c| keys::get(c, &kid))?
-        .ok_or_else(unknown_key)?;
-    let claims =
-        tokens::verify(token, &kid, &key.public_pem).map_err(|e| unauthorized(e.to_string()))?;
+    let verified = match stored_tokens::verify(&state.store, token) {
+        Ok(verified) => verified,
+        Err(Refusal::Token(e)) => return Err(unauthorized(e.to_string())),
+        Err(Refusal::Store(e)) => return Err(e.into()),
+    };
+    let claims = verified.claims;
     let target = resolve(state, &claims.sub)?;
     let account = match &target {
         Target::Input(i) => &i.account_id,
         Target::Video(v) => &v.account_id,
     };
-    if *account != key.account_id {
+    if *account != verified.account_id {
         return Err(forbidden(
             "the token's sub is not a video or live input of the signing key's account",
         ));

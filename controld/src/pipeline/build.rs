@@ -118,9 +118,15 @@ fn source(
                 (Ingest::Rtmps, Some(rtmps)) => rtmps,
                 _ => &inner.rtmp,
             };
+            let limits = inner.limits;
             let mut src = gst::ElementFactory::make("cfrtmpsrc")
                 .property("location", &listener.location)
-                .property("stream-key", &input.stream_key);
+                .property("stream-key", &input.stream_key)
+                .property("max-connections", cap(limits.max_connections))
+                .property(
+                    "max-unauthenticated-per-address",
+                    cap(limits.max_unauthenticated_per_address),
+                );
             if let Some(tls) = &listener.tls {
                 src = src
                     .property(
@@ -140,6 +146,11 @@ fn source(
         .property("read-interval", inner.read_interval_ms)
         .property("enforce-codecs", enforce_codecs)
         .build()
+}
+
+/// A cap as the element's u32 property (0: none).
+fn cap(limit: usize) -> u32 {
+    u32::try_from(limit).unwrap_or(u32::MAX)
 }
 
 /// `demux_pad [! parser] ! gopvalidate ! cfhlssink.<stream>` (`stream`: "video" or "audio"),

@@ -12,6 +12,7 @@
 
 mod build;
 mod outputs;
+mod playback;
 mod recovery;
 mod session;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use gstcfstream::net::admission::{Limits as AdmissionLimits, admission};
 use gstcfstream::rtmp::{
     self, KeyDecision, ListenerConfig, ListenerHandle, PublishRequest, TlsFiles,
 };
@@ -51,6 +53,9 @@ pub struct IngestConfig {
     pub srt: Option<SocketAddr>,
     /// `read-interval` of `cfrtmpsrc` and `cfsrtsrc`, in milliseconds.
     pub read_interval_ms: u32,
+    /// Caps on RTMP(S) connections (`max-connections` and `max-unauthenticated-per-address`
+    /// of `cfrtmpsrc`).
+    pub limits: AdmissionLimits,
 }
 
 /// The protocol a publisher came in with: the status' `ingestProtocol`.
@@ -101,11 +106,23 @@ struct KeyIndex {
     by_uid: HashMap<String, Arc<LiveInput>>,
     /// Stream key → input uid.
     uid_of_key: HashMap<String, String>,
+    /// Playback key → input uid.
+    uid_of_playback_key: HashMap<String, String>,
 }
 
 impl KeyIndex {
     fn by_key(&self, key: &str) -> Option<&Arc<LiveInput>> {
         self.by_uid.get(self.uid_of_key.get(key)?)
+    }
+
+    fn by_playback_key(&self, key: &str) -> Option<&Arc<LiveInput>> {
+        self.by_uid.get(self.uid_of_playback_key.get(key)?)
+    }
+
+    /// Drops the keys of `input` (as indexed before).
+    fn forget_keys(&mut self, input: &LiveInput) {
+        self.uid_of_key.remove(&input.stream_key);
+        self.uid_of_playback_key.remove(&input.playback_key);
     }
 }
 
@@ -126,11 +143,14 @@ struct SessionHandle {
     outputs_changed: Arc<Notify>,
     /// Output branches `(relaying, waiting to retry)`.
     output_counts: (usize, usize),
+    /// The players' fan-out, fed by the pipeline once it runs.
+    hub: gstcfstream::egress::Hub,
 }
 
 struct StartRequest {
     input: Arc<LiveInput>,
     protocol: Ingest,
+    hub: gstcfstream::egress::Hub,
     stop: oneshot::Receiver<StopReason>,
     outputs_changed: Arc<Notify>,
 }
@@ -144,6 +164,7 @@ struct Inner {
     rtmps: Option<Listener>,
     srt: Option<SrtListener>,
     read_interval_ms: u32,
+    limits: AdmissionLimits,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
@@ -167,6 +188,8 @@ impl PipelineManager {
         gst::init()?;
         gstcfstream::plugin_register_static()?;
         let interval = ingest.read_interval_ms;
+        // Before the first accept: the elements, which set them too, start after it.
+        admission().set_limits(ingest.limits);
         let rtmp = bind("rtmp", ingest.rtmp, None)?;
         let rtmps = match ingest.rtmps {
             Some((addr, tls)) => Some(bind("rtmps", addr, Some(tls))?),
@@ -190,6 +213,7 @@ impl PipelineManager {
             rtmps,
             srt,
             read_interval_ms: interval,
+            limits: ingest.limits,
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
             session_ended: Notify::new(),
@@ -208,6 +232,10 @@ impl PipelineManager {
             listener
                 .handle
                 .set_unknown_key_handler(Arc::new(move |req| on_publish(&weak, req)));
+            let weak = Arc::downgrade(&manager.inner);
+            listener
+                .handle
+                .set_play_handler(Arc::new(move |req| playback::on_play(&weak, req)));
         }
         if let Some(srt) = &manager.inner.srt {
             let callers = SrtCallers(Arc::downgrade(&manager.inner));
@@ -234,7 +262,9 @@ impl PipelineManager {
     pub fn configure(&self, input: &LiveInput) {
         let old = self.index_input(input);
         let rotated = old.is_some_and(|old| {
-            old.stream_key != input.stream_key || old.srt_passphrase != input.srt_passphrase
+            old.stream_key != input.stream_key
+                || old.srt_passphrase != input.srt_passphrase
+                || old.playback_key != input.playback_key
         });
         if !input.enabled {
             self.stop(&input.uid, StopReason::Disabled);
@@ -248,7 +278,7 @@ impl PipelineManager {
         {
             let mut index = write(&self.inner.index);
             if let Some(old) = index.by_uid.remove(uid) {
-                index.uid_of_key.remove(&old.stream_key);
+                index.forget_keys(&old);
             }
         }
         self.stop(uid, StopReason::Deleted);
@@ -282,6 +312,14 @@ impl PipelineManager {
             .values()
             .filter(|s| s.publishing)
             .count()
+    }
+
+    /// Players of live inputs right now (those dropped since the last buffer may still count).
+    pub fn players(&self) -> usize {
+        lock(&self.inner.sessions)
+            .values()
+            .map(|s| s.hub.viewers())
+            .sum()
     }
 
     /// An output of the input was added, changed or deleted: a live pipeline applies it now.
@@ -336,11 +374,14 @@ impl PipelineManager {
             .by_uid
             .insert(input.uid.clone(), Arc::new(input.clone()));
         if let Some(old) = &old {
-            index.uid_of_key.remove(&old.stream_key);
+            index.forget_keys(old);
         }
         index
             .uid_of_key
             .insert(input.stream_key.clone(), input.uid.clone());
+        index
+            .uid_of_playback_key
+            .insert(input.playback_key.clone(), input.uid.clone());
         old
     }
 
@@ -415,6 +456,18 @@ impl UnknownStreamHandler for SrtCallers {
         let found = |index: &KeyIndex| index.by_uid.get(&request.stream_id).cloned();
         start_session(&inner, remote, Ingest::Srt, found)
     }
+
+    fn lookup_play(&self, stream_id: &str) -> Lookup {
+        match self.0.upgrade() {
+            Some(inner) => playback::srt_passphrase(&inner, stream_id),
+            None => Lookup::Unknown,
+        }
+    }
+
+    fn on_viewer(&self, request: &CallerRequest) -> Result<gstcfstream::egress::Viewer, String> {
+        let inner = self.0.upgrade().ok_or("server is shutting down")?;
+        playback::srt_viewer(&inner, request)
+    }
 }
 
 /// The registry's unknown-key handler: runs on a listener thread, so it only looks things up
@@ -461,6 +514,7 @@ fn start_session(
     }
     let (stop_tx, stop) = oneshot::channel();
     let outputs_changed = Arc::new(Notify::new());
+    let hub = playback::hub_for(protocol);
     sessions.insert(
         input.uid.clone(),
         SessionHandle {
@@ -469,12 +523,14 @@ fn start_session(
             publishing: false,
             outputs_changed: outputs_changed.clone(),
             output_counts: (0, 0),
+            hub: hub.clone(),
         },
     );
     let uid = input.uid.clone();
     let request = StartRequest {
         input,
         protocol,
+        hub,
         stop,
         outputs_changed,
     };

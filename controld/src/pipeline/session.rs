@@ -63,6 +63,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
     let StartRequest {
         input,
         protocol,
+        hub,
         stop,
         outputs_changed,
     } = request;
@@ -78,7 +79,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
         last_violation: None,
         outputs: None,
     };
-    let end = match session.start().await {
+    let end = match session.start(hub.clone()).await {
         Ok((pipeline, outputs)) => {
             session.outputs = Some(outputs);
             session.publish_output_counts();
@@ -93,6 +94,7 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
         }
     };
     tracing::info!(input = uid, ?end, "live pipeline ended");
+    hub.end();
     session.finish(end).await;
     lock(&inner.sessions).remove(&uid);
     inner.session_ended.notify_waiters();
@@ -100,7 +102,10 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
 
 impl Session {
     /// Builds the pipeline with the input's enabled outputs attached, and starts it.
-    async fn start(&self) -> Result<(gst::Pipeline, Branches), String> {
+    async fn start(
+        &self,
+        hub: gstcfstream::egress::Hub,
+    ) -> Result<(gst::Pipeline, Branches), String> {
         let inner = self.inner.clone();
         let input = self.input.clone();
         let protocol = self.protocol;
@@ -112,6 +117,10 @@ impl Session {
             let tee = pipeline
                 .by_name(build::TEE)
                 .ok_or("the pipeline has no tee")?;
+            // Players are fed from the tee's input: what the source produced, before any rule.
+            if let Some(pad) = tee.static_pad("sink") {
+                super::playback::feed(&pad, hub);
+            }
             let remux = protocol == Ingest::Srt;
             let mut outputs = Branches::new(pipeline.clone(), tee, inner.metrics.clone(), remux);
             // Attached before the first buffer: they get the FLV header and sequence headers.
@@ -537,6 +546,8 @@ mod tests {
             recording: RecordingSettings::default(),
             stream_key: "key".into(),
             srt_passphrase: "passphrase".into(),
+            playback_key: "playback".into(),
+            srt_playback_passphrase: "srt-playback".into(),
             keys_rotated_at: None,
         }
     }

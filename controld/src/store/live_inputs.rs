@@ -58,13 +58,17 @@ pub struct LiveInput {
     pub stream_key: String,
     /// The SRT passphrase (`srt.passphrase`); the SRT stream id is the uid, as on Cloudflare.
     pub srt_passphrase: String,
+    /// The RTMP(S) playback stream key (`rtmpPlayback.streamKey`); never an ingest key.
+    pub playback_key: String,
+    /// The SRT playback passphrase (`srtPlayback.passphrase`; its stream id is `play<uid>`).
+    pub srt_playback_passphrase: String,
     pub keys_rotated_at: Option<String>,
 }
 
 const COLUMNS: &str = "uid, account_id, created, modified, meta, enabled, \
     delete_recording_after_days, default_creator, recording_mode, timeout_seconds, \
     require_signed_urls, allowed_origins, hide_live_viewer_count, stream_key, keys_rotated_at, \
-    srt_passphrase";
+    srt_passphrase, playback_key, srt_playback_passphrase";
 
 fn from_row(r: &Row) -> rusqlite::Result<LiveInput> {
     let mode: String = r.get(8)?;
@@ -92,6 +96,8 @@ fn from_row(r: &Row) -> rusqlite::Result<LiveInput> {
         stream_key: r.get(13)?,
         keys_rotated_at: r.get(14)?,
         srt_passphrase: r.get(15)?,
+        playback_key: r.get(16)?,
+        srt_playback_passphrase: r.get(17)?,
     })
 }
 
@@ -105,12 +111,12 @@ pub fn save(conn: &Connection, input: &LiveInput) -> rusqlite::Result<()> {
         .map(|o| serde_json::to_string(o).unwrap_or_default());
     conn.prepare_cached(&format!(
         "INSERT INTO live_inputs ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
          ON CONFLICT(uid) DO UPDATE SET modified = ?4, meta = ?5, enabled = ?6, \
          delete_recording_after_days = ?7, default_creator = ?8, recording_mode = ?9, \
          timeout_seconds = ?10, require_signed_urls = ?11, allowed_origins = ?12, \
          hide_live_viewer_count = ?13, stream_key = ?14, keys_rotated_at = ?15, \
-         srt_passphrase = ?16"
+         srt_passphrase = ?16, playback_key = ?17, srt_playback_passphrase = ?18"
     ))?
     .execute(params![
         input.uid,
@@ -129,6 +135,8 @@ pub fn save(conn: &Connection, input: &LiveInput) -> rusqlite::Result<()> {
         input.stream_key,
         input.keys_rotated_at,
         input.srt_passphrase,
+        input.playback_key,
+        input.srt_playback_passphrase,
     ])?;
     Ok(())
 }

@@ -125,6 +125,15 @@ ALTER TABLE live_inputs ADD COLUMN srt_passphrase TEXT NOT NULL DEFAULT '';
 UPDATE live_inputs SET srt_passphrase = lower(hex(randomblob(16))) || 'k' || uid;
 ";
 
+/// Every live input's playback credentials (`rtmpPlayback.streamKey`, `srtPlayback.passphrase`),
+/// distinct from its ingest ones and rotated with them.
+const V_PLAYBACK: &str = "
+ALTER TABLE live_inputs ADD COLUMN playback_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE live_inputs ADD COLUMN srt_playback_passphrase TEXT NOT NULL DEFAULT '';
+UPDATE live_inputs SET playback_key = lower(hex(randomblob(16))) || 'k' || uid,
+    srt_playback_passphrase = lower(hex(randomblob(16))) || 'k' || uid;
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::new(vec![
         M::up(V1),
@@ -132,6 +141,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
         M::up(V_ACCESS_RETENTION),
         M::up(V_VIDEO_EDIT),
         M::up(V_SRT),
+        M::up(V_PLAYBACK),
     ])
     .to_latest(conn)
 }

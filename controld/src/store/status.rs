@@ -137,6 +137,8 @@ mod tests {
             recording: RecordingSettings::default(),
             stream_key: format!("key-{uid}"),
             srt_passphrase: format!("passphrase-{uid}"),
+            playback_key: "playback".into(),
+            srt_playback_passphrase: "srt-playback".into(),
             keys_rotated_at: None,
         }
     }

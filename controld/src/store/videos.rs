@@ -238,6 +238,13 @@ pub fn unfinished(conn: &Connection) -> rusqlite::Result<Vec<Video>> {
         .collect()
 }
 
+/// Every video's uid (the retention sweep's owners of recording directories).
+pub fn all_uids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT uid FROM videos")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
 pub fn delete(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<bool> {
     let n = conn.execute(
         "DELETE FROM videos WHERE uid = ?1 AND account_id = ?2",

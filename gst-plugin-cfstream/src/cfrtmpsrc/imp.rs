@@ -17,6 +17,7 @@ use crate::contract::cfrtmpsrc::{
 };
 use crate::contract::{DisconnectReason, event};
 use crate::ingest_stats::IngestStats;
+use crate::net::admission::{self, Limits, admission};
 use crate::rtmp::url::ListenUrl;
 use crate::rtmp::{
     self, FeedEvent, IngestItem, ListenerConfig, MediaItem, PublisherFeed, Registration,
@@ -41,6 +42,9 @@ const DEFAULT_ENFORCE_CODECS: bool = true;
 const DEFAULT_READ_TIMEOUT: u32 = 10;
 const DEFAULT_READ_INTERVAL: u32 = rtmp::DEFAULT_READ_INTERVAL.as_millis() as u32;
 const DEFAULT_HANDSHAKE_TIMEOUT: u32 = 10;
+const DEFAULT_MAX_CONNECTIONS: u32 = admission::DEFAULT_MAX_CONNECTIONS as u32;
+const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS: u32 =
+    admission::DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS as u32;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -53,6 +57,8 @@ struct Settings {
     read_timeout: u32,
     read_interval: u32,
     handshake_timeout: u32,
+    max_connections: u32,
+    max_unauthenticated_per_address: u32,
 }
 
 impl Default for Settings {
@@ -67,6 +73,8 @@ impl Default for Settings {
             read_timeout: DEFAULT_READ_TIMEOUT,
             read_interval: DEFAULT_READ_INTERVAL,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_unauthenticated_per_address: DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
         }
     }
 }
@@ -430,6 +438,26 @@ impl ObjectImpl for CfRtmpSrc {
                     .default_value(DEFAULT_HANDSHAKE_TIMEOUT)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-connections")
+                    .nick("Maximum connections")
+                    .blurb(
+                        "RTMP(S) connections the process keeps open at most; a new one over the \
+                         cap is closed at accept (0: no cap). Process-wide: the last element \
+                         started sets it",
+                    )
+                    .default_value(DEFAULT_MAX_CONNECTIONS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-unauthenticated-per-address")
+                    .nick("Maximum unauthenticated connections per address")
+                    .blurb(
+                        "RTMP(S) connections one source address may have open before presenting \
+                         a known stream key; more are closed at accept (0: no cap). \
+                         Process-wide: the last element started sets it",
+                    )
+                    .default_value(DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -478,6 +506,13 @@ impl ObjectImpl for CfRtmpSrc {
             "handshake-timeout" => {
                 settings.handshake_timeout = value.get().expect("type checked upstream")
             }
+            "max-connections" => {
+                settings.max_connections = value.get().expect("type checked upstream")
+            }
+            "max-unauthenticated-per-address" => {
+                settings.max_unauthenticated_per_address =
+                    value.get().expect("type checked upstream")
+            }
             other => unimplemented!("property {other}"),
         }
     }
@@ -495,6 +530,10 @@ impl ObjectImpl for CfRtmpSrc {
             "read-timeout" => settings.read_timeout.to_value(),
             "read-interval" => settings.read_interval.to_value(),
             "handshake-timeout" => settings.handshake_timeout.to_value(),
+            "max-connections" => settings.max_connections.to_value(),
+            "max-unauthenticated-per-address" => {
+                settings.max_unauthenticated_per_address.to_value()
+            }
             "stats" => stats_structure(&lock(&self.stats)).to_value(),
             "bound-port" => self.bound_port.load(Ordering::Relaxed).to_value(),
             other => unimplemented!("property {other}"),
@@ -586,6 +625,10 @@ impl BaseSrcImpl for CfRtmpSrc {
             )
         })?;
         listener.set_handshake_timeout(Duration::from_secs(settings.handshake_timeout.into()));
+        admission().set_limits(Limits {
+            max_connections: settings.max_connections as usize,
+            max_unauthenticated_per_address: settings.max_unauthenticated_per_address as usize,
+        });
         self.wakeup.prepare().map_err(|e| {
             gst::error_msg!(gst::ResourceError::Failed, ("Cannot make an eventfd: {e}"))
         })?;

@@ -433,8 +433,10 @@ impl Recording {
     }
 
     /// Closes the open segment and ends the playlists (`EXT-X-ENDLIST`, type VOD unless trimmed).
-    /// With record=false the segments of the last window (and those waiting for their deletion
-    /// deadline) stay on disk.
+    /// Segments out of every playlist, and with record=true those of the last live window that
+    /// the recording no longer lists, are deleted once their grace has passed on the wall clock
+    /// ([`Self::delete_pending_later`]), the media clock having stopped; with record=false the
+    /// last window stays.
     pub fn finish(&mut self) -> Result<(Option<SegmentAdded>, RecordingSummary), Error> {
         // Held video opens the first segment (a release closes none).
         self.release_held_video()?;
@@ -464,7 +466,45 @@ impl Recording {
             }
         };
         self.write_live_playlist()?;
+        if self.config.record {
+            self.expire_trimmed_window();
+        }
+        self.delete_pending_later();
         Ok((added, summary))
+    }
+
+    /// Segments of the last live window that `max-duration` trimmed from the recording are
+    /// wanted only by live clients finishing the window: they go once it has played. The
+    /// recording is what stays (the finished `live.m3u8` may then name files that are gone).
+    fn expire_trimmed_window(&mut self) {
+        let window_ns: u64 = self.window.iter().map(|w| w.entry.duration_ns).sum();
+        let deadline = self.media_clock_ns + window_ns;
+        let trimmed = self.window.iter().map(|w| w.sequence);
+        let trimmed = trimmed.filter(|&sequence| sequence < self.recording_first_sequence);
+        let trimmed: Vec<u64> = trimmed.collect();
+        for sequence in trimmed {
+            self.pending_deletions.push_back((sequence, deadline));
+        }
+    }
+
+    /// After the last segment no media time passes: the segments still waiting for their
+    /// deletion deadline (trimmed by `max-duration`, or out of the live window of a live-only
+    /// recording) are deleted once the wall clock has run as far, on the runtime. A process
+    /// that exits sooner leaves them (the daemon's sweep removes such leftovers).
+    fn delete_pending_later(&mut self) {
+        let pending = std::mem::take(&mut self.pending_deletions);
+        let Some(last) = pending.iter().map(|&(_, deadline)| deadline).max() else {
+            return;
+        };
+        let grace = Duration::from_nanos(last.saturating_sub(self.media_clock_ns));
+        let dir = self.config.directory.clone();
+        crate::runtime::RUNTIME.spawn(async move {
+            tokio::time::sleep(grace).await;
+            // A few unlinks: not worth a blocking thread.
+            for (sequence, _) in pending {
+                let _ = remove_segment(&dir, sequence);
+            }
+        });
     }
 
     fn resume(&mut self) -> Result<(), Error> {
@@ -1048,6 +1088,53 @@ mod tests {
                 .to_string()
                 .contains("finished recording")
         );
+    }
+
+    /// Segment files on disk that the recording playlist does not list.
+    fn unlisted_segments(dir: &Path) -> Vec<String> {
+        let listed = fs::read_to_string(dir.join(RECORDING_PLAYLIST)).unwrap();
+        let mut unlisted: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter(|name| segment_sequence(name).is_some())
+            .filter(|name| !listed.lines().any(|line| line == name))
+            .collect();
+        unlisted.sort();
+        unlisted
+    }
+
+    #[test]
+    fn trimmed_segments_are_deleted_after_their_grace_once_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rec = Recording::open(RecordingConfig {
+            max_duration_ns: 1_000 * MS as u64,
+            ..open(tmp.path(), true, 20).config.clone()
+        })
+        .unwrap();
+        // 100 ms segments, 6 s: trimmed to ~1 s, within a live window of 2 s.
+        for i in 0..60 {
+            rec.push_video(frame(KEY, i * 100, true), 0).unwrap();
+        }
+        assert!(!unlisted_segments(tmp.path()).is_empty(), "some wait");
+        rec.finish().unwrap();
+        // A live client may still fetch them while it plays the last window.
+        let finished = std::time::Instant::now();
+        let waiting = unlisted_segments(tmp.path());
+        assert!(!waiting.is_empty());
+        let deadline = finished + Duration::from_secs(10);
+        while !unlisted_segments(tmp.path()).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "{waiting:?} left");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            finished.elapsed() >= Duration::from_millis(100),
+            "deleted at once"
+        );
+        // What the playlists list is all still there.
+        let recording = fs::read_to_string(tmp.path().join(RECORDING_PLAYLIST)).unwrap();
+        for name in recording.lines().filter(|l| l.ends_with(".ts")) {
+            assert!(tmp.path().join(name).exists(), "{name}");
+        }
     }
 
     fn open_err(dir: &Path) -> Error {

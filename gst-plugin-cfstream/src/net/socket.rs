@@ -1,7 +1,7 @@
 //! What std and tokio do not offer for a live publisher's TCP socket, read on its consumer's
 //! thread (see `crate::rtmp::PublisherFeed`): a receive low-water mark, and a wait for the
 //! socket, a deadline or an [`Interrupt`], whichever comes first; plus the non-blocking read that
-//! goes with them.
+//! goes with them. And a fixed send buffer for a player's socket (`crate::rtmp` play).
 
 use std::io::{self, Read};
 use std::net::TcpStream;
@@ -13,14 +13,24 @@ use bytes::BytesMut;
 /// Sets `SO_RCVLOWAT`: the socket reports readable (and wakes the runtime) only once this many
 /// bytes are queued, or at end of stream. Linux grows the receive buffer to hold them.
 pub fn set_receive_low_water(stream: &TcpStream, bytes: usize) -> io::Result<()> {
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_int_option(stream.as_raw_fd(), libc::SO_RCVLOWAT, bytes)
+}
+
+/// Sets `SO_SNDBUF` (Linux doubles it), which also ends its autotuning: what the kernel may
+/// hold for a slow peer.
+pub fn set_send_buffer(socket: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    set_int_option(socket.as_raw_fd(), libc::SO_SNDBUF, bytes)
+}
+
+fn set_int_option(fd: std::os::fd::RawFd, option: libc::c_int, value: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
     // SAFETY: the descriptor is open for the borrow's duration; the option value is a c_int
     // whose size is passed alongside.
     let result = unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
+            fd,
             libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
+            option,
             (&raw const value).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )

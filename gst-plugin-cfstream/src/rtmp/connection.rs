@@ -1,6 +1,6 @@
 //! One accepted connection on the runtime: its byte stream, reads and writes under timeouts, and
 //! the setup phase that drives [`ServerSession`] from the handshake to a publish command. What
-//! follows an accepted publish is [`super::publish`]'s.
+//! follows an accepted publish is [`super::publish`]'s, an accepted play [`super::play`]'s.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use super::feed::PublisherFeed;
 use super::queue::ConsumerQueue;
 use super::registry::{LiveGuard, PublishRequest, Registry};
 use crate::contract::DisconnectReason;
+use crate::net::admission::Admitted;
 use cfstream_proto::rtmp::session::{ServerSession, SessionEvent};
 
 /// Bytes asked of the socket per read: small until a publish is accepted, so that many idle or
@@ -31,6 +32,8 @@ pub(super) trait Transport: AsyncRead + AsyncWrite + Unpin + Sized {
     /// Hands an accepted publisher's connection over to be read on its consumer's thread, which
     /// only a stream whose bytes are the socket's bytes (no TLS) can be.
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self>;
+    /// The TCP socket underneath (for socket options).
+    fn tcp(&self) -> &TcpStream;
 }
 
 /// What [`Transport::hand_over`] did.
@@ -45,17 +48,27 @@ impl Transport for TcpStream {
         let Connection {
             stream,
             remote,
+            admitted,
             session,
             input,
             ..
         } = connection;
-        Handover::Feed(PublisherFeed::new(stream, session, input, remote, guard).map(Box::new))
+        let feed = PublisherFeed::new(stream, session, input, remote, guard, admitted);
+        Handover::Feed(feed.map(Box::new))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        self
     }
 }
 
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     fn hand_over(connection: Connection<Self>, guard: LiveGuard) -> Handover<Self> {
         Handover::Kept(Box::new((connection, guard)))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
     }
 }
 
@@ -87,24 +100,37 @@ pub(super) enum Read {
 pub(super) struct Connection<S> {
     pub(super) stream: S,
     pub(super) remote: SocketAddr,
+    /// Counts the connection against the caps while it is open.
+    pub(super) admitted: Admitted,
     pub(super) registry: Arc<Registry>,
     pub(super) tls: bool,
     pub(super) session: ServerSession,
     /// Received bytes the session has not taken yet.
     pub(super) input: BytesMut,
+    /// The stream ended (or failed) right after a read took bytes: those are processed first,
+    /// and the next read reports the end.
+    ended: bool,
 }
 
 impl<S: Transport> Connection<S> {
-    pub(super) fn new(stream: S, remote: SocketAddr, registry: Arc<Registry>, tls: bool) -> Self {
+    pub(super) fn new(
+        stream: S,
+        remote: SocketAddr,
+        admitted: Admitted,
+        registry: Arc<Registry>,
+        tls: bool,
+    ) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let seed = now.map_or(0, |d| d.as_nanos() as u64) ^ ((remote.port() as u64) << 32);
         Connection {
             stream,
             remote,
+            admitted,
             registry,
             tls,
             session: ServerSession::new(seed),
             input: BytesMut::new(),
+            ended: false,
         }
     }
 
@@ -134,7 +160,9 @@ impl<S: Transport> Connection<S> {
                         stream_key,
                         tls: self.tls,
                     };
-                    match self.registry.claim(&request).await {
+                    let admitted = &mut self.admitted;
+                    let key_known = || admitted.authenticated();
+                    match self.registry.claim(&request, key_known).await {
                         Ok(guard) => break guard,
                         Err(description) => {
                             self.session
@@ -143,6 +171,9 @@ impl<S: Transport> Connection<S> {
                             return;
                         }
                     }
+                }
+                SessionEvent::PlayRequested { stream_key } => {
+                    return self.play(app, stream_key).await;
                 }
                 SessionEvent::Media(_) | SessionEvent::Unpublished => {}
             }
@@ -176,6 +207,9 @@ impl<S: Transport> Connection<S> {
         patience: Patience,
         consumer: Option<&ConsumerQueue>,
     ) -> Result<Read, DisconnectReason> {
+        if self.ended {
+            return Ok(Read::Closed);
+        }
         self.input.reserve(if self.session.is_publishing() {
             PUBLISH_READ_SIZE
         } else {
@@ -198,7 +232,9 @@ impl<S: Transport> Connection<S> {
             _ = stopped => return Err(DisconnectReason::Stopped),
         };
         // A short read is not proof of a drained socket: through TLS a read returns one record
-        // (16 KiB at most). Take what is ready at once, up to the room there was.
+        // (16 KiB at most). Take what is ready at once, up to the room there was. A publisher's
+        // last frames, its unpublish commands and its close (TLS close_notify or not, then the
+        // TCP end) arrive together: bytes taken before the end must still be processed.
         let mut taken = first;
         while taken < room {
             let ready = std::future::ready(());
@@ -206,7 +242,10 @@ impl<S: Transport> Connection<S> {
             tokio::select! {
                 biased;
                 read = read => match read {
-                    Ok(0) | Err(_) => return Ok(Read::Closed),
+                    Ok(0) | Err(_) => {
+                        self.ended = true;
+                        return Ok(Read::Drained);
+                    }
                     Ok(n) => taken += n,
                 },
                 () = ready => return Ok(Read::Drained),

@@ -21,6 +21,7 @@ use super::connection::{PUBLISH_READ_SIZE, linger};
 use super::queue::MediaItem;
 use super::registry::LiveGuard;
 use crate::contract::DisconnectReason;
+use crate::net::admission::Admitted;
 use crate::net::grid;
 use crate::net::socket::{self, Interrupt};
 use crate::runtime::RUNTIME;
@@ -55,6 +56,8 @@ pub struct PublisherFeed {
     output: BytesMut,
     remote: SocketAddr,
     guard: LiveGuard,
+    /// Counts the connection against the caps while it is open.
+    _admitted: Admitted,
     /// The key's takeover generation when this publisher got it.
     generation: u64,
     last_data: Instant,
@@ -79,6 +82,7 @@ impl PublisherFeed {
         input: BytesMut,
         remote: SocketAddr,
         guard: LiveGuard,
+        admitted: Admitted,
     ) -> io::Result<PublisherFeed> {
         // Leaves the runtime's poller: from here on only the consumer's thread looks at it.
         let socket = socket.into_std()?;
@@ -92,6 +96,7 @@ impl PublisherFeed {
             output: BytesMut::new(),
             remote,
             guard,
+            _admitted: admitted,
             generation,
             last_data: Instant::now(),
             drained: false,
@@ -103,8 +108,18 @@ impl PublisherFeed {
         self.remote
     }
 
-    /// Blocks until the next batch of media, the end of the publish or `interrupt`.
+    /// Blocks until the next batch of media, the end of the publish or `interrupt`. Between two
+    /// calls the publisher is not read: it is held back, not silent (see
+    /// [`super::TAKEOVER_SILENCE`]).
     pub fn next(&mut self, interrupt: &Interrupt) -> FeedEvent {
+        let entry = self.guard.0.clone();
+        entry.silence().resume();
+        let event = self.read_next(interrupt);
+        entry.silence().hold_back();
+        event
+    }
+
+    fn read_next(&mut self, interrupt: &Interrupt) -> FeedEvent {
         if let Some(ending) = self.ending.take() {
             return ending;
         }
@@ -169,7 +184,7 @@ impl PublisherFeed {
                 }
                 continue;
             }
-            entry.media_arrived();
+            entry.silence().heard();
             self.ending = end;
             return FeedEvent::Media(MediaItem::unqueued(batch));
         }

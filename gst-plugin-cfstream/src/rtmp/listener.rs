@@ -18,6 +18,7 @@ use super::connection::Connection;
 use super::registry::{
     AlreadyRegistered, KeyDecision, PublishRequest, Registration, Registry, StreamOptions, lock,
 };
+use crate::net::admission::{Admitted, admission};
 use crate::net::tls::{self, TlsFiles};
 use crate::runtime::RUNTIME;
 
@@ -161,8 +162,13 @@ async fn accept_loop(socket: TcpListener, shared: Arc<Shared>, acceptor: Option<
     loop {
         match socket.accept().await {
             Ok((stream, remote)) => {
+                // Over a cap: closed at once (dropped), counted by the admission.
+                let Ok(admitted) = admission().admit(remote.ip()) else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, remote, shared.clone(), acceptor.clone()));
+                let acceptor = acceptor.clone();
+                tokio::spawn(serve(stream, remote, admitted, shared.clone(), acceptor));
             }
             Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
         }
@@ -174,6 +180,7 @@ async fn accept_loop(socket: TcpListener, shared: Arc<Shared>, acceptor: Option<
 async fn serve(
     stream: TcpStream,
     remote: SocketAddr,
+    admitted: Admitted,
     shared: Arc<Shared>,
     acceptor: Option<TlsAcceptor>,
 ) {
@@ -183,13 +190,13 @@ async fn serve(
     match acceptor {
         Some(acceptor) => {
             if let Ok(Ok(stream)) = timeout_at(setup_deadline, acceptor.accept(stream)).await {
-                Connection::new(stream, remote, registry, true)
+                Connection::new(stream, remote, admitted, registry, true)
                     .run(setup_deadline)
                     .await;
             }
         }
         None => {
-            Connection::new(stream, remote, registry, false)
+            Connection::new(stream, remote, admitted, registry, false)
                 .run(setup_deadline)
                 .await
         }

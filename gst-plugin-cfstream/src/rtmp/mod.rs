@@ -15,15 +15,15 @@
 //! - `publish`: the publish phase on the runtime, handing batches (`batch`) over through the
 //!   consumer's bounded `queue` on the batching grid ([`crate::net::grid`]);
 //! - `feed`: the publish phase on the consumer's thread;
+//! - `play`: the play phase of a player (playback egress), fed by a viewer of an
+//!   [`crate::egress::Hub`] that the listener's play handler hands out;
 //! - `url`: listen locations.
-//!
-//! A play session (RTMP egress) would be another phase after `connection`'s setup, beside
-//! `publish`, with its own registry of viewers.
 
 mod batch;
 mod connection;
 mod feed;
 mod listener;
+mod play;
 mod publish;
 mod queue;
 mod registry;
@@ -33,6 +33,7 @@ pub use crate::net::grid::DEFAULT_READ_INTERVAL;
 pub use crate::net::tls::TlsFiles;
 pub use feed::{FeedEvent, PublisherFeed};
 pub use listener::{ListenerConfig, ListenerHandle, listener};
+pub use play::{PlayDecision, PlayRequest};
 pub use queue::{IngestItem, MediaItem};
 pub use registry::{
     AlreadyRegistered, KeyDecision, PublishRequest, Registration, StreamOptions, TAKEOVER_SILENCE,

@@ -79,8 +79,12 @@ impl<S: Transport> Connection<S> {
                 return reason;
             }
             if !batch.is_empty() {
-                entry.media_arrived();
-                if !entry.queue.hand_over(batch, batch_bytes).await {
+                entry.silence().heard();
+                // A full queue holds the publisher back: that is not silence.
+                entry.silence().hold_back();
+                let handed = entry.queue.hand_over(batch, batch_bytes).await;
+                entry.silence().resume();
+                if !handed {
                     return DisconnectReason::Stopped;
                 }
             }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -15,12 +15,15 @@ use tokio::time::{Instant, timeout_at};
 use super::listener::ListenerHandle;
 use super::queue::{ConsumerQueue, IngestItem};
 use crate::contract::codes::ERR_STREAM_KEY_IN_USE;
+use crate::net::silence::Silence;
 
 /// How long a publisher accepted by the unknown-key handler waits for its key to be registered.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
 /// A live publisher that sent no media for this long is presumed gone: a network cut leaves its
 /// TCP connection open until `read-timeout` notices, and an encoder reconnecting meanwhile takes
-/// the key over instead of being refused. Encoders send several messages a second.
+/// the key over instead of being refused. Encoders send several messages a second. Only time
+/// spent waiting for its bytes counts: a publisher we stopped reading (its consumer is behind)
+/// is not silent, whatever it looks like from here.
 pub const TAKEOVER_SILENCE: Duration = Duration::from_secs(2);
 /// How long a taking-over publisher waits for the silent one's connection to end.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
@@ -74,6 +77,8 @@ pub(super) struct Registry {
     keys: Mutex<HashMap<StreamName, Arc<KeyEntry>>>,
     registered: Notify,
     unknown_key_handler: Mutex<Option<UnknownKeyHandler>>,
+    /// Answers players (see [`super::play`]).
+    pub(super) play_handler: Mutex<Option<super::play::PlayHandler>>,
 }
 
 /// A registered key: its consumer's queue and options, and its live publisher's state.
@@ -82,8 +87,8 @@ pub(super) struct KeyEntry {
     pub(super) queue: ConsumerQueue,
     pub(super) options: StreamOptions,
     live: AtomicBool,
-    /// When the live publisher last sent media (or was accepted), on the [`elapsed_ms`] clock.
-    last_media_ms: AtomicU64,
+    /// The live publisher's silence, which a takeover needs.
+    silence: Silence,
     /// Bumped by a publisher taking the key over; the live one ends when it changes.
     takeover_generation: AtomicU64,
     takeover: Notify,
@@ -98,6 +103,7 @@ impl Registry {
             keys: Mutex::default(),
             registered: Notify::new(),
             unknown_key_handler: Mutex::default(),
+            play_handler: Mutex::default(),
         }
     }
 
@@ -124,7 +130,7 @@ impl Registry {
             queue,
             options,
             live: AtomicBool::new(false),
-            last_media_ms: AtomicU64::new(0),
+            silence: Silence::default(),
             takeover_generation: AtomicU64::new(0),
             takeover: Notify::new(),
             released: Notify::new(),
@@ -144,8 +150,14 @@ impl Registry {
     }
 
     /// Finds the consumer of the requested key and marks it live; or the BadName description.
-    pub(super) async fn claim(&self, request: &PublishRequest) -> Result<LiveGuard, String> {
-        let entry = self.consumer(request).await?;
+    /// `key_known` is called as soon as the key is known to be good (registered, or accepted
+    /// by the unknown-key handler), before any wait.
+    pub(super) async fn claim(
+        &self,
+        request: &PublishRequest,
+        key_known: impl FnOnce(),
+    ) -> Result<LiveGuard, String> {
+        let entry = self.consumer(request, key_known).await?;
         let claimed = entry
             .live
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -160,16 +172,21 @@ impl Registry {
             });
             return Err(reason);
         }
-        entry.media_arrived();
+        entry.silence.resume();
         Ok(LiveGuard(entry))
     }
 
     /// The registered entry of the requested key, waiting for it if the unknown-key handler
     /// accepts the key.
-    async fn consumer(&self, request: &PublishRequest) -> Result<Arc<KeyEntry>, String> {
+    async fn consumer(
+        &self,
+        request: &PublishRequest,
+        key_known: impl FnOnce(),
+    ) -> Result<Arc<KeyEntry>, String> {
         let name = (request.app.clone(), request.stream_key.clone());
         let lookup = || lock(&self.keys).get(&name).cloned();
         if let Some(entry) = lookup() {
+            key_known();
             return Ok(entry);
         }
         let handler = lock(&self.unknown_key_handler).clone();
@@ -177,6 +194,7 @@ impl Registry {
             None => Err("unknown stream key".into()),
             Some(KeyDecision::Reject(text)) => Err(text),
             Some(KeyDecision::Accept) => {
+                key_known();
                 let deadline = Instant::now() + REGISTRATION_WAIT;
                 loop {
                     let mut registered = pin!(self.registered.notified());
@@ -194,9 +212,9 @@ impl Registry {
 }
 
 impl KeyEntry {
-    /// The live publisher sent media now.
-    pub(super) fn media_arrived(&self) {
-        self.last_media_ms.store(elapsed_ms(), Ordering::Release);
+    /// The live publisher's silence: heard from, held back by us, read again.
+    pub(super) fn silence(&self) -> &Silence {
+        &self.silence
     }
 
     /// The takeover generation now: a live publisher ends once it changes.
@@ -213,10 +231,9 @@ impl KeyEntry {
 
 /// Takes a live key over from a publisher that has been silent for [`TAKEOVER_SILENCE`]: tells
 /// its connection to end and claims the key once it has. `false`: the live publisher is active
-/// (or did not let go in time) and the new one is refused.
+/// or held back by its consumer (or did not let go in time) and the new one is refused.
 async fn take_over(entry: &KeyEntry) -> bool {
-    let silent_ms = elapsed_ms().saturating_sub(entry.last_media_ms.load(Ordering::Acquire));
-    if silent_ms < TAKEOVER_SILENCE.as_millis() as u64 {
+    if !entry.silence.is_silent_for(TAKEOVER_SILENCE) {
         return false;
     }
     entry.takeover_generation.fetch_add(1, Ordering::AcqRel);
@@ -236,12 +253,6 @@ async fn take_over(entry: &KeyEntry) -> bool {
             return false;
         }
     }
-}
-
-/// Milliseconds on a process-wide monotonic clock.
-fn elapsed_ms() -> u64 {
-    static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
-    ORIGIN.elapsed().as_millis() as u64
 }
 
 /// Marks a key live while its publisher's connection runs.

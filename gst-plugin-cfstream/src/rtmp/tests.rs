@@ -157,3 +157,98 @@ fn listeners_are_shared_by_address() {
     });
     assert!(tls.is_err());
 }
+
+#[tokio::test]
+async fn media_that_arrives_with_the_end_of_the_stream_is_delivered() {
+    // Everything after the handshake (commands, tags, the end) in one go: the server's read
+    // meets the end right after the bytes, and must hand them over before it reports the end.
+    let listener = local_listener();
+    let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+    let mut stream = TcpStream::connect(listener.local_addr()).await.unwrap();
+    stream.write_all(&handshake::client_c0c1(9)).await.unwrap();
+    let mut s0s1s2 = vec![0; 1 + 2 * handshake::HANDSHAKE_SIZE];
+    stream.read_exact(&mut s0s1s2).await.unwrap();
+    let writer = ChunkWriter::default();
+    let mut rest = BytesMut::from(&handshake::client_c2(&s0s1s2).unwrap()[..]);
+    rest.extend_from_slice(&client::publish_commands(&writer, "live", "k"));
+    const TAGS: u32 = 20;
+    for i in 0..TAGS {
+        writer.write(&mut rest, 6, 40 * i, flv::TAG_VIDEO, 1, &[0x17, 0, 0, 0, 0]);
+    }
+    stream.write_all(&rest).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut timestamps = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, registration.recv())
+            .await
+            .unwrap()
+        {
+            Some(IngestItem::PublisherConnected { .. }) => {}
+            Some(IngestItem::Media(media)) => {
+                timestamps.extend(media.messages.iter().map(|m| m.timestamp))
+            }
+            Some(IngestItem::PublisherDisconnected { reason, .. }) => {
+                assert_eq!(reason, crate::contract::DisconnectReason::Closed);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(timestamps, (0..TAGS).map(|i| 40 * i).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_publisher_held_back_by_its_consumer_is_not_taken_over() {
+    let listener = local_listener();
+    let mut registration = listener.register("live", "k", OPTIONS).unwrap();
+    let (live, status) = publish(listener.local_addr(), "k").await;
+    assert_eq!(status.code, "NetStream.Publish.Start");
+    // More media than the consumer's queue holds (16 MiB), which nobody takes yet: the server
+    // stops reading the publisher, which keeps sending (into full socket buffers).
+    const TAGS: u32 = 24;
+    let (_reader, mut writer) = live.into_split();
+    let sender = tokio::spawn(async move {
+        // Large chunks (a protocol control message), so that the server takes 16 MiB quickly.
+        let mut chunks = ChunkWriter::default();
+        let mut tag = BytesMut::new();
+        let chunk_size: u32 = 1024 * 1024;
+        chunks.write(&mut tag, 2, 0, 1, 0, &chunk_size.to_be_bytes());
+        chunks.set_chunk_size(chunk_size);
+        let mut body = vec![0; 1024 * 1024];
+        body[..2].copy_from_slice(&[0x27, 1]);
+        for i in 0..TAGS {
+            chunks.write(&mut tag, 6, 40 * i, flv::TAG_VIDEO, 1, &body);
+            writer.write_all(&tag.split()).await.unwrap();
+        }
+        writer
+    });
+    // Longer than the silence that lets a newcomer take over a key.
+    tokio::time::sleep(TAKEOVER_SILENCE + Duration::from_secs(1)).await;
+    let (_, second) = publish(listener.local_addr(), "k").await;
+    assert_eq!(
+        (second.code.as_str(), second.description.as_str()),
+        ("NetStream.Publish.BadName", "stream key already in use")
+    );
+    // The held-back publisher goes on: all its media arrives, and it ends by closing.
+    let mut tags = 0;
+    let mut sender = Some(sender);
+    loop {
+        let item = tokio::time::timeout(PATIENCE, registration.recv()).await;
+        match item.unwrap() {
+            Some(IngestItem::PublisherConnected { .. } | IngestItem::PublisherRejected { .. }) => {}
+            Some(IngestItem::Media(media)) => tags += media.messages.len() as u32,
+            Some(IngestItem::PublisherDisconnected { reason, .. }) => {
+                assert_eq!(reason, crate::contract::DisconnectReason::Closed);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        if tags == TAGS
+            && let Some(sender) = sender.take()
+        {
+            // Everything arrived: the publisher leaves.
+            sender.await.unwrap().shutdown().await.unwrap();
+        }
+    }
+    assert_eq!(tags, TAGS);
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::ffi;
-use super::registry::LiveGuard;
+use super::registry::{Entry, LiveGuard};
 use super::socket::{Counters, Received, Socket};
 use crate::contract::DisconnectReason;
 use crate::net::grid;
@@ -114,9 +114,17 @@ impl CallerFeed {
         self.socket.counters()
     }
 
-    /// Blocks until the next batch of media, the end of the caller or `interrupt`.
+    /// Blocks until the next batch of media, the end of the caller or `interrupt`. Between two
+    /// calls the caller is not read: it is held back, not silent.
     pub fn next(&mut self, interrupt: &Interrupt) -> FeedEvent {
         let entry = self.guard.0.clone();
+        entry.silence().resume();
+        let event = self.read_next(&entry, interrupt);
+        entry.silence().hold_back();
+        event
+    }
+
+    fn read_next(&mut self, entry: &Entry, interrupt: &Interrupt) -> FeedEvent {
         loop {
             if entry.generation() != self.generation {
                 return FeedEvent::Ended(DisconnectReason::Replaced);
@@ -128,7 +136,7 @@ impl CallerFeed {
             self.drained = bytes.len() < BATCH_BYTES;
             if !bytes.is_empty() {
                 self.last_data = Instant::now();
-                entry.media_arrived();
+                entry.silence().heard();
                 return match self.check(&bytes) {
                     Ok(video_frames) => FeedEvent::Media(TsBatch {
                         bytes,

@@ -12,6 +12,7 @@ pub const SRT_INVALID_SOCK: SRTSOCKET = -1;
 pub const SRT_ERROR: c_int = -1;
 
 // SRT_SOCKOPT
+pub const SRTO_SNDSYN: c_int = 1;
 pub const SRTO_RCVSYN: c_int = 2;
 pub const SRTO_PASSPHRASE: c_int = 26;
 pub const SRTO_RCVLATENCY: c_int = 43;
@@ -21,6 +22,8 @@ pub const SRTO_STREAMID: c_int = 46;
 pub const SRTS_CONNECTED: c_int = 5;
 
 // SRT_ERRNO (1000 × major + minor)
+/// Non-blocking send: the send buffer is full.
+pub const SRT_EASYNCSND: c_int = 6001;
 /// Non-blocking receive: nothing to read now.
 pub const SRT_EASYNCRCV: c_int = 6002;
 pub const SRT_ETIMEOUT: c_int = 6003;
@@ -31,7 +34,6 @@ pub const LOG_ERR: c_int = 3;
 
 // Reject reasons a listen callback may set (srt/access_control.h)
 pub const SRT_REJX_BAD_REQUEST: c_int = 1400;
-pub const SRT_REJX_BAD_MODE: c_int = 1405;
 
 pub type srt_listen_callback_fn = unsafe extern "C" fn(
     opaque: *mut c_void,
@@ -94,6 +96,13 @@ unsafe extern "C" {
     pub fn srt_setsockflag(u: SRTSOCKET, opt: c_int, optval: *const c_void, optlen: c_int)
     -> c_int;
     pub fn srt_recvmsg(u: SRTSOCKET, buf: *mut c_char, len: c_int) -> c_int;
+    pub fn srt_sendmsg(
+        u: SRTSOCKET,
+        buf: *const c_char,
+        len: c_int,
+        ttl: c_int,
+        inorder: c_int,
+    ) -> c_int;
     pub fn srt_getlasterror(errno_loc: *mut c_int) -> c_int;
     pub fn srt_getlasterror_str() -> *const c_char;
     pub fn srt_getsockstate(u: SRTSOCKET) -> c_int;

@@ -22,7 +22,7 @@ use super::registry::{
     UnknownStreamHandler, lock,
 };
 use super::socket::{Handshake, Socket};
-use super::stream_id::{Mode, StreamRequest};
+use super::stream_id::StreamRequest;
 use crate::runtime::RUNTIME;
 
 /// Accepted callers libsrt may hold before the accept thread takes them.
@@ -166,9 +166,15 @@ fn answer_handshake(shared: &Shared, handshake: &Handshake, stream_id: &str) -> 
             return -1;
         }
     };
-    if request.mode == Mode::Request {
-        handshake.reject(ffi::SRT_REJX_BAD_MODE);
-        return -1;
+    if let Some(input) = request.play_input() {
+        let passphrase = match shared.registry.lookup_play(input) {
+            Lookup::Known { passphrase } => passphrase,
+            Lookup::Unknown => Some(unguessable_passphrase()),
+        };
+        return match passphrase {
+            Some(passphrase) if !handshake.set_passphrase(&passphrase) => -1,
+            _ => 0,
+        };
     }
     let (lookup, latency) = shared.registry.lookup(&request.resource);
     if let Some(latency) = latency {
@@ -216,12 +222,22 @@ async fn serve(socket: Socket, remote: SocketAddr, shared: Arc<Shared>) {
     let Ok(stream_id) = socket.text(ffi::SRTO_STREAMID) else {
         return;
     };
-    let Ok(StreamRequest { resource, .. }) = StreamRequest::parse(&stream_id) else {
+    let Ok(stream_request) = StreamRequest::parse(&stream_id) else {
         return;
     };
+    if let Some(input) = stream_request.play_input() {
+        let request = CallerRequest {
+            remote,
+            stream_id: input.to_owned(),
+        };
+        if let Ok(viewer) = shared.registry.viewer(&request) {
+            super::play::send(socket, viewer).await;
+        }
+        return;
+    }
     let request = CallerRequest {
         remote,
-        stream_id: resource,
+        stream_id: stream_request.resource,
     };
     let Ok(guard) = shared.registry.claim(&request).await else {
         return;

@@ -16,12 +16,14 @@
 //! - `socket` and `ffi`: libsrt;
 //! - `url`: listen locations.
 //!
-//! A caller asking to receive (`m=request`, playback egress) is refused at the handshake for
-//! now; a viewer registry beside `registry` would take it there.
+//! - `play`: a caller with a play stream id (playback egress): the playback passphrase is set
+//!   at the handshake as for publishers, then the viewer the unknown-stream handler hands out
+//!   is sent as MPEG-TS.
 
 mod feed;
 mod ffi;
 mod listener;
+mod play;
 mod registry;
 mod socket;
 pub mod stream_id;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -16,6 +16,8 @@ use tokio::time::{Instant, timeout_at};
 use super::feed::CallerFeed;
 use super::listener::ListenerHandle;
 use crate::contract::codes::ERR_STREAM_KEY_IN_USE;
+use crate::egress::Viewer;
+use crate::net::silence::Silence;
 use crate::rtmp::{KeyDecision, TAKEOVER_SILENCE};
 
 /// How long a caller accepted by the unknown-stream handler waits for its id to be registered.
@@ -52,6 +54,15 @@ pub trait UnknownStreamHandler: Send + Sync {
     /// After the handshake (passphrase checked), for an id still unregistered. `Accept` means
     /// "an element for this id will register within 5 s": the caller waits for it.
     fn on_caller(&self, request: &CallerRequest) -> KeyDecision;
+    /// During the handshake of a play request (see [`super::stream_id`]) for the input
+    /// `stream_id`: the playback passphrase. Same rules as [`Self::lookup`].
+    fn lookup_play(&self, _stream_id: &str) -> Lookup {
+        Lookup::Unknown
+    }
+    /// After the handshake of a play request: a viewer of the input, or why not.
+    fn on_viewer(&self, _request: &CallerRequest) -> Result<Viewer, String> {
+        Err("this server does not serve players".into())
+    }
 }
 
 /// What a registered consumer wants from its callers.
@@ -103,8 +114,8 @@ pub(super) struct Entry {
     pub(super) options: StreamOptions,
     items: mpsc::Sender<CallerItem>,
     live: AtomicBool,
-    /// When the live caller last sent media (or was accepted), on [`elapsed_ms`]'s clock.
-    last_media_ms: AtomicU64,
+    /// The live caller's silence, which a takeover needs.
+    silence: Silence,
     /// Bumped by a caller taking the id over; the live one ends when it changes.
     takeover_generation: AtomicU64,
     /// Signalled when `live` turns false.
@@ -136,6 +147,20 @@ impl Registry {
         (lookup, None)
     }
 
+    /// The handshake's answer for a play request of the input `stream_id` (the handler's).
+    pub(super) fn lookup_play(&self, stream_id: &str) -> Lookup {
+        let handler = lock(&self.handler).clone();
+        handler.map_or(Lookup::Unknown, |h| h.lookup_play(stream_id))
+    }
+
+    /// A viewer for an accepted play request.
+    pub(super) fn viewer(&self, request: &CallerRequest) -> Result<Viewer, String> {
+        match lock(&self.handler).clone() {
+            Some(handler) => handler.on_viewer(request),
+            None => Err("this server does not serve players".into()),
+        }
+    }
+
     fn register(
         &self,
         stream_id: &str,
@@ -154,7 +179,7 @@ impl Registry {
             options,
             items,
             live: AtomicBool::new(false),
-            last_media_ms: AtomicU64::new(0),
+            silence: Silence::default(),
             takeover_generation: AtomicU64::new(0),
             released: Notify::new(),
         });
@@ -190,7 +215,7 @@ impl Registry {
             });
             return Err(reason);
         }
-        entry.media_arrived();
+        entry.silence.resume();
         Ok(LiveGuard(entry))
     }
 
@@ -221,8 +246,9 @@ impl Registry {
 }
 
 impl Entry {
-    pub(super) fn media_arrived(&self) {
-        self.last_media_ms.store(elapsed_ms(), Ordering::Release);
+    /// The live caller's silence: heard from, held back by us, read again.
+    pub(super) fn silence(&self) -> &Silence {
+        &self.silence
     }
 
     /// The takeover generation now: a live caller ends once it changes.
@@ -243,8 +269,7 @@ impl Entry {
 /// SRT connection up until the peer idle timeout): tells its feed to end and claims the id once
 /// it has. `false`: the live caller is active (or did not let go in time).
 async fn take_over(entry: &Entry) -> bool {
-    let silent_ms = elapsed_ms().saturating_sub(entry.last_media_ms.load(Ordering::Acquire));
-    if silent_ms < TAKEOVER_SILENCE.as_millis() as u64 {
+    if !entry.silence.is_silent_for(TAKEOVER_SILENCE) {
         return false;
     }
     entry.takeover_generation.fetch_add(1, Ordering::AcqRel);
@@ -263,12 +288,6 @@ async fn take_over(entry: &Entry) -> bool {
             return false;
         }
     }
-}
-
-/// Milliseconds on a process-wide monotonic clock.
-fn elapsed_ms() -> u64 {
-    static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
-    ORIGIN.elapsed().as_millis() as u64
 }
 
 /// Marks an id live while its caller's feed exists.

@@ -181,6 +181,29 @@ impl Socket {
         }
     }
 
+    /// Sends one message (≤ 1316 bytes in live mode) without waiting (the socket must have
+    /// `SRTO_SNDSYN` false); `Ok(false)`: the send buffer is full, the peer is not keeping up.
+    pub fn send(&self, message: &[u8]) -> io::Result<bool> {
+        // SAFETY: libsrt reads `message.len()` bytes of `message`; -1: no time to live.
+        let result = unsafe {
+            ffi::srt_sendmsg(
+                self.raw,
+                message.as_ptr().cast(),
+                message.len() as c_int,
+                -1,
+                0,
+            )
+        };
+        if result >= 0 {
+            return Ok(true);
+        }
+        // SAFETY: reads this thread's last error code.
+        match unsafe { ffi::srt_getlasterror(std::ptr::null_mut()) } {
+            ffi::SRT_EASYNCSND => Ok(false),
+            _ => Err(last_error(io::ErrorKind::ConnectionAborted)),
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         // SAFETY: plain call on our socket.
         unsafe { ffi::srt_getsockstate(self.raw) == ffi::SRTS_CONNECTED }

@@ -1,14 +1,17 @@
 //! The stream id an SRT caller sends in its handshake (`SRTO_STREAMID`, ≤ 512 bytes): a plain
 //! id, as Cloudflare hands out (`streamId`, the live input's uid), or SRT's access control
 //! syntax `#!::r=<resource>,m=<mode>[,…]` (keys other than `r` and `m` are ignored).
+//!
+//! Play requests (playback egress, `srtPlayback.streamId`): a plain id `play<input>`
+//! ([`PLAY_PREFIX`]), or `#!::r=<input>,m=request` (where `r` may carry the prefix too). Ingest
+//! ids are never play requests: an id that begins with `play` names the input after it.
 
 /// What the caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// It sends a stream (`m=publish`, the default).
     Publish,
-    /// It wants to receive one (`m=request`): playback egress, which this listener does not
-    /// serve yet.
+    /// It wants to receive one (`m=request`): playback egress.
     Request,
 }
 
@@ -30,8 +33,20 @@ pub enum StreamIdError {
 }
 
 const ACCESS_CONTROL_PREFIX: &str = "#!::";
+/// What a plain play stream id starts with, before the input's id.
+pub const PLAY_PREFIX: &str = "play";
 
 impl StreamRequest {
+    /// The input a play request names; `None` for a publish.
+    pub fn play_input(&self) -> Option<&str> {
+        let unprefixed = self.resource.strip_prefix(PLAY_PREFIX);
+        match (self.mode, unprefixed) {
+            (_, Some(input)) if !input.is_empty() => Some(input),
+            (Mode::Request, _) => Some(&self.resource),
+            _ => None,
+        }
+    }
+
     pub fn parse(stream_id: &str) -> Result<StreamRequest, StreamIdError> {
         let Some(keys) = stream_id.strip_prefix(ACCESS_CONTROL_PREFIX) else {
             if stream_id.is_empty() {
@@ -77,6 +92,12 @@ mod tests {
         let default_mode = StreamRequest::parse("#!::r=abc").unwrap();
         assert_eq!(default_mode.mode, Mode::Publish);
         assert_eq!(StreamRequest::parse(""), Err(StreamIdError::Empty));
+        assert_eq!(plain.play_input(), None);
+        assert_eq!(keyed.play_input(), Some("abc"));
+        let play = StreamRequest::parse("playf256e6ea").unwrap();
+        assert_eq!(play.play_input(), Some("f256e6ea"));
+        let keyed_play = StreamRequest::parse("#!::r=playabc,m=request").unwrap();
+        assert_eq!(keyed_play.play_input(), Some("abc"));
         assert_eq!(
             StreamRequest::parse("#!::m=publish"),
             Err(StreamIdError::NoResource)
