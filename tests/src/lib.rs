@@ -56,6 +56,9 @@ pub struct Controld {
     pub rtmps: Option<SocketAddr>,
     /// The SRT listener (on by default; `None` with `--srt off`).
     pub srt: Option<SocketAddr>,
+    /// What `--rtmp` is given, kept for restarts: port 0 (a new port each start) unless the
+    /// test fixed one with `start_on_rtmp`.
+    rtmp_listen: SocketAddr,
     extra_args: Vec<String>,
     child: Child,
 }
@@ -68,18 +71,25 @@ impl Controld {
     /// Starts with extra command line arguments (kept for restarts), e.g. `--rtmps …`.
     pub fn start_with_args(extra_args: &[&str]) -> Controld {
         let data_dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(data_dir, extra_args.iter().map(|a| a.to_string()).collect())
+        Self::start_in(data_dir, any_port(), strings(extra_args))
     }
 
-    fn start_in(data_dir: tempfile::TempDir, extra_args: Vec<String>) -> Controld {
+    /// Starts with RTMP on `rtmp`, and on the same address again after `kill9_and_restart`:
+    /// publishers that reconnect to one URL find the new process (see `free_loopback_port`).
+    pub fn start_on_rtmp(rtmp: SocketAddr, extra_args: &[&str]) -> Controld {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(data_dir, rtmp, strings(extra_args))
+    }
+
+    fn start_in(
+        data_dir: tempfile::TempDir,
+        rtmp_listen: SocketAddr,
+        extra_args: Vec<String>,
+    ) -> Controld {
         let mut child = Command::new(workspace_binary("controld"))
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--rtmp",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
+            .args(["--http", "127.0.0.1:0", "--rtmp"])
+            .arg(rtmp_listen.to_string())
+            .arg("--data-dir")
             .arg(data_dir.path())
             .args(&extra_args)
             .env("CONTROLD_ACCOUNT_ID", ACCOUNT_ID)
@@ -121,6 +131,7 @@ impl Controld {
             rtmps: field("rtmps"),
             srt: field("srt"),
             data_dir,
+            rtmp_listen,
             extra_args,
             child,
         }
@@ -173,11 +184,22 @@ impl Controld {
     }
 
     /// SIGKILL, then a new process on the same data dir.
-    pub fn kill9_and_restart(mut self) -> Controld {
+    pub fn kill9_and_restart(self) -> Controld {
+        self.kill9_then(|_| {})
+    }
+
+    /// SIGKILL, `between` on the data dir as the dead process left it, then a new process on
+    /// that data dir.
+    pub fn kill9_then(mut self, between: impl FnOnce(&Path)) -> Controld {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("wait");
+        between(self.data_dir.path());
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        Self::start_in(data_dir, std::mem::take(&mut self.extra_args))
+        Self::start_in(
+            data_dir,
+            self.rtmp_listen,
+            std::mem::take(&mut self.extra_args),
+        )
     }
 
     /// SIGTERM and wait for the exit; the data dir is handed back for inspection.
@@ -441,8 +463,30 @@ impl Controld {
     /// Starts on a data directory prepared by the test (e.g. with `media/` on a small tmpfs);
     /// extra arguments as in `start_with_args`.
     pub fn start_in_dir(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Controld {
-        Self::start_in(data_dir, extra_args.iter().map(|a| a.to_string()).collect())
+        Self::start_in(data_dir, any_port(), strings(extra_args))
     }
+}
+
+/// `127.0.0.1:0`: a port chosen by the OS.
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// A loopback address whose port the OS handed out a moment ago and that is free again, for a
+/// listener that must keep its port across restarts (a small race with other processes, which
+/// port 0 cannot avoid here).
+pub fn free_loopback_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind(any_port()).expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr")
+}
+
+/// Path of the `cfstream-loadgen` binary (`cargo build -p cfstream-loadgen`).
+pub fn loadgen_binary() -> PathBuf {
+    workspace_binary("cfstream-loadgen")
 }
 
 /// Path of the `controld` binary the tests run.
