@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the dashboard and its browser test need: Debian's Chromium and the npm packages of
 # controld/dashboard (hls.js, embedded into controld at build time), tests/dashboard
-# (playwright-core) and tests/ts-sdk (Cloudflare's TypeScript SDK, for tests/tests/controld_sdk.rs). Idempotent and fast when done: `npm ci` runs only when node_modules is missing
+# (playwright-core), tests/players (dash.js, for tests/tests/players.rs) and tests/ts-sdk (Cloudflare's TypeScript SDK, for tests/tests/controld_sdk.rs). Idempotent and fast when done: `npm ci` runs only when node_modules is missing
 # or was installed from another package-lock.json.
 # --no-browser: only what building controld needs (no Chromium, no test packages).
 set -euo pipefail
@@ -34,7 +34,7 @@ fi
 
 # The stamp holds the hash of the lock file node_modules was installed from.
 npm_dirs=("$root/controld/dashboard")
-if ((browser)); then npm_dirs+=("$root/tests/dashboard" "$root/tests/ts-sdk"); fi
+if ((browser)); then npm_dirs+=("$root/tests/dashboard" "$root/tests/players" "$root/tests/ts-sdk"); fi
 for dir in "${npm_dirs[@]}"; do
   stamp="$dir/node_modules/.installed-from-lock"
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
