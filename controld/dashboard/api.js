@@ -64,7 +64,8 @@ function previewManifestUrl(session, uid) {
       token = (await request(session, "POST", `/${encodeURIComponent(uid)}/token`, { ownerPreview: true })).token;
       renewAt = Date.now() + PREVIEW_TOKEN_RENEW_MS;
     }
-    return `/${encodeURIComponent(token)}/manifest/video.m3u8`;
+    // LL-HLS: the preview is for checking the feed, so it plays as close to live as it can.
+    return `/${encodeURIComponent(token)}/manifest/video.m3u8?protocol=llhls`;
   };
 }
 

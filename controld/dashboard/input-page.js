@@ -155,14 +155,16 @@ function playbackDetails(input) {
 function previewDetails(section, client, input) {
   const video = h("video", { id: "preview", muted: true, autoplay: true, playsInline: true, controls: true, "aria-label": "Live preview" });
   const state = h("p", { class: "hint", role: "status", id: "preview-state" });
-  section.replaceChildren(h("h2", { id: "preview-heading" }, "Live preview"), video, state);
+  const latency = h("p", { class: "hint", id: "preview-latency" });
+  section.replaceChildren(h("h2", { id: "preview-heading" }, "Live preview"), video, state, latency);
   const report = (text) => (state.textContent = text);
+  const showLatency = (ms) => (latency.textContent = `Latency ${(ms / 1000).toFixed(1)} s behind the server clock`);
   if (!input.recording || input.recording.mode !== "automatic") {
     video.hidden = true;
     report("Live playback needs recording mode “automatic”; this input only relays.");
     return () => {};
   }
-  return startLivePreview(video, client.previewManifestUrl(input.uid), report);
+  return startLivePreview(video, client.previewManifestUrl(input.uid), report, showLatency);
 }
 
 function recordingsSection(client) {

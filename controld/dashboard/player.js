@@ -3,8 +3,11 @@
 // `hlsUnavailableReason` instead).
 
 const LIVE_POLL_MS = 2000;
+const LATENCY_POLL_MS = 1000;
 
-function attach(video, url, report, onFatal) {
+// `onLatency(ms)` is called once a second while a live stream plays: how far the picture on
+// screen is behind the server's clock (its EXT-X-PROGRAM-DATE-TIME against now).
+function attach(video, url, report, onFatal, onLatency = () => {}) {
   if (!window.Hls) {
     report(window.hlsUnavailableReason || "preview unavailable: hls.js did not load");
     return () => {};
@@ -15,15 +18,20 @@ function attach(video, url, report, onFatal) {
     video.play().catch(() => {});
     return () => video.removeAttribute("src");
   }
-  const hls = new Hls({ liveDurationInfinity: true });
+  // lowLatencyMode: LL-HLS parts and blocking reloads when the playlist offers them.
+  const hls = new Hls({ liveDurationInfinity: true, lowLatencyMode: true });
   hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (data.fatal) onFatal(`${data.type}: ${data.details}`);
   });
   hls.loadSource(url);
   hls.attachMedia(video);
+  const latencyTimer = setInterval(() => {
+    if (hls.playingDate && !video.paused) onLatency(Date.now() - hls.playingDate.getTime());
+  }, LATENCY_POLL_MS);
   let destroyed = false;
   return () => {
+    clearInterval(latencyTimer);
     if (!destroyed) hls.destroy();
     destroyed = true;
   };
@@ -32,7 +40,7 @@ function attach(video, url, report, onFatal) {
 // Live preview of an input. Its manifest answers 204 while nobody publishes, so poll it until it
 // answers 200, play, and go back to polling when playback fails (the broadcast ended).
 // `manifestUrl` is an async function: each (re)start asks it for the URL to play.
-export function startLivePreview(video, manifestUrl, report) {
+export function startLivePreview(video, manifestUrl, report, onLatency) {
   let stopped = false;
   let detach = null;
   let timer = null;
@@ -56,12 +64,18 @@ export function startLivePreview(video, manifestUrl, report) {
       return;
     }
     report("Live");
-    detach = attach(video, url, report, (reason) => {
-      detach();
-      detach = null;
-      report(`Preview stopped (${reason}); waiting for the encoder…`);
-      if (!stopped) timer = setTimeout(poll, LIVE_POLL_MS);
-    });
+    detach = attach(
+      video,
+      url,
+      report,
+      (reason) => {
+        detach();
+        detach = null;
+        report(`Preview stopped (${reason}); waiting for the encoder…`);
+        if (!stopped) timer = setTimeout(poll, LIVE_POLL_MS);
+      },
+      onLatency,
+    );
   };
   poll();
 

@@ -185,6 +185,8 @@ test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete,
     await whilePublishing(publisher, page.waitForFunction(advanced));
     const state = await page.locator("#preview-state").textContent();
     assert.equal(state, "Live");
+    // The preview plays LL-HLS and shows how far behind live it is.
+    await whilePublishing(publisher, page.waitForFunction(() => /^Latency \d+\.\d s/.test(document.getElementById("preview-latency").textContent)));
     // The site itself plays; another site, by uid or with a customer's ordinary token, does not.
     const manifest = (id) => `${ORIGIN}/${id}/manifest/video.m3u8`;
     const customer = await fetch(manifest(uid), { headers: { Origin: "https://customer.example" } });
