@@ -16,6 +16,7 @@ pub mod rtmp;
 pub mod runtime;
 mod source_wake;
 pub mod srt;
+pub mod storage;
 
 mod cfhlssink;
 mod cfrtmpsrc;

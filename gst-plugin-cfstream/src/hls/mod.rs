@@ -6,6 +6,7 @@
 //! temporary files (`.video.m3u8.tmp`, `.live.m3u8.tmp`), which are never served.
 
 pub mod adts;
+pub mod live;
 pub mod playlist;
 pub mod recording;
 pub mod ts;
