@@ -108,7 +108,7 @@ mod tests {
         let dir = Path::new("/nonexistent/live-test-a");
         let handle = register(dir, empty());
         let found = lookup(dir).expect("registered");
-        let mut changes = found.subscribe();
+        let changes = found.subscribe();
         assert!(!changes.has_changed().unwrap());
         handle.update(|i| i.stream.width = 640);
         assert!(changes.has_changed().unwrap());
