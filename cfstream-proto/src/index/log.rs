@@ -289,7 +289,7 @@ impl Replay {
     /// the caller keeps the rest and feeds it again with what follows.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<usize, LogError> {
         let mut consumed = 0;
-        while let Some(end) = memchr_newline(&bytes[consumed..]) {
+        while let Some(end) = memchr::memchr(b'\n', &bytes[consumed..]) {
             let line = &bytes[consumed..consumed + end];
             self.lines += 1;
             let line_number = self.lines;
@@ -432,15 +432,6 @@ impl Replay {
     pub fn finished(&self) -> bool {
         self.finished
     }
-
-    /// Lines consumed so far.
-    pub fn lines(&self) -> u64 {
-        self.lines
-    }
-}
-
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// Replays a whole log; a torn last line is ignored.
