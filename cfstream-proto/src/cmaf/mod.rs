@@ -9,6 +9,7 @@
 //! frame's wall-clock time.
 
 mod codec;
+pub mod elementary;
 mod fragment;
 mod init;
 mod segmenter;
@@ -19,5 +20,5 @@ pub use fragment::{
 };
 pub use init::{TrackConfig, VIDEO_TIMESCALE, init_segment};
 pub use segmenter::{
-    Event, Frame, MAX_AUDIO_LEAD_NS, NoSuchTrack, Segmenter, SegmenterConfig, Stats,
+    Event, Frame, MAX_AUDIO_LEAD_NS, NoSuchTrack, ResumePoint, Segmenter, SegmenterConfig, Stats,
 };

@@ -285,6 +285,19 @@ impl Replay {
         }
     }
 
+    /// Continues from an index built elsewhere (the writer's live index, a resumed recording):
+    /// records applied next change it as if it had been replayed.
+    pub fn from_index(index: RecordingIndex) -> Self {
+        Replay {
+            target_seconds: index.tracks.first().map_or(0, |t| t.target_duration),
+            finished: !index.tracks.is_empty()
+                && (index.tracks.iter()).all(|t| t.progress == Progress::Finished),
+            // Past the header line: more bytes fed are records.
+            lines: 1,
+            index,
+        }
+    }
+
     /// Feeds bytes of the file, split anywhere. Returns how many were consumed (whole lines);
     /// the caller keeps the rest and feeds it again with what follows.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<usize, LogError> {
@@ -422,6 +435,11 @@ impl Replay {
 
     pub fn index(&self) -> &RecordingIndex {
         &self.index
+    }
+
+    /// For what the log does not record: the open segment and the parts of a live recording.
+    pub fn index_mut(&mut self) -> &mut RecordingIndex {
+        &mut self.index
     }
 
     pub fn into_index(self) -> RecordingIndex {

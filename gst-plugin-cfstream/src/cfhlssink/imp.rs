@@ -1,21 +1,22 @@
 //! cfhlssink: a sink element without preroll, clock sync or threads of its own. Buffers of both
-//! pads are written in arrival order, in the streaming thread(s), under one mutex; the segment and
-//! playlist logic lives in [`crate::hls::Recording`].
+//! pads are written in arrival order, in the streaming thread(s), under one mutex; segments,
+//! parts and the index are the business of [`crate::hls::Recording`].
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use cfstream_proto::cmaf::TrackConfig;
+use cfstream_proto::h264::Framing;
+use cfstream_proto::index::TrackKind;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::hls::adts::AdtsConfig;
-use crate::hls::{
-    self, Access, DirectoryState, Frame, Recording, RecordingConfig, SegmentAdded, Streams,
-};
-use cfstream_proto::h264::{self, AvcConfig, Framing};
+use super::input::{Input, aac_frame_ns};
+use crate::contract::cfhlssink::{RecordingFinished, RecordingStarted, SegmentAdded};
+use crate::hls::{self, DirectoryState, Frame, Notice, Recording, RecordingConfig};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -25,32 +26,38 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_PLAYLIST_LENGTH: u32 = 6;
-const DEFAULT_TARGET_DURATION: u32 = 10;
+/// 0: the first GOP's duration rounded up to whole seconds.
+const DEFAULT_TARGET_DURATION: u32 = 0;
 const DEFAULT_RECORD: bool = true;
 const DEFAULT_MAX_DURATION: u64 = 604_800;
+const DEFAULT_PART_TARGET_MS: u32 = 1000;
+const DEFAULT_LOW_LATENCY: bool = true;
 /// Structure name of the custom downstream event cfrtmpsrc sends ahead of a returning publisher.
 const RECONNECT_EVENT: &str = "cfstream-publisher-reconnected";
+/// Structure name of the `stats` property.
+const STATS: &str = "cfhlssink-stats";
 /// After a new SEGMENT event, a timestamp this far from the pad's last one is a discontinuity.
 const JUMP_THRESHOLD_NS: i64 = 1_000_000_000;
 
 #[derive(Clone, Debug)]
 struct Settings {
     location: Option<PathBuf>,
-    playlist_length: u32,
     target_duration: u32,
     record: bool,
     max_duration: u64,
+    part_target_ms: u32,
+    low_latency: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             location: None,
-            playlist_length: DEFAULT_PLAYLIST_LENGTH,
             target_duration: DEFAULT_TARGET_DURATION,
             record: DEFAULT_RECORD,
             max_duration: DEFAULT_MAX_DURATION,
+            part_target_ms: DEFAULT_PART_TARGET_MS,
+            low_latency: DEFAULT_LOW_LATENCY,
         }
     }
 }
@@ -74,102 +81,12 @@ struct PadState {
     last_end: Option<i64>,
     /// The framing of the pad's buffers, from its caps.
     input: Input,
+    /// The codec configuration the pad's caps or stream gave last.
+    config: Option<TrackConfig>,
     /// Duration of a frame, from the caps, for buffers without one (flvdemux sets none).
     frame_duration: Option<u64>,
     /// A buffer could not be converted since the caps were set (warned once per caps).
     conversion_failed: bool,
-}
-
-/// How a pad's buffers become what the TS muxer takes (Annex B H.264, ADTS AAC).
-#[derive(Clone, Debug, Default)]
-enum Input {
-    /// H.264 `stream-format=byte-stream` or ADTS AAC: written as they are.
-    #[default]
-    AsIs,
-    /// H.264 `stream-format=avc`/`avc3`: converted to Annex B; keyframes lacking SPS/PPS get
-    /// those of the avcC (the muxer caches and repeats them from there).
-    Avc(AvcConfig),
-    /// AAC `stream-format=raw`: each frame gets an ADTS header built from the
-    /// AudioSpecificConfig.
-    RawAac(AdtsConfig),
-}
-
-impl Input {
-    /// Reads a pad's caps: the input framing and the frame duration they tell. Refuses caps
-    /// whose `codec_data` is missing or cannot be carried in MPEG-TS.
-    fn from_caps(caps: &gst::CapsRef) -> Result<(Input, Option<u64>), String> {
-        let s = caps.structure(0).ok_or("empty caps")?;
-        let codec_data = || {
-            s.get::<gst::Buffer>("codec_data")
-                .map_err(|_| format!("{} caps without codec_data", s.name()))?
-                .into_mapped_buffer_readable()
-                .map_err(|_| "codec_data cannot be mapped".to_string())
-        };
-        let stream_format = s.get_optional::<&str>("stream-format").ok().flatten();
-        match (s.name().as_str(), stream_format) {
-            ("video/x-h264", Some("avc" | "avc3")) => {
-                // flvdemux sets no alignment: its buffers are access units all the same.
-                match s.get_optional::<&str>("alignment").ok().flatten() {
-                    None | Some("au") => {}
-                    Some(other) => {
-                        return Err(format!(
-                            "H.264 alignment={other} is not supported: whole access units \
-                             (alignment=au) are needed"
-                        ));
-                    }
-                }
-                let config = AvcConfig::parse(&codec_data()?).map_err(|e| e.to_string())?;
-                Ok((Input::Avc(config), framerate_duration(s)))
-            }
-            ("video/x-h264", _) => Ok((Input::AsIs, framerate_duration(s))),
-            ("audio/mpeg", Some("raw")) => {
-                let mpeg2 = s.get::<i32>("mpegversion") == Ok(2);
-                let adts = AdtsConfig::from_audio_specific_config(&codec_data()?, mpeg2)
-                    .map_err(|e| e.to_string())?;
-                Ok((Input::RawAac(adts), Some(adts.frame_duration_ns())))
-            }
-            _ => Ok((Input::AsIs, None)),
-        }
-    }
-
-    fn framing(&self) -> Framing {
-        match self {
-            Input::Avc(config) => Framing::LengthPrefixed {
-                length_size: config.length_size,
-            },
-            _ => Framing::ByteStream,
-        }
-    }
-
-    /// What the muxer takes for `data`: `data` itself, or its conversion, written into
-    /// `scratch` (reused from buffer to buffer).
-    fn convert<'a>(
-        &self,
-        data: &'a [u8],
-        keyframe: bool,
-        scratch: &'a mut Vec<u8>,
-    ) -> Result<&'a [u8], String> {
-        match self {
-            Input::AsIs => return Ok(data),
-            Input::Avc(config) => {
-                let parameter_sets = keyframe.then_some(config.parameter_sets.as_slice());
-                h264::to_annex_b(data, config.length_size, parameter_sets, scratch)
-                    .map_err(|e| e.to_string())?;
-            }
-            Input::RawAac(adts) => adts.write_frame(data, scratch).map_err(|e| e.to_string())?,
-        }
-        Ok(scratch)
-    }
-}
-
-/// The frame duration of a caps `framerate` (none for 0/1, variable rate).
-fn framerate_duration(s: &gst::StructureRef) -> Option<u64> {
-    let rate = s.get::<gst::Fraction>("framerate").ok()?;
-    let (numer, denom) = (
-        u64::try_from(rate.numer()).ok()?,
-        u64::try_from(rate.denom()).ok()?,
-    );
-    (numer > 0 && denom > 0).then(|| denom * 1_000_000_000 / numer)
 }
 
 #[derive(Default)]
@@ -179,18 +96,9 @@ struct State {
     name: String,
     /// EOS was posted or an error happened: buffers are refused until READY.
     done: bool,
-    /// Converted buffers (avc → Annex B, raw AAC → ADTS), reused to spare an allocation each.
-    scratch: Vec<u8>,
 }
 
 impl State {
-    fn streams(&self) -> Streams {
-        Streams {
-            video: self.pads.iter().any(|p| p.video),
-            audio: self.pads.iter().any(|p| !p.video),
-        }
-    }
-
     /// Whether a gap signalled on `pad` is a new one (then every other pad owes its signal of
     /// it) rather than one already handled.
     fn gap_signalled(&mut self, pad: &gst::Pad) -> bool {
@@ -253,7 +161,7 @@ impl ObjectSubclass for CfHlsSink {
 
 /// Why a buffer or event could not be handled; turned into an element error by the caller.
 enum Failure {
-    Io(hls::Error),
+    Io(hls::recording::Error),
     Other(gst::ErrorMessage),
 }
 
@@ -340,18 +248,17 @@ impl CfHlsSink {
         })?;
         let epoch = state.epoch_for(pad, pts);
         let State {
-            pads,
-            recording,
-            scratch,
-            ..
+            pads, recording, ..
         } = &mut *state;
-        let Some(pad_state) = pads.iter_mut().find(|p| &p.pad == pad) else {
+        let (Some(pad_state), Some(recording)) =
+            (pads.iter_mut().find(|p| &p.pad == pad), recording.as_mut())
+        else {
             return Ok(gst::FlowSuccess::Ok);
         };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
             && (!video || is_random_access_point(&map, pad_state.input.framing()));
-        let data = match pad_state.input.convert(&map, keyframe, scratch) {
-            Ok(data) => data,
+        let converted = match pad_state.input.convert(&map, pad_state.config.as_ref()) {
+            Ok(converted) => converted,
             Err(reason) => {
                 gst::warning!(CAT, obj = pad, "dropping a buffer: {reason}");
                 if !std::mem::replace(&mut pad_state.conversion_failed, true) {
@@ -367,27 +274,28 @@ impl CfHlsSink {
                 return Ok(gst::FlowSuccess::Ok);
             }
         };
+        if let Some(config) = converted.config {
+            if let TrackConfig::Audio(audio) = &config {
+                pad_state.frame_duration = aac_frame_ns(audio.sample_rate);
+            }
+            pad_state.config = Some(config.clone());
+            recording.set_config(config).map_err(Failure::Io)?;
+        }
         let frame = Frame {
-            data,
+            kind: if video {
+                TrackKind::Video
+            } else {
+                TrackKind::Audio
+            },
+            data: converted.data,
             pts,
             dts,
-            duration,
+            duration: duration.or(pad_state.frame_duration),
             keyframe,
         };
-        let Some(recording) = recording.as_mut() else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let added = if video {
-            recording.push_video(frame, epoch)
-        } else {
-            recording.push_audio(frame, epoch)
-        };
-        if let Some(added) = added.map_err(Failure::Io)? {
-            self.segment_added(state, &added, messages);
-        }
-        if let Some(pad_state) = state.pad_mut(pad) {
-            pad_state.wrote_since_gap = true;
-        }
+        pad_state.wrote_since_gap = true;
+        recording.push(frame, epoch).map_err(Failure::Io)?;
+        self.report(state, messages);
         Ok(gst::FlowSuccess::Ok)
     }
 
@@ -418,15 +326,15 @@ impl CfHlsSink {
             None => default_name(&location),
         };
         let directory = location.join(&name);
+        let part_target = Duration::from_millis(u64::from(settings.part_target_ms));
         let config = RecordingConfig {
             directory: directory.clone(),
-            playlist_length: settings.playlist_length,
-            target_duration: settings.target_duration,
+            target_duration: (settings.target_duration > 0).then_some(settings.target_duration),
             record: settings.record,
             max_duration_ns: settings.max_duration.saturating_mul(1_000_000_000),
-            streams: state.streams(),
+            part_target: settings.low_latency.then_some(part_target),
         };
-        let recording = Recording::open(config).map_err(Failure::Io)?;
+        let mut recording = Recording::open(config).map_err(Failure::Io)?;
         gst::info!(
             CAT,
             imp = self,
@@ -434,15 +342,16 @@ impl CfHlsSink {
             directory.display(),
             recording.resumed()
         );
-        messages.push(
-            self.message(
-                gst::Structure::builder("cfhlssink-recording-started")
-                    .field("recording", &name)
-                    .field("directory", directory.to_string_lossy().as_ref())
-                    .field("resumed", recording.resumed())
-                    .build(),
-            ),
-        );
+        let started = RecordingStarted {
+            recording: name.clone(),
+            directory: directory.to_string_lossy().into_owned(),
+            resumed: recording.resumed(),
+        };
+        messages.push(self.message(started.to_structure()));
+        // Pads whose caps came before the recording opened.
+        for config in state.pads.iter().filter_map(|p| p.config.clone()) {
+            recording.set_config(config).map_err(Failure::Io)?;
+        }
         state.recording = Some(recording);
         state.name = name;
         Ok(())
@@ -456,79 +365,93 @@ impl CfHlsSink {
         let Some(recording) = state.recording.as_mut() else {
             return Ok(());
         };
-        if let Some(added) = recording.break_at_gap().map_err(Failure::Io)? {
-            self.segment_added(state, &added, messages);
-        }
+        recording.break_at_gap().map_err(Failure::Io)?;
+        self.report(state, messages);
         Ok(())
     }
 
-    fn segment_added(&self, state: &State, added: &SegmentAdded, messages: &mut Vec<gst::Message>) {
-        gst::debug!(
-            CAT,
-            imp = self,
-            "segment {} ({} ns) listed",
-            added.uri,
-            added.duration_ns
-        );
-        if added.exceeds_target {
-            let settings = self.settings();
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Format,
-                (
-                    "segment {} lasts {:.3} s, longer than target-duration {} s: a GOP is too long",
-                    added.uri,
-                    added.duration_ns as f64 / 1e9,
-                    settings.target_duration
-                )
-            );
-        }
-        messages.push(
-            self.message(
-                gst::Structure::builder("cfhlssink-segment-added")
-                    .field("recording", &state.name)
-                    .field("uri", &added.uri)
-                    .field("duration", added.duration_ns)
-                    .field("stream-time", added.start_ns)
-                    .field("sequence", added.sequence)
-                    .field("discontinuity", added.discontinuity)
-                    .build(),
-            ),
-        );
+    /// Turns what the recording noticed into messages and warnings.
+    fn report(&self, state: &mut State, messages: &mut Vec<gst::Message>) {
+        let Some(recording) = state.recording.as_mut() else {
+            return;
+        };
+        let notices = recording.take_notices();
+        self.report_notices(state, notices, messages);
     }
 
-    /// Closes the recording (ENDLIST) and reports it.
+    fn report_notices(
+        &self,
+        state: &State,
+        notices: Vec<Notice>,
+        messages: &mut Vec<gst::Message>,
+    ) {
+        for notice in notices {
+            match notice {
+                Notice::SegmentAdded(added) => {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "segment {} ({} ns) listed",
+                        added.uri,
+                        added.duration_ns
+                    );
+                    let message = SegmentAdded {
+                        recording: state.name.clone(),
+                        uri: added.uri,
+                        duration: added.duration_ns,
+                        stream_time: added.start_ns,
+                        sequence: added.sequence,
+                        discontinuity: added.discontinuity,
+                    };
+                    messages.push(self.message(message.to_structure()));
+                }
+                Notice::TargetExceeded {
+                    uri,
+                    duration_ns,
+                    target_seconds,
+                } => gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "segment {uri} lasts {:.3} s, longer than the target duration {target_seconds} s: \
+                         a GOP is too long",
+                        duration_ns as f64 / 1e9
+                    )
+                ),
+                Notice::Dropped(reason) => gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Mux,
+                    ("media dropped: {reason}")
+                ),
+            }
+        }
+    }
+
+    /// Closes the recording (`end` in its index) and reports it.
     fn finish_recording(
         &self,
         state: &mut State,
         messages: &mut Vec<gst::Message>,
     ) -> Result<(), Failure> {
-        let Some(mut recording) = state.recording.take() else {
+        let Some(recording) = state.recording.take() else {
             return Ok(());
         };
-        let (added, summary) = recording.finish().map_err(Failure::Io)?;
-        if let Some(added) = added {
-            self.segment_added(state, &added, messages);
-        }
+        let directory = recording.directory().to_string_lossy().into_owned();
+        let (summary, notices) = recording.finish().map_err(Failure::Io)?;
+        self.report_notices(state, notices, messages);
         gst::info!(
             CAT,
             imp = self,
             "recording {} finished: {summary:?}",
             state.name
         );
-        messages.push(
-            self.message(
-                gst::Structure::builder("cfhlssink-recording-finished")
-                    .field("recording", &state.name)
-                    .field(
-                        "directory",
-                        recording.directory().to_string_lossy().as_ref(),
-                    )
-                    .field("duration", summary.duration.as_nanos() as u64)
-                    .field("segments", summary.segments)
-                    .build(),
-            ),
-        );
+        let finished = RecordingFinished {
+            recording: state.name.clone(),
+            directory,
+            duration: summary.duration.as_nanos() as u64,
+            segments: summary.segments,
+        };
+        messages.push(self.message(finished.to_structure()));
         Ok(())
     }
 
@@ -540,7 +463,7 @@ impl CfHlsSink {
             let mut state = lock(&self.state);
             match event.view() {
                 gst::EventView::Caps(caps) => match Input::from_caps(caps.caps()) {
-                    Ok((input, frame_duration)) => {
+                    Ok((input, config, frame_duration)) => {
                         gst::debug!(
                             CAT,
                             obj = pad,
@@ -550,8 +473,14 @@ impl CfHlsSink {
                             p.input = input;
                             p.frame_duration = frame_duration;
                             p.conversion_failed = false;
+                            p.config = config.clone();
                         }
-                        Ok(())
+                        match (config, state.recording.as_mut()) {
+                            (Some(config), Some(recording)) => {
+                                recording.set_config(config).map_err(Failure::Io)
+                            }
+                            _ => Ok(()),
+                        }
                     }
                     Err(reason) => {
                         caps_refused = true;
@@ -656,11 +585,12 @@ impl CfHlsSink {
         }
         match failure {
             Failure::Io(e) => {
-                let kind = match e.access {
-                    Access::Open => gst::ResourceError::OpenWrite,
-                    Access::Write => gst::ResourceError::Write,
+                let kind = if e.opening {
+                    gst::ResourceError::OpenWrite
+                } else {
+                    gst::ResourceError::Write
                 };
-                gst::element_imp_error!(self, kind, ("{}", e), ["path: {}", e.path.display()]);
+                gst::element_imp_error!(self, kind, ("{}", e));
             }
             Failure::Other(message) => self.post_error_message(message),
         }
@@ -697,6 +627,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl CfHlsSink {
+    fn stats(&self) -> gst::Structure {
+        let state = lock(&self.state);
+        let stats = state
+            .recording
+            .as_ref()
+            .map(|r| r.stats().clone())
+            .unwrap_or_default();
+        gst::Structure::builder(STATS)
+            .field("dts-corrected", stats.dts_corrected)
+            .field("dropped-before-keyframe", stats.dropped_before_keyframe)
+            .field("segments-over-target", stats.segments_over_target)
+            .build()
+    }
+}
+
 impl ObjectImpl for CfHlsSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
@@ -705,35 +651,56 @@ impl ObjectImpl for CfHlsSink {
                     .nick("Location")
                     .blurb(
                         "Directory under which each recording gets its own subdirectory (named by \
-                         the recording-name signal) holding video.m3u8, live.m3u8 and seg-NNNNNNNN.ts",
+                         the recording-name signal) holding init-NNNNNNNN.{v,a}.mp4, \
+                         seg-NNNNNNNN.{v,a}.m4s and index.log",
                     )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("playlist-length")
-                    .nick("Playlist length")
-                    .blurb("Number of segments in the live window (live.m3u8); applies to the next recording")
-                    .minimum(1)
-                    .maximum(1000)
-                    .default_value(DEFAULT_PLAYLIST_LENGTH)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("target-duration")
                     .nick("Target duration")
                     .blurb(
-                        "EXT-X-TARGETDURATION in seconds: the longest GOP expected (a longer one still \
-                         makes one segment, with a warning); audio-only streams are cut every \
-                         min(6, target-duration) s. Only settable in NULL/READY",
+                        "EXT-X-TARGETDURATION in seconds; 0: the first GOP's duration rounded up \
+                         (a longer GOP later still makes one segment, with a warning). Audio-only \
+                         streams are cut every 4 s. Only settable in NULL/READY",
                     )
-                    .minimum(1)
                     .maximum(3600)
                     .default_value(DEFAULT_TARGET_DURATION)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("part-target")
+                    .nick("Part target")
+                    .blurb(
+                        "Milliseconds a part (CMAF chunk, LL-HLS EXT-X-PART) lasts at most; parts \
+                         are cut at any frame, and one that starts with a keyframe is independent",
+                    )
+                    .minimum(100)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_PART_TARGET_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("low-latency")
+                    .nick("Low latency")
+                    .blurb(
+                        "Cut segments into parts of part-target, listed as they are written \
+                         (LL-HLS); false: one fragment per segment",
+                    )
+                    .default_value(DEFAULT_LOW_LATENCY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "cfhlssink-stats: dts-corrected (frames whose DTS repeated or went back, \
+                         moved forward so that output DTS increase strictly), \
+                         dropped-before-keyframe, segments-over-target",
+                    )
+                    .read_only()
+                    .build(),
                 glib::ParamSpecBoolean::builder("record")
                     .nick("Record")
                     .blurb(
-                        "Keep the recording (video.m3u8); false = live window only, segments are \
-                         deleted once they left live.m3u8 and no client can still fetch them",
+                        "Keep the recording; false = the live window only, segments are deleted \
+                         once they left it and no client can still fetch them",
                     )
                     .default_value(DEFAULT_RECORD)
                     .mutable_ready()
@@ -741,7 +708,7 @@ impl ObjectImpl for CfHlsSink {
                 glib::ParamSpecUInt64::builder("max-duration")
                     .nick("Maximum duration")
                     .blurb(
-                        "Seconds of media a recording keeps: older segments leave video.m3u8 and the \
+                        "Seconds of media a recording keeps: older segments leave the index and the \
                          disk (the newest segment always stays)",
                     )
                     .minimum(1)
@@ -790,9 +757,10 @@ impl ObjectImpl for CfHlsSink {
                     .flatten()
                     .map(PathBuf::from)
             }
-            "playlist-length" => {
-                settings.playlist_length = value.get().unwrap_or(DEFAULT_PLAYLIST_LENGTH)
+            "part-target" => {
+                settings.part_target_ms = value.get().unwrap_or(DEFAULT_PART_TARGET_MS)
             }
+            "low-latency" => settings.low_latency = value.get().unwrap_or(DEFAULT_LOW_LATENCY),
             "target-duration" => {
                 settings.target_duration = value.get().unwrap_or(DEFAULT_TARGET_DURATION)
             }
@@ -810,7 +778,12 @@ impl ObjectImpl for CfHlsSink {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned())
                 .to_value(),
-            "playlist-length" => settings.playlist_length.to_value(),
+            "part-target" => settings.part_target_ms.to_value(),
+            "low-latency" => settings.low_latency.to_value(),
+            "stats" => {
+                drop(settings);
+                self.stats().to_value()
+            }
             "target-duration" => settings.target_duration.to_value(),
             "record" => settings.record.to_value(),
             "max-duration" => settings.max_duration.to_value(),
@@ -832,7 +805,8 @@ impl ElementImpl for CfHlsSink {
             gst::subclass::ElementMetadata::new(
                 "cfstream HLS sink",
                 "Sink/Muxer",
-                "Writes H.264/AAC as MPEG-TS HLS: a live window and a recording per broadcast, with \
+                "Writes H.264/AAC as CMAF (fragmented MP4) segments made of parts, with the index \
+                 the server renders HLS, LL-HLS and DASH from: a recording per broadcast, with \
                  discontinuities across publisher reconnects and a retention window. Signal \
                  recording-name: return the recording's directory name (first non-NULL answer \
                  wins; default: UTC start time YYYYMMDDTHHMMSSZ)",
@@ -915,14 +889,11 @@ impl ElementImpl for CfHlsSink {
             gap_owed: false,
             epoch: 0,
             last_end: None,
-            input: Input::AsIs,
+            input: Input::default(),
+            config: None,
             frame_duration: None,
             conversion_failed: false,
         });
-        let streams = state.streams();
-        if let Some(recording) = state.recording.as_mut() {
-            recording.set_streams(streams);
-        }
         drop(state);
         self.obj().add_pad(&pad).ok()?;
         Some(pad)

@@ -6,6 +6,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod input;
 
 glib::wrapper! {
     pub struct CfHlsSink(ObjectSubclass<imp::CfHlsSink>) @extends gst::Element, gst::Object;

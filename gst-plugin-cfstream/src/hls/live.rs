@@ -8,18 +8,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use cfstream_proto::index::RecordingIndex;
+use cfstream_proto::index::log::{Record, Replay};
 use tokio::sync::watch;
 
 /// One recording being written.
 pub struct LiveRecording {
-    index: RwLock<RecordingIndex>,
+    /// The index and what replaying records into it needs.
+    index: RwLock<Replay>,
     changes: watch::Sender<u64>,
 }
 
 impl LiveRecording {
     /// Reads the index under its lock (keep `f` short: the writer waits for it).
     pub fn read<R>(&self, f: impl FnOnce(&RecordingIndex) -> R) -> R {
-        f(&self.index.read().unwrap_or_else(|e| e.into_inner()))
+        f(self.index.read().unwrap_or_else(|e| e.into_inner()).index())
     }
 
     /// Changes (a part, a segment, a trim, the end) bump the value: await `changed()`.
@@ -44,7 +46,7 @@ pub fn lookup(dir: &Path) -> Option<Arc<LiveRecording>> {
 /// unregisters it.
 pub fn register(dir: &Path, index: RecordingIndex) -> LiveHandle {
     let recording = Arc::new(LiveRecording {
-        index: RwLock::new(index),
+        index: RwLock::new(Replay::from_index(index)),
         changes: watch::Sender::new(0),
     });
     registry().insert(dir.to_path_buf(), Arc::clone(&recording));
@@ -67,11 +69,22 @@ impl LiveHandle {
 
     /// Applies a change and wakes every subscriber.
     pub fn update(&self, f: impl FnOnce(&mut RecordingIndex)) {
-        f(&mut self
-            .recording
-            .index
-            .write()
-            .unwrap_or_else(|e| e.into_inner()));
+        f(self.replay().index_mut());
+        self.wake();
+    }
+
+    /// Applies a record, as replaying the log would, and wakes every subscriber.
+    pub fn apply(&self, record: Record) -> Result<(), String> {
+        let applied = self.replay().apply(record);
+        self.wake();
+        applied
+    }
+
+    fn replay(&self) -> std::sync::RwLockWriteGuard<'_, Replay> {
+        (self.recording.index.write()).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
         self.recording
             .changes
             .send_modify(|n| *n = n.wrapping_add(1));

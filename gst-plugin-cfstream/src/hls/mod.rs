@@ -1,81 +1,38 @@
-//! MPEG-TS segment writing, HLS playlists and recording directories, without GStreamer.
+//! Recording directories (CMAF segments written by [`recording::Recording`], listed by
+//! `index.log`), the in-process live index the server reads, and the MPEG-TS muxer that
+//! outputs (SRT) still use.
 //!
-//! A recording directory holds `video.m3u8` (the recording), `live.m3u8` (the live window) and
-//! segments named `seg-NNNNNNNN.ts`: the segment's media sequence number, zero-padded to at least
-//! eight digits (pattern `seg-[0-9]{8,}\.ts`). Playlists are replaced by renaming hidden
-//! temporary files (`.video.m3u8.tmp`, `.live.m3u8.tmp`), which are never served.
+//! A recording directory holds `init-NNNNNNNN.{v,a}.mp4` (one init segment per track and
+//! discontinuity run), `seg-NNNNNNNN.{v,a}.m4s` (media segment N of each track, one GOP, growing
+//! part by part) and `index.log` ([`cfstream_proto::index::log`]). There are no playlists on
+//! disk: the server renders HLS and DASH from the index.
 
 pub mod adts;
 pub mod live;
-pub mod playlist;
 pub mod recording;
 pub mod ts;
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use cfstream_proto::index::log::{self, Record, Replay};
+use cfstream_proto::index::{RecordingIndex, parse_media_name};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-pub use recording::{Frame, Recording, RecordingConfig, SegmentAdded};
-pub use ts::Streams;
+pub use recording::{Frame, Notice, Recording, RecordingConfig, SegmentAdded};
 
-pub const RECORDING_PLAYLIST: &str = "video.m3u8";
-pub const LIVE_PLAYLIST: &str = "live.m3u8";
-
-/// The file name of the segment with media sequence number `sequence`.
-pub fn segment_uri(sequence: u64) -> String {
-    format!("seg-{sequence:08}.ts")
-}
-
-/// The media sequence number of a segment file name, if `name` matches the segment pattern.
-pub fn segment_sequence(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("seg-")?.strip_suffix(".ts")?;
-    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// What failed: opening/creating a file or directory, or writing/renaming/deleting one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    Open,
-    Write,
-}
-
-/// A file-system error, naming the path it happened on.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {} {}: {source}", match .access { Access::Open => "open", Access::Write => "write" }, .path.display())]
-pub struct Error {
-    pub access: Access,
-    pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
-}
-
-impl Error {
-    pub fn new(access: Access, path: &Path, source: io::Error) -> Self {
-        Error {
-            access,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
-impl From<Error> for io::Error {
-    fn from(e: Error) -> Self {
-        io::Error::new(e.source.kind(), e.to_string())
-    }
-}
+/// The file a recording's index is appended to.
+pub const INDEX_LOG: &str = "index.log";
+/// The recording playlist of the MPEG-TS recordings of earlier versions: a directory holding
+/// it is never written to.
+pub const LEGACY_PLAYLIST: &str = "video.m3u8";
 
 /// What a finished recording holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordingSummary {
-    /// Segments listed (with record=false: segments produced).
+    /// Segments listed (of the main track: video, or audio alone).
     pub segments: u64,
     /// Their total duration.
     pub duration: Duration,
@@ -86,58 +43,109 @@ pub struct RecordingSummary {
 /// The state of a would-be recording directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectoryState {
-    /// No recording playlist there.
+    /// No recording there.
     Absent,
-    /// `video.m3u8` without `EXT-X-ENDLIST`: left by a crash, can be resumed.
+    /// `index.log` without `end`: left by a crash, can be resumed.
     Unfinished,
+    /// `index.log` ends with `end` (or an MPEG-TS recording of an earlier version).
     Finished,
 }
 
-/// Reads the end of `dir/video.m3u8` to tell whether it is finished.
+/// Reads the end of `dir/index.log` to tell whether the recording there is finished.
 pub fn directory_state(dir: &Path) -> io::Result<DirectoryState> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = match fs::File::open(dir.join(RECORDING_PLAYLIST)) {
+    let mut file = match std::fs::File::open(dir.join(INDEX_LOG)) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DirectoryState::Absent),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(if dir.join(LEGACY_PLAYLIST).exists() {
+                DirectoryState::Finished
+            } else {
+                DirectoryState::Absent
+            });
+        }
         Err(e) => return Err(e),
     };
     let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(64)))?;
-    let mut tail = String::new();
-    file.read_to_string(&mut tail)?;
-    Ok(if tail.trim_end().ends_with("#EXT-X-ENDLIST") {
+    file.seek(SeekFrom::Start(len.saturating_sub(16)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok(if tail.ends_with(b"\nend\n") {
         DirectoryState::Finished
     } else {
         DirectoryState::Unfinished
     })
 }
 
-/// Closes a recording left unfinished (e.g. by a crash): `video.m3u8` gets `EXT-X-ENDLIST` (and
-/// type VOD unless `max-duration` trimmed it), `live.m3u8` gets `EXT-X-ENDLIST`, segment files
-/// that were written but never listed are deleted. Finishing a finished recording changes
-/// nothing. A directory without `video.m3u8` (record=false) only has its `live.m3u8` ended.
+/// Closes a recording left unfinished (e.g. by a crash): a torn last record is cut off, `end`
+/// appended, media files the index does not list deleted. Finishing a finished recording
+/// changes nothing; a directory without `index.log` has nothing to finish.
 pub fn finish_recording_dir(dir: &Path) -> io::Result<RecordingSummary> {
-    let finish = playlist::RewriteOptions {
-        finish: true,
-        ..Default::default()
+    let path = dir.join(INDEX_LOG);
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(summary(&Replay::new().into_index()));
+        }
+        Err(e) => return Err(io::Error::new(e.kind(), named(&e))),
     };
-    let live = dir.join(LIVE_PLAYLIST);
-    let recording = dir.join(RECORDING_PLAYLIST);
-    let main = if recording.exists() {
-        &recording
-    } else {
-        &live
-    };
-    let summary = recording::rewrite_in_place(main, finish)?;
-    if main == &recording && live.exists() {
-        recording::rewrite_in_place(&live, finish)?;
+    let mut replay = Replay::new();
+    let consumed =
+        (replay.feed(&bytes)).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, named(&e)))?;
+    if !replay.finished() {
+        let mut text = String::from_utf8_lossy(&bytes[..consumed]).into_owned();
+        if consumed == 0 {
+            log::encode(&Record::Header, &mut text);
+        }
+        log::encode(&Record::End, &mut text);
+        let temp = dir.join(format!(".{INDEX_LOG}.tmp"));
+        std::fs::write(&temp, text).map_err(|e| io::Error::new(e.kind(), named(&e)))?;
+        std::fs::rename(&temp, &path).map_err(|e| io::Error::new(e.kind(), named(&e)))?;
+        let _ = replay.apply(Record::End);
     }
-    recording::remove_unlisted_segments(dir, summary.header.media_sequence + summary.kept)?;
-    Ok(RecordingSummary {
-        segments: summary.kept,
-        duration: Duration::from_nanos(summary.kept_ns),
-        media_sequence: summary.header.media_sequence,
-    })
+    let index = replay.into_index();
+    remove_unlisted_segments(dir, &index)?;
+    Ok(summary(&index))
+}
+
+/// Deletes the segment files of `dir` that `index` does not list.
+fn remove_unlisted_segments(dir: &Path, index: &RecordingIndex) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some((kind, false, sequence)) = name.to_str().and_then(parse_media_name) else {
+            continue;
+        };
+        let listed = index.track(kind).is_some_and(|t| {
+            let first = t.segments.front().map_or(u64::MAX, |s| s.sequence);
+            let last = t.segments.back().map_or(0, |s| s.sequence);
+            (first..=last).contains(&sequence)
+        });
+        if !listed {
+            match std::fs::remove_file(dir.join(&name)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn summary(index: &RecordingIndex) -> RecordingSummary {
+    let Some(main) = index.tracks.iter().find(|t| !t.segments.is_empty()) else {
+        return RecordingSummary {
+            segments: 0,
+            duration: Duration::ZERO,
+            media_sequence: 0,
+        };
+    };
+    let ticks = main.listed_duration();
+    RecordingSummary {
+        segments: main.segments.len() as u64,
+        duration: Duration::from_nanos(
+            (u128::from(ticks) * 1_000_000_000 / u128::from(main.timescale)) as u64,
+        ),
+        media_sequence: main.media_sequence(),
+    }
 }
 
 /// The default recording name: the UTC start time as `YYYYMMDDTHHMMSSZ`.
@@ -169,16 +177,6 @@ pub fn is_valid_recording_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn segment_names_round_trip() {
-        assert_eq!(segment_uri(7), "seg-00000007.ts");
-        assert_eq!(segment_uri(123_456_789), "seg-123456789.ts");
-        assert_eq!(segment_sequence("seg-00000007.ts"), Some(7));
-        assert_eq!(segment_sequence("seg-123456789.ts"), Some(123_456_789));
-        assert_eq!(segment_sequence("seg-7.ts"), None);
-        assert_eq!(segment_sequence(".video.m3u8.tmp"), None);
-    }
 
     #[test]
     fn names() {

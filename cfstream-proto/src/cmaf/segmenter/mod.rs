@@ -44,6 +44,9 @@ pub struct SegmenterConfig {
     pub part_target: Duration,
     /// Segment length of a stream without video, which has no keyframes to cut at.
     pub audio_only_segment: Duration,
+    /// `EXT-X-TARGETDURATION` fixed in advance (a resumed recording keeps its own); `None`:
+    /// the first segment's duration rounded up.
+    pub target_duration: Option<u32>,
 }
 
 impl Default for SegmenterConfig {
@@ -51,6 +54,7 @@ impl Default for SegmenterConfig {
         SegmenterConfig {
             part_target: Duration::from_secs(1),
             audio_only_segment: Duration::from_secs(4),
+            target_duration: None,
         }
     }
 }
@@ -119,6 +123,18 @@ pub struct Stats {
     pub segments_over_target: u64,
 }
 
+/// Where a recording left off, for a segmenter that continues it (after a crash): numbering and
+/// each track's timeline carry on, and the first segment written is a discontinuity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Media sequence number of the next segment.
+    pub next_sequence: u64,
+    /// Discontinuity sequence number of the run that starts.
+    pub discontinuity_number: u64,
+    /// End (decode time, ticks) of each track's last listed segment.
+    pub track_ends: Vec<(TrackKind, u64)>,
+}
+
 /// Frames for a track that has no configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} frame for a stream without a {0:?} track (no decoder configuration was given)")]
@@ -143,6 +159,8 @@ pub struct Segmenter {
     /// Something was written in the current run (a discontinuity then starts a new one).
     run_written: bool,
     target_duration: Option<u32>,
+    /// Track timelines to continue, taken by each track as it is first set.
+    resume_ends: Vec<(TrackKind, u64)>,
     stats: Stats,
     events: VecDeque<Event>,
 }
@@ -150,7 +168,6 @@ pub struct Segmenter {
 impl Segmenter {
     pub fn new(config: SegmenterConfig) -> Self {
         Segmenter {
-            config,
             video: None,
             audio: None,
             origin_ns: None,
@@ -161,10 +178,19 @@ impl Segmenter {
             next_sequence: 0,
             discontinuity_number: 0,
             run_written: false,
-            target_duration: None,
+            target_duration: config.target_duration,
+            resume_ends: Vec::new(),
             stats: Stats::default(),
             events: VecDeque::new(),
+            config,
         }
+    }
+
+    /// Continues a recording from `point` (call before the first frame).
+    pub fn resume(&mut self, point: ResumePoint) {
+        self.next_sequence = point.next_sequence;
+        self.discontinuity_number = point.discontinuity_number;
+        self.resume_ends = point.track_ends;
     }
 
     /// Sets a track's codec. A new track joins at the next segment; a changed configuration
@@ -187,6 +213,12 @@ impl Segmenter {
         };
         if let Some(old) = slot.take() {
             track.continue_from(old);
+        } else if let Some(at) = self
+            .resume_ends
+            .iter()
+            .position(|(k, _)| *k == track.kind())
+        {
+            track.resume_at(self.resume_ends.swap_remove(at).1);
         }
         *slot = Some(track);
     }

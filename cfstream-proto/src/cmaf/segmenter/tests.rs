@@ -457,3 +457,50 @@ fn hostile_timestamps_never_break_the_timeline() {
     }
     assert!(!events.iter().any(|e| matches!(e, Event::Error { .. })));
 }
+
+#[test]
+fn a_resumed_recording_continues_numbering_and_timelines_behind_a_discontinuity() {
+    let mut segmenter = Segmenter::new(SegmenterConfig {
+        target_duration: Some(4),
+        ..SegmenterConfig::default()
+    });
+    segmenter.resume(ResumePoint {
+        next_sequence: 7,
+        discontinuity_number: 3,
+        track_ends: vec![(TrackKind::Video, 2_520_000), (TrackKind::Audio, 1_234_944)],
+    });
+    let video = VideoConfig::from_parameter_sets(SPS_320X240_30FPS, PPS).unwrap();
+    segmenter.set_track(TrackConfig::Video(video));
+    let audio = AudioConfig::from_audio_specific_config(&[0x12, 0x10]).unwrap();
+    segmenter.set_track(TrackConfig::Audio(audio));
+    let events = run_to_end(&mut segmenter, stream(5_000 * MS, 4, 60, true));
+    let inits: Vec<u64> = (events.iter())
+        .filter_map(|e| match e {
+            Event::Init {
+                discontinuity_number,
+                ..
+            } => Some(*discontinuity_number),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inits, [3, 3]);
+    let closed: Vec<(TrackKind, u64, u64, bool)> = (events.iter())
+        .filter_map(|e| match e {
+            Event::SegmentClosed { track, segment } => Some((
+                *track,
+                segment.sequence,
+                segment.decode_time,
+                segment.discontinuity,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed[0], (TrackKind::Video, 7, 2_520_000, true));
+    assert!(closed.contains(&(TrackKind::Audio, 7, 1_234_944, true)));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::TargetDuration { .. }))
+    );
+    assert_eq!(segmenter.target_duration(), Some(4));
+}

@@ -107,6 +107,14 @@ impl Track {
         self.wrote_segments = old.wrote_segments;
     }
 
+    /// Continues a recorded timeline that ended at `end` ticks: the next run starts there, as a
+    /// discontinuity.
+    pub fn resume_at(&mut self, end: u64) {
+        self.end = end;
+        self.last_dts = Some(end.saturating_sub(1));
+        self.wrote_segments = true;
+    }
+
     pub fn kind(&self) -> TrackKind {
         self.config.kind()
     }
