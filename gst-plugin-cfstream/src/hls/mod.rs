@@ -188,4 +188,76 @@ mod tests {
             assert!(!is_valid_recording_name(bad), "{bad:?}");
         }
     }
+
+    fn recording_dir(log: &str, files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(INDEX_LOG), log).unwrap();
+        for name in files {
+            std::fs::write(dir.path().join(name), b"media").unwrap();
+        }
+        dir
+    }
+
+    const LOG: &str = "cfstream-index 1\n\
+        track kind=v timescale=90000 part_target=45000\n\
+        target seconds=4\n\
+        init kind=v dn=0\n\
+        seg kind=v seq=0 t=0 d=360000 pdt=1 disc=0 dn=0 size=5\n\
+        seg kind=v seq=1 t=360000 d=180000 pdt=2 disc=0 dn=0 size=5\n\
+        seg kind=v seq=2 t=540";
+
+    #[test]
+    fn finishing_cuts_the_torn_record_ends_the_log_and_deletes_unlisted_segments() {
+        let files = [
+            "init-00000000.v.mp4",
+            "seg-00000000.v.m4s",
+            "seg-00000001.v.m4s",
+            "seg-00000002.v.m4s",
+        ];
+        let dir = recording_dir(LOG, &files);
+        assert_eq!(
+            directory_state(dir.path()).unwrap(),
+            DirectoryState::Unfinished
+        );
+        let summary = finish_recording_dir(dir.path()).unwrap();
+        assert_eq!(
+            summary,
+            RecordingSummary {
+                segments: 2,
+                duration: Duration::from_secs(6),
+                media_sequence: 0
+            }
+        );
+        assert_eq!(
+            directory_state(dir.path()).unwrap(),
+            DirectoryState::Finished
+        );
+        let log = std::fs::read_to_string(dir.path().join(INDEX_LOG)).unwrap();
+        assert!(log.ends_with("size=5\nend\n"), "{log}");
+        assert!(!dir.path().join("seg-00000002.v.m4s").exists());
+        assert!(dir.path().join("seg-00000001.v.m4s").exists());
+        // Idempotent.
+        assert_eq!(finish_recording_dir(dir.path()).unwrap(), summary);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(INDEX_LOG)).unwrap(),
+            log
+        );
+    }
+
+    #[test]
+    fn directory_states() {
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            directory_state(empty.path()).unwrap(),
+            DirectoryState::Absent
+        );
+        std::fs::write(empty.path().join(LEGACY_PLAYLIST), "#EXTM3U\n").unwrap();
+        assert_eq!(
+            directory_state(empty.path()).unwrap(),
+            DirectoryState::Finished
+        );
+        let garbage = recording_dir("not an index\n", &[]);
+        let error = finish_recording_dir(garbage.path()).unwrap_err();
+        assert!(error.to_string().contains("index.log"), "{error}");
+    }
 }
