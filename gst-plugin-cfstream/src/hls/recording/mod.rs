@@ -13,6 +13,8 @@
 mod resume;
 mod retention;
 mod startup;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::path::{Path, PathBuf};
