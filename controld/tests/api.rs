@@ -595,3 +595,57 @@ async fn an_owner_preview_token_plays_despite_allowed_origins_and_nothing_else_d
     )
     .await;
 }
+
+#[tokio::test]
+async fn prefer_low_latency_defaults_to_false_and_is_kept_by_other_updates() {
+    let app = test_app().await;
+    let input = app.ok(api("POST", "/live_inputs").json(json!({}))).await;
+    assert_eq!(input["preferLowLatency"], false, "{input}");
+    let uid = input["uid"].as_str().unwrap();
+    let path = format!("/live_inputs/{uid}");
+    let updated = app
+        .ok(api("PUT", &path).json(json!({"preferLowLatency": true})))
+        .await;
+    assert_eq!(updated["preferLowLatency"], true, "{updated}");
+    let renamed = app
+        .ok(api("PUT", &path).json(json!({"meta": {"name": "x"}})))
+        .await;
+    assert_eq!(
+        renamed["preferLowLatency"], true,
+        "an update without it keeps it"
+    );
+    app.ok(api("POST", &format!("{path}/disable"))).await;
+    let got = app.ok(api("GET", &path)).await;
+    assert_eq!(got["preferLowLatency"], true, "{got}");
+    let e = app
+        .error(
+            api("PUT", &path).json(json!({"preferLowLatency": "yes"})),
+            StatusCode::BAD_REQUEST,
+            10400,
+        )
+        .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("preferLowLatency"),
+        "{e}"
+    );
+    let created = app
+        .ok(api("POST", "/live_inputs").json(json!({"preferLowLatency": true})))
+        .await;
+    assert_eq!(created["preferLowLatency"], true, "{created}");
+}
+
+#[tokio::test]
+async fn videos_carry_their_dash_manifest() {
+    let app = test_app().await;
+    let input = app.ok(api("POST", "/live_inputs").json(json!({}))).await;
+    let uid = app.recording(input["uid"].as_str().unwrap(), None, 12.0);
+    let video = app.ok(api("GET", &format!("/{uid}"))).await;
+    assert_eq!(
+        video["playback"]["dash"],
+        format!("http://controld.test/{uid}/manifest/video.mpd")
+    );
+    assert_eq!(
+        video["playback"]["hls"],
+        format!("http://controld.test/{uid}/manifest/video.m3u8")
+    );
+}
