@@ -5,11 +5,14 @@
 mod common;
 
 use std::collections::VecDeque;
+use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
+use cfstream_proto::index::log::{Record, encode};
 use cfstream_proto::index::{
     OpenSegment, Part, Progress, RecordingIndex, Segment, StreamInfo, TrackIndex, TrackKind,
     segment_name,
@@ -17,9 +20,9 @@ use cfstream_proto::index::{
 use cfstream_proto::render::check::{check_reload_text, check_text};
 use cfstream_proto::render::time::parse_iso8601_ms;
 use common::*;
-use controld::api::shim::live::{self, LiveHandle};
 use controld::store::videos;
 use controld::{ids, timefmt};
+use gstcfstream::hls::live::{self, LiveHandle};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -138,16 +141,70 @@ fn finish(index: &mut RecordingIndex) {
     }
 }
 
-/// A live input with one live recording being written.
+/// `index` as cfhlssink logs it, with its `end` record when `finished`.
+fn log_of(index: &RecordingIndex, finished: bool) -> String {
+    let mut records = vec![Record::Header];
+    for t in &index.tracks {
+        records.push(Record::Track {
+            kind: t.kind,
+            timescale: t.timescale,
+            part_target: t.part_target,
+        });
+    }
+    records.push(Record::Stream(index.stream.clone()));
+    records.push(Record::Target {
+        seconds: TARGET_SECONDS,
+    });
+    for t in &index.tracks {
+        records.push(Record::Init {
+            kind: t.kind,
+            discontinuity_number: 0,
+        });
+    }
+    let mut log = String::new();
+    for record in &records {
+        encode(record, &mut log);
+    }
+    log += &segment_lines(index, 0..index.tracks[0].segments.len() as u64);
+    if finished {
+        encode(&Record::End, &mut log);
+    }
+    log
+}
+
+/// The `seg` records of segments `sequences` of every track of `index` (parts are not logged).
+fn segment_lines(index: &RecordingIndex, sequences: Range<u64>) -> String {
+    let mut log = String::new();
+    for sequence in sequences {
+        for t in &index.tracks {
+            let mut segment = t.segments[sequence as usize].clone();
+            segment.parts.clear();
+            let kind = t.kind;
+            encode(&Record::Segment { kind, segment }, &mut log);
+        }
+    }
+    log
+}
+
+/// A live input and one recording of it, in the database and on disk; `writer` when it is
+/// being written (registered with the live index).
 struct Broadcast {
     app: TestApp,
     input: String,
     video: String,
     dir: PathBuf,
-    writer: LiveHandle,
+    writer: Option<LiveHandle>,
 }
 
+/// A recording being written: `segments` listed, `open_parts` parts of the next.
 async fn broadcast(segments: u64, open_parts: u64) -> Broadcast {
+    let mut b = recording(videos::STATE_LIVE).await;
+    b.writer = Some(live::register(&b.dir, index(segments, open_parts)));
+    b
+}
+
+/// A recording in `state` with nothing written (no writer registered, no index.log).
+async fn recording(state: &str) -> Broadcast {
     let app = test_app().await;
     let input = create_input(&app).await;
     let video = ids::new_uid();
@@ -158,7 +215,7 @@ async fn broadcast(segments: u64, open_parts: u64) -> Broadcast {
         live_input: input.clone(),
         created: now.clone(),
         modified: now,
-        state: videos::STATE_LIVE.into(),
+        state: state.into(),
         ready_to_stream_at: None,
         duration: -1.0,
         meta: json!({}),
@@ -171,13 +228,12 @@ async fn broadcast(segments: u64, open_parts: u64) -> Broadcast {
         .unwrap();
     let dir = app.media.join(&input).join(&video);
     std::fs::create_dir_all(&dir).unwrap();
-    let writer = live::register(&dir, index(segments, open_parts));
     Broadcast {
         app,
         input,
         video,
         dir,
-        writer,
+        writer: None,
     }
 }
 
@@ -202,6 +258,20 @@ async fn read(response: Response) -> (StatusCode, String) {
 }
 
 impl Broadcast {
+    fn writer(&self) -> &LiveHandle {
+        self.writer.as_ref().expect("a recording being written")
+    }
+
+    /// Appends `text` to the recording's index.log, as cfhlssink does.
+    fn append_log(&self, text: &str) {
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("index.log"))
+            .unwrap();
+        log.write_all(text.as_bytes()).unwrap();
+    }
+
     async fn get_response(&self, path: &str, range: Option<&str>) -> Response {
         let mut request = Request::get(path);
         if let Some(range) = range {
@@ -273,7 +343,7 @@ async fn a_video_playlist_grows_as_event_then_ends_as_vod_without_going_back() {
     assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{live}");
     assert_eq!(media_sequence(&live), 0);
     assert!(!live.contains("#EXT-X-ENDLIST"));
-    b.writer.update(finish);
+    b.writer().update(finish);
     let ended = b.playlist(&path).await;
     assert!(ended.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{ended}");
     assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
@@ -296,12 +366,12 @@ async fn an_input_window_lasts_three_target_durations_and_ends_with_endlist() {
     );
     assert!(media_sequence(&first) > 0, "the window slides:\n{first}");
     for _ in 0..PARTS_PER_SEGMENT {
-        b.writer.update(add_part);
+        b.writer().update(add_part);
     }
     let slid = b.playlist(&path).await;
     assert_eq!(check_reload_text(&first, &slid), Ok(vec![]));
     // The publisher stops: the viewer holding `rec` sees the end, not a 204.
-    b.writer.update(finish);
+    b.writer().update(finish);
     let ended = b.playlist(&path).await;
     assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
     assert_eq!(check_reload_text(&slid, &ended), Ok(vec![]));
@@ -372,7 +442,7 @@ async fn a_blocking_reload_returns_when_its_part_is_listed() {
         !held.is_finished(),
         "answered before part 2 of segment 4 existed"
     );
-    b.writer.update(add_part);
+    b.writer().update(add_part);
     let (status, text) = read(held.await.unwrap().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(check_text(&text), Ok(vec![]), "{text}");
@@ -486,7 +556,7 @@ async fn dash_is_dynamic_while_live_and_static_once_finished() {
     let input_path = format!("/{}/manifest/video.mpd?rec={}", b.input, b.video);
     let (_, window) = b.get(&input_path).await;
     assert!(window.contains("timeShiftBufferDepth="), "{window}");
-    b.writer.update(finish);
+    b.writer().update(finish);
     let (status, ended) = b.get(&path).await;
     assert_eq!(status, StatusCode::OK);
     assert!(ended.contains("type=\"static\""), "{ended}");
@@ -501,4 +571,73 @@ async fn the_clock_answers_iso_8601_with_milliseconds() {
     let ms = parse_iso8601_ms(&text).unwrap_or_else(|| panic!("{text:?}"));
     assert!(ms > T0_MS - 86_400_000 * 365, "{text}");
     assert!(text.ends_with('Z') && text.contains('.'), "{text}");
+}
+
+#[tokio::test]
+async fn a_finished_recording_is_served_from_its_index_log() {
+    let b = recording(videos::STATE_READY).await;
+    b.append_log(&log_of(&index(3, 0), true));
+    let (status, text) = b.get(&format!("/{}/manifest/video.m3u8", b.video)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("CODECS=\"avc1.64001f,mp4a.40.2\""), "{text}");
+    let media = b
+        .playlist(&format!("/{}/manifest/media-v.m3u8", b.video))
+        .await;
+    assert!(media.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{media}");
+    assert!(media.contains("#EXT-X-ENDLIST"), "{media}");
+    assert_eq!(media_sequence(&media), 0);
+    assert_eq!(extinf_seconds(&media), f64::from(3 * TARGET_SECONDS));
+    assert!(media.contains("seg-00000002.v.m4s"), "{media}");
+    let (status, mpd) = b.get(&format!("/{}/manifest/video.mpd", b.video)).await;
+    assert_eq!(status, StatusCode::OK, "{mpd}");
+    assert!(mpd.contains("type=\"static\""), "{mpd}");
+}
+
+#[tokio::test]
+async fn a_recording_without_its_writer_follows_its_index_log_as_it_grows() {
+    let b = recording(videos::STATE_LIVE).await;
+    let grown = index(13, 0);
+    b.append_log(&log_of(&index(12, 0), false));
+    let path = format!("/{}/manifest/media-v.m3u8", b.video);
+    let first = b.playlist(&path).await;
+    assert!(first.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{first}");
+    assert!(!first.contains("#EXT-X-ENDLIST"), "{first}");
+    b.append_log(&segment_lines(&grown, 12..13));
+    let second = b.playlist(&path).await;
+    assert!(second.contains("seg-00000012.v.m4s"), "{second}");
+    assert_eq!(check_reload_text(&first, &second), Ok(vec![]));
+    // A torn last line (the writer is appending it) is not read.
+    b.append_log("end");
+    assert_eq!(b.playlist(&path).await, second);
+    b.append_log("\n");
+    let ended = b.playlist(&path).await;
+    assert!(ended.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{ended}");
+    assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
+    assert_eq!(check_reload_text(&second, &ended), Ok(vec![]));
+}
+
+#[tokio::test]
+async fn a_log_a_crash_cut_plays_as_finished_once_its_video_is_ready() {
+    let b = recording(videos::STATE_READY).await;
+    b.append_log(&log_of(&index(3, 0), false));
+    let media = b
+        .playlist(&format!("/{}/manifest/media-v.m3u8", b.video))
+        .await;
+    assert!(media.contains("#EXT-X-ENDLIST"), "{media}");
+    // Before its first track record a log lists nothing: a video with no media yet (404, as
+    // before its index.log exists), not an error.
+    let b = recording(videos::STATE_LIVE).await;
+    b.append_log("cfstream-index 1\n");
+    let (status, body) = b.get(&format!("/{}/manifest/media-v.m3u8", b.video)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// The details go to the daemon's log, not to viewers.
+#[tokio::test]
+async fn a_log_that_is_not_an_index_is_an_internal_error() {
+    let b = recording(videos::STATE_READY).await;
+    b.append_log("cfstream-index 1\nsomething else\n");
+    let (status, body) = b.get(&format!("/{}/manifest/media-v.m3u8", b.video)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(!body.contains("something"), "{body}");
 }

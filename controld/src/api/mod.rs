@@ -8,7 +8,6 @@ mod live_inputs;
 pub mod openapi;
 mod outputs;
 mod playback;
-pub use playback::shim;
 mod signed_urls;
 mod signing_keys;
 pub(crate) mod videos;

@@ -19,7 +19,6 @@ mod dash;
 mod files;
 mod hls;
 mod recording;
-pub mod shim;
 mod source;
 
 use axum::Router;

@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
-use super::shim::live::{self, LiveRecording};
-use super::shim::log::Replay;
+use cfstream_proto::index::log::Replay;
 use cfstream_proto::index::{Progress, RecordingIndex};
+use gstcfstream::hls::live::{self, LiveRecording};
 use tokio::sync::watch;
 
 use crate::api::envelope::ApiError;
-
-/// The file cfhlssink appends a recording's index to.
-pub const INDEX_LOG: &str = "index.log";
+use crate::pipeline::INDEX_LOG;
 
 /// Replayed indexes kept at most (a viewer's reloads hit the cache; many recordings watched at
 /// once evict the least recently used).
@@ -38,13 +36,9 @@ impl Source {
         if let Some(recording) = live::lookup(dir) {
             return Ok(Some(Source::Live(recording)));
         }
-        let Some(index) = stored(dir).await? else {
+        let Some(Stored { index, finished }) = stored(dir).await? else {
             return Ok(None);
         };
-        let finished = index
-            .tracks
-            .iter()
-            .all(|t| t.progress == Progress::Finished);
         if finished || still_recording {
             return Ok(Some(Source::Stored(index)));
         }
@@ -73,10 +67,19 @@ impl Source {
     }
 }
 
+/// A replayed `index.log`.
+#[derive(Clone)]
+struct Stored {
+    index: Arc<RecordingIndex>,
+    /// The log has its `end` record (not judged from the tracks: a log cut before its first
+    /// `track` record has none, and is not finished for that).
+    finished: bool,
+}
+
 struct Cached {
     /// Length of `index.log` when it was replayed.
     len: u64,
-    index: Arc<RecordingIndex>,
+    stored: Stored,
     used: Instant,
 }
 
@@ -90,7 +93,7 @@ fn cache() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Cached>> {
 }
 
 /// The replayed `index.log` of `dir`, from the cache when the file has not changed length.
-async fn stored(dir: &Path) -> Result<Option<Arc<RecordingIndex>>, ApiError> {
+async fn stored(dir: &Path) -> Result<Option<Stored>, ApiError> {
     let path = dir.join(INDEX_LOG);
     let len = match tokio::fs::metadata(&path).await {
         Ok(meta) => meta.len(),
@@ -99,13 +102,12 @@ async fn stored(dir: &Path) -> Result<Option<Arc<RecordingIndex>>, ApiError> {
     };
     if let Some(hit) = cache().get_mut(dir).filter(|c| c.len == len) {
         hit.used = Instant::now();
-        return Ok(Some(hit.index.clone()));
+        return Ok(Some(hit.stored.clone()));
     }
     let replay_path = path.clone();
-    let (len, index) = tokio::task::spawn_blocking(move || replay(&replay_path))
+    let (len, stored) = tokio::task::spawn_blocking(move || replay(&replay_path))
         .await
         .map_err(|e| ApiError::internal(format!("replaying {}: {e}", path.display())))??;
-    let index = Arc::new(index);
     let mut cache = cache();
     if cache.len() >= CACHE_CAPACITY
         && let Some(oldest) = cache
@@ -119,20 +121,26 @@ async fn stored(dir: &Path) -> Result<Option<Arc<RecordingIndex>>, ApiError> {
         dir.to_path_buf(),
         Cached {
             len,
-            index: index.clone(),
+            stored: stored.clone(),
             used: Instant::now(),
         },
     );
-    Ok(Some(index))
+    Ok(Some(stored))
 }
 
-/// Reads and replays the whole file: (bytes read, index). A torn last line is left out.
-fn replay(path: &Path) -> Result<(u64, RecordingIndex), ApiError> {
+/// Reads and replays the whole file: (bytes read, what it holds). A torn last line is left out
+/// (the writer completes it; the length then changes and the next request replays again).
+fn replay(path: &Path) -> Result<(u64, Stored), ApiError> {
     let bytes =
         std::fs::read(path).map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
     let mut replay = Replay::new();
     replay
         .feed(&bytes)
         .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    Ok((bytes.len() as u64, replay.into_index()))
+    let finished = replay.finished();
+    let stored = Stored {
+        index: Arc::new(replay.into_index()),
+        finished,
+    };
+    Ok((bytes.len() as u64, stored))
 }
