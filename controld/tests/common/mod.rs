@@ -41,6 +41,7 @@ pub async fn test_app() -> TestApp {
             rtmps: None,
             srt: Some("127.0.0.1:0".parse().unwrap()),
             read_interval_ms: 40,
+            part_target_ms: 500,
             limits: Default::default(),
         },
         Duration::from_secs(2),
