@@ -1,7 +1,7 @@
-//! Real players in Debian's Chromium against controld while ffmpeg publishes: hls.js plays a live
-//! input, its recording, and a broadcast that crosses a publisher's reconnect. Runs
-//! tests/players/play.mjs, which prints what the player did as JSON. (dash.js, LL-HLS and a viewer
-//! seeing the broadcast end join these with the CMAF delivery of issue 13.)
+//! Real players in Debian's Chromium against controld while ffmpeg publishes: hls.js (with and
+//! without LL-HLS) and dash.js play a live input, its recording, a broadcast that ends while they
+//! watch, and one that crosses a publisher's reconnect. Runs tests/players/play.mjs, which prints
+//! what the player did as JSON.
 
 use std::path::Path;
 use std::process::Command;
@@ -66,7 +66,7 @@ fn await_manifest(url: &str) {
 }
 
 #[test]
-fn hls_js_plays_live_and_recorded() {
+fn hls_js_and_dash_js_play_live_and_recorded() {
     let controld = Controld::start();
     let api = controld.api();
     let (uid, key) = live_input(
@@ -77,7 +77,19 @@ fn hls_js_plays_live_and_recorded() {
     let base = format!("{}/{uid}/manifest", controld.base_url());
     await_manifest(&format!("{base}/video.m3u8"));
 
-    assert_played(&play("hls", &format!("{base}/video.m3u8"), 25, false), 10.0);
+    // Three players at once on the live input: plain HLS, LL-HLS and DASH.
+    let urls = [
+        ("hls", format!("{base}/video.m3u8")),
+        ("hls", format!("{base}/video.m3u8?protocol=llhls")),
+        ("dash", format!("{base}/video.mpd")),
+    ];
+    let players: Vec<_> = urls
+        .into_iter()
+        .map(|(player, url)| thread::spawn(move || play(player, &url, 25, false)))
+        .collect();
+    for player in players {
+        assert_played(&player.join().unwrap(), 10.0);
+    }
     let (status, log) = publisher.wait(PUBLISH_TIMEOUT);
     assert!(status.success(), "publisher: {log}");
 
@@ -88,14 +100,35 @@ fn hls_js_plays_live_and_recorded() {
             .filter(|v| v["status"]["state"] == "ready")
             .cloned()
     });
-    let report = play(
-        "hls",
-        recorded["playback"]["hls"].as_str().unwrap(),
-        90,
-        true,
+    let hls = recorded["playback"]["hls"].as_str().unwrap().to_owned();
+    let dash = recorded["playback"]["dash"].as_str().unwrap().to_owned();
+    for (player, url) in [("hls", hls), ("dash", dash)] {
+        let report = play(player, &url, 90, true);
+        assert_played(&report, 40.0);
+        assert_eq!(report["ended"], true, "{player} did not end: {report}");
+    }
+}
+
+#[test]
+fn a_viewer_watching_when_the_broadcast_ends_sees_it_end() {
+    let controld = Controld::start();
+    let api = controld.api();
+    let (uid, key) = live_input(
+        &api,
+        json!({"recording": {"mode": "automatic", "timeoutSeconds": 30}}),
     );
-    assert_played(&report, 40.0);
-    assert_eq!(report["ended"], true, "the recording did not end: {report}");
+    let publisher = Publisher::start(&controld.rtmp_url(&key), Encoding::good(20));
+    let url = format!("{}/{uid}/manifest/video.m3u8", controld.base_url());
+    await_manifest(&url);
+    // Longer than the broadcast and the recording timeout together: 'ended' must come from the
+    // playlist's ENDLIST, not from the player giving up.
+    let report = play("hls", &url, 90, true);
+    assert_played(&report, 5.0);
+    assert_eq!(
+        report["ended"], true,
+        "hls.js did not see the end: {report}"
+    );
+    drop(publisher);
 }
 
 #[test]
