@@ -3,9 +3,10 @@
 # SIGKILL KILLS times, each time after a random (seeded) number of new segments got listed, and
 # restarted on the same data dir and RTMP port. Prints per kill how long the new process took to
 # have every publisher back, then the totals: restarts, take-back p50/max, recordings left
-# live-inprogress, segments listed at a kill but dropped since, playlists without ENDLIST,
-# segments checked (each exists, is whole 188-byte TS packets, and its recording decodes with
-# `ffmpeg -xerror`) and the failures. Prints figures; exit status 1 when a check failed.
+# live-inprogress, segments listed at a kill but dropped since, index.logs without `end`,
+# segments checked (each exists with the size its index.log record gives, and its recording
+# decodes with `ffmpeg -xerror` from controld's playlist) and the failures. Prints figures; exit
+# status 1 when a check failed.
 #
 #   bench/chaos.sh
 #
@@ -39,10 +40,23 @@ await_publishers() {
   echo timeout
 }
 
-# recorded_segments: the path of every segment listed by a recording playlist (video.m3u8).
+# recorded_segments: the path of every video segment a recording's index.log lists (whole
+# lines only: a torn last line is not a record; segments below a `trim` are not listed).
 recorded_segments() {
-  find "$data/media" -name video.m3u8 -print0 |
-    xargs -0 -r awk '/\.ts$/ { d = FILENAME; sub(/[^\/]*$/, "", d); print d $0 }'
+  python3 - "$data/media" <<'EOF'
+import pathlib, sys
+for log in pathlib.Path(sys.argv[1]).glob("*/*/index.log"):
+    listed, trim = [], 0
+    for record in log.read_bytes().decode(errors="replace").split("\n")[:-1]:
+        fields = dict(w.split("=", 1) for w in record.split()[1:] if "=" in w)
+        if record.startswith("seg kind=v "):
+            listed.append(int(fields["seq"]))
+        elif record.startswith("trim "):
+            trim = int(fields["seq"])
+    for seq in listed:
+        if seq >= trim:
+            print(log.parent / f"seg-{seq:08d}.v.m4s")
+EOF
 }
 
 # await_new_segments K: waits (up to 120 s) until K more segments are listed than now.
@@ -112,40 +126,50 @@ timeouts=$(grep -c timeout "$work/take-back" || true)
 read -r p50 max < <(grep -v timeout "$work/take-back" | sort -g |
   awk '{ v[NR] = $1 } END { if (NR) printf "%s %s\n", v[int((NR + 1) / 2)], v[NR]; else print "- -" }')
 
-# Every playlist finished; every listed segment whole TS; every recording decodes.
-checks=$(nice -n 10 python3 - "$data/media" <<'EOF'
+# Every recording finished (`end`); every listed segment there with its logged size; every
+# recording decodes through controld's own playlist (init segments and all).
+checks=$(nice -n 10 python3 - "$data/media" "http://$controld_http" <<'EOF'
 import concurrent.futures, pathlib, subprocess, sys
-media = pathlib.Path(sys.argv[1])
-playlists = sorted(media.glob("*/*/*.m3u8"))
-unfinished, segments, broken, undecodable = 0, set(), [], []
-for playlist in playlists:
-    text = playlist.read_text()
-    if not text.rstrip().endswith("#EXT-X-ENDLIST"):
+media, base = pathlib.Path(sys.argv[1]), sys.argv[2]
+logs = sorted(media.glob("*/*/index.log"))
+unfinished, segments, recordings, broken, undecodable = 0, {}, [], [], []
+for log in logs:
+    records = log.read_bytes().decode(errors="replace").split("\n")[:-1]
+    if "end" not in records:
         unfinished += 1
-    for line in text.splitlines():
-        if line.endswith(".ts"):
-            segments.add(playlist.parent / line)
-for segment in sorted(segments):
-    size = segment.stat().st_size if segment.exists() else 0
-    if size == 0 or size % 188:
-        broken.append(f"{segment} ({size} bytes)")
-def decode(playlist):
+    listed, trim = {}, 0
+    for record in records:
+        fields = dict(w.split("=", 1) for w in record.split()[1:] if "=" in w)
+        if record.startswith("seg "):
+            name = f"seg-{int(fields['seq']):08d}.{fields['kind']}.m4s"
+            listed[(int(fields["seq"]), name)] = int(fields["size"])
+        elif record.startswith("trim "):
+            trim = int(fields["seq"])
+    kept = {log.parent / name: size for (seq, name), size in listed.items() if seq >= trim}
+    segments.update(kept)
+    if kept:
+        recordings.append(log.parent.name)
+for segment, size in sorted(segments.items()):
+    actual = segment.stat().st_size if segment.exists() else 0
+    if actual != size:
+        broken.append(f"{segment} ({actual} bytes, {size} logged)")
+def decode(video):
+    url = f"{base}/{video}/manifest/video.m3u8"
     run = subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-xerror",
-                          "-i", str(playlist), "-f", "null", "-"], capture_output=True, text=True)
-    return None if run.returncode == 0 else f"{playlist}: {run.stderr.strip()[:300]}"
-recordings = [p for p in playlists if p.name == "video.m3u8" and "#EXTINF" in p.read_text()]
+                          "-i", url, "-f", "null", "-"], capture_output=True, text=True)
+    return None if run.returncode == 0 else f"{url}: {run.stderr.strip()[:300]}"
 with concurrent.futures.ThreadPoolExecutor(2) as pool:
     undecodable = [e for e in pool.map(decode, recordings) if e]
 for problem in broken + undecodable:
     print("  FAILED", problem, file=sys.stderr)
-print(len(playlists), len(recordings), unfinished, len(segments), len(broken), len(undecodable))
+print(len(logs), len(recordings), unfinished, len(segments), len(broken), len(undecodable))
 EOF
 )
 read -r playlists recordings unfinished checked broken undecodable <<<"$checks"
 failures=$((dropped + unfinished + broken + undecodable + stuck + timeouts))
 echo "restarts $kills, publishers back after a kill p50 ${p50} s max ${max} s ($timeouts timed out)"
 echo "videos live-inprogress at the end $stuck; segments listed at a kill then dropped $dropped"
-echo "playlists $playlists ($unfinished without ENDLIST), recordings decoded $recordings," \
+echo "index.logs $playlists ($unfinished without end), recordings decoded $recordings," \
   "segments checked $checked (broken $broken), recordings that do not decode $undecodable"
 echo "failures $failures"
 [ "$failures" -eq 0 ]

@@ -301,14 +301,14 @@ fd_count() {
 
 # latency_inputs N: creates N live inputs (create_inputs' default body: recording automatic, 1 s
 # reconnect window) and, in a new directory $latency_dir, their publish URLs ("urls": rtmps://
-# on $controld_rtmps when that is set, else the API's rtmp:// URLs) and media directories
-# ("playlists": $work/controld/media/UID, under which cfhlssink makes each broadcast's
-# directory with its live.m3u8), one per line for cfstream-loadgen.
+# on $controld_rtmps when that is set, else the API's rtmp:// URLs) and playback URLs
+# ("playlists": http://$controld_http/UID/manifest/video.m3u8, which cfstream-loadgen follows
+# to the current broadcast's media playlist), one per line for cfstream-loadgen.
 latency_inputs() {
   latency_dir=$(mktemp -d "$work/latency-$1-XXXX")
   create_inputs "$1" "$latency_dir/inputs"
-  awk -v media="$work/controld/media" '{ print media "/" $1 }' "$latency_dir/inputs" \
-    >"$latency_dir/playlists"
+  awk -v base="http://$controld_http" '{ print base "/" $1 "/manifest/video.m3u8" }' \
+    "$latency_dir/inputs" >"$latency_dir/playlists"
   if [ -n "${controld_rtmps:-}" ]; then
     awk -v base="rtmps://$controld_rtmps/live" '{ print base "/" $2 }' "$latency_dir/inputs" \
       >"$latency_dir/urls"

@@ -76,20 +76,20 @@ run_controld() {
   c0=$(cpu_seconds "$controld_pid")
   start=$(now)
   published=$(publish "$url")
-  # Wait for the finished recording (its playlist gains #EXT-X-ENDLIST), at most 60 s.
+  # Wait for the finished recording (its index.log gains its `end` record), at most 60 s.
   for _ in $(seq 600); do
-    [ -n "$(find "$media_dir" -name video.m3u8 -newer "$marker" -exec grep -l EXT-X-ENDLIST {} + \
+    [ -n "$(find "$media_dir" -name index.log -newer "$marker" -exec grep -lx end {} + \
       2>/dev/null)" ] && break
     sleep 0.1
   done
   sleep 0.5
-  last=$(newest_mtime "$media_dir" "$marker" 'seg-*.ts' video.m3u8)
+  last=$(newest_mtime "$media_dir" "$marker" 'seg-*.m4s' index.log)
   finished=$(awk -v p="$published" -v l="${last:-0}" -v t="$timeout" 'BEGIN {
     printf "%.6f", (l - t > p ? l - t : p) }')
   report controld "$start" "$published" "$finished" \
     "$(awk -v a="$c0" -v b="$(cpu_seconds "$controld_pid")" 'BEGIN { print b - a }')"
-  echo "           recording: $(find "$media_dir" -name 'seg-*.ts' -newer "$marker" | wc -l) segments," \
-    "$(find "$media_dir" -name video.m3u8 -newer "$marker" -exec grep -l EXT-X-ENDLIST {} + | wc -l) finished"
+  echo "           recording: $(find "$media_dir" -name 'seg-*.v.m4s' -newer "$marker" | wc -l) segments," \
+    "$(find "$media_dir" -name index.log -newer "$marker" -exec grep -lx end {} + | wc -l) finished"
 }
 
 machine_line

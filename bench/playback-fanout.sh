@@ -40,7 +40,7 @@ round() {
   bench_track "$publisher"
   # Live once its first segment is listed; players join then.
   for _ in $(seq 300); do
-    curl -s "http://$controld_http/$uid/manifest/video.m3u8" | grep -q '^seg-' && break
+    curl -s "http://$controld_http/$uid/manifest/media-v.m3u8" | grep -q '^seg-' && break
     sleep 0.1
   done
   local play_url

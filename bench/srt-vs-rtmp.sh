@@ -54,7 +54,7 @@ publish() {
   local first_uid first_at=""
   first_uid=$(head -1 "$inputs" | cut -d' ' -f1)
   for _ in $(seq 600); do
-    if curl -s "http://$controld_http/$first_uid/manifest/video.m3u8" | grep -q '^seg-'; then
+    if curl -s "http://$controld_http/$first_uid/manifest/media-v.m3u8" | grep -q '^seg-'; then
       first_at=$(now)
       break
     fi

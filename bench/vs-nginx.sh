@@ -49,8 +49,8 @@ nginx_hls() { # N
 }
 controld_hls() { # MARKER (a file older than the run's output)
   local media="$work/controld/media" finished segments
-  finished=$(find "$media" -name video.m3u8 -newer "$1" -exec grep -l EXT-X-ENDLIST {} + | wc -l)
-  segments=$(find "$media" -name 'seg-*.ts' -newer "$1" | wc -l)
+  finished=$(find "$media" -name index.log -newer "$1" -exec grep -lx end {} + | wc -l)
+  segments=$(find "$media" -name 'seg-*.v.m4s' -newer "$1" | wc -l)
   echo "  controld HLS: $finished finished recordings, $segments segments"
 }
 

@@ -1,7 +1,7 @@
 //! Files in the media directory that nothing will serve again, removed by the retention sweep:
-//! segment files a finished recording's `video.m3u8` does not list (cfhlssink deletes them
-//! itself after its grace, unless the process exits first), and what an input deleted while
-//! files remained left behind besides its recordings (those are videos, kept until deleted).
+//! media files (`init-*.mp4`, `seg-*.m4s`) a finished recording's `index.log` does not list
+//! (cfhlssink deletes them itself, unless the process exits first), and what an input deleted
+//! while files remained left behind besides its recordings (those are videos, kept until deleted).
 //!
 //! Only what has been left untouched for [`GRACE`] is removed: longer than any live window a
 //! client may still be playing, and than the pause of a recording between reconnects.
@@ -12,7 +12,10 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use gstcfstream::hls::{self, DirectoryState, RECORDING_PLAYLIST};
+use cfstream_proto::index::log::Replay;
+use cfstream_proto::index::{RecordingIndex, init_name, parse_media_name, segment_name};
+
+use crate::pipeline::INDEX_LOG;
 
 /// How long files must have been left alone before they count as left over.
 pub const GRACE: Duration = Duration::from_secs(10 * 60);
@@ -33,7 +36,7 @@ pub fn remove(media_dir: &Path, owners: &Owners, cutoff: SystemTime) -> io::Resu
             let path = entry.path();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if is_dir && owners.videos.contains(&file_name(&path)) {
-                removed += remove_unlisted_segments(&path, cutoff)?;
+                removed += remove_unlisted_media(&path, cutoff)?;
             } else if input_gone && changed_before(&path, cutoff) {
                 match is_dir {
                     true => fs::remove_dir_all(&path)?,
@@ -50,24 +53,49 @@ pub fn remove(media_dir: &Path, owners: &Owners, cutoff: SystemTime) -> io::Resu
     Ok(removed)
 }
 
-/// In a recording finished before `cutoff`, the segment files `video.m3u8` does not list.
-fn remove_unlisted_segments(dir: &Path, cutoff: SystemTime) -> io::Result<usize> {
-    let playlist = dir.join(RECORDING_PLAYLIST);
-    if hls::directory_state(dir)? != DirectoryState::Finished || !changed_before(&playlist, cutoff)
-    {
+/// In a recording finished before `cutoff`, the media files its `index.log` does not list.
+/// Whether it is finished is read from the same replay as what it lists (its `end` record),
+/// so both answers come from one reading of a file that may still be appended to.
+fn remove_unlisted_media(dir: &Path, cutoff: SystemTime) -> io::Result<usize> {
+    let log = dir.join(INDEX_LOG);
+    if !changed_before(&log, cutoff) {
         return Ok(0);
     }
-    let text = fs::read_to_string(&playlist)?;
-    let listed: HashSet<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let bytes = match fs::read(&log) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        bytes => bytes?,
+    };
+    let mut replay = Replay::new();
+    if let Err(e) = replay.feed(&bytes) {
+        // What such a log lists is unknown: nothing is unlisted for sure.
+        tracing::warn!("{}: {e}; its media files are kept", log.display());
+        return Ok(0);
+    }
+    if !replay.finished() {
+        return Ok(0);
+    }
+    let listed = listed_media(replay.index());
     let mut removed = 0;
     for entry in fs::read_dir(dir)?.flatten() {
         let name = file_name(&entry.path());
-        if hls::segment_sequence(&name).is_some() && !listed.contains(name.as_str()) {
+        if parse_media_name(&name).is_some() && !listed.contains(&name) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// The file names of every segment an index lists and of the init segments they need.
+fn listed_media(index: &RecordingIndex) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for track in &index.tracks {
+        for segment in &track.segments {
+            names.insert(segment_name(track.kind, segment.sequence));
+            names.insert(init_name(track.kind, segment.discontinuity_number));
+        }
+    }
+    names
 }
 
 fn subdirectories(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
@@ -101,44 +129,92 @@ fn changed_before(path: &Path, cutoff: SystemTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cfstream_proto::index::log::{Record, encode};
+    use cfstream_proto::index::{Segment, TrackKind};
 
-    fn write(path: &Path, text: &str) {
+    fn write(path: &Path, bytes: &[u8]) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
+        fs::write(path, bytes).unwrap();
     }
 
-    const FINISHED: &str = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:5\n#EXTINF:4.000,\nseg-00000005.ts\n\
-                            #EXTINF:4.000,\nseg-00000006.ts\n#EXT-X-ENDLIST\n";
+    /// The `index.log` of a finished recording whose segments `first..=last` (4 s each, both
+    /// tracks, one discontinuity run) were written and those before `trim` dropped.
+    fn finished_log(first: u64, last: u64, trim: u64) -> String {
+        let mut log = String::new();
+        let segment = |sequence| Segment {
+            sequence,
+            decode_time: sequence * 360_000,
+            duration: 360_000,
+            program_date_time_ms: 1_796_223_600_000,
+            discontinuity: false,
+            discontinuity_number: 0,
+            size: 1000,
+            parts: Vec::new(),
+        };
+        let mut records = vec![Record::Header];
+        for kind in [TrackKind::Video, TrackKind::Audio] {
+            records.push(Record::Track {
+                kind,
+                timescale: 90_000,
+                part_target: 90_000,
+            });
+            records.push(Record::Init {
+                kind,
+                discontinuity_number: 0,
+            });
+        }
+        records.push(Record::Target { seconds: 4 });
+        for sequence in first..=last {
+            for kind in [TrackKind::Video, TrackKind::Audio] {
+                let segment = segment(sequence);
+                records.push(Record::Segment { kind, segment });
+            }
+        }
+        records.push(Record::Trim {
+            first_sequence: trim,
+        });
+        records.push(Record::End);
+        for record in &records {
+            encode(record, &mut log);
+        }
+        log
+    }
+
+    fn video(sequence: u64) -> String {
+        segment_name(TrackKind::Video, sequence)
+    }
 
     #[test]
     fn leftovers_go_after_the_grace_and_recordings_stay() {
         let tmp = tempfile::tempdir().unwrap();
         let media = tmp.path();
-        // A finished recording trimmed by max-duration, with files it no longer lists.
+        // A finished recording trimmed by max-duration, with files it no longer lists: the
+        // trimmed head (3, 4), a segment past the last record (7) and the init segment of a
+        // run no listed segment belongs to.
         let trimmed = media.join("input").join("video");
-        write(&trimmed.join(RECORDING_PLAYLIST), FINISHED);
-        for n in [3, 4, 5, 6] {
-            write(&trimmed.join(hls::segment_uri(n)), "ts");
+        write(&trimmed.join(INDEX_LOG), finished_log(3, 6, 5).as_bytes());
+        for n in [3, 4, 5, 6, 7] {
+            write(&trimmed.join(video(n)), b"m4s");
         }
-        write(&trimmed.join("live.m3u8"), "#EXTM3U\n");
+        write(&trimmed.join(segment_name(TrackKind::Audio, 3)), b"m4s");
+        write(&trimmed.join(segment_name(TrackKind::Audio, 5)), b"m4s");
+        for init in [
+            init_name(TrackKind::Video, 0),
+            init_name(TrackKind::Video, 1),
+        ] {
+            write(&trimmed.join(init), b"mp4");
+        }
+        // Not a media file: not ours to judge.
+        write(&trimmed.join("notes.txt"), b"x");
         // A directory of an existing input that no row names: not ours to judge.
-        write(
-            &media.join("input").join("other").join("seg-00000000.ts"),
-            "ts",
-        );
+        write(&media.join("input").join("other").join(video(0)), b"m4s");
         // A deleted input: its recording (a video) stays, the rest goes.
         let kept = media.join("deleted").join("kept-video");
-        write(&kept.join(RECORDING_PLAYLIST), FINISHED);
-        write(&kept.join(hls::segment_uri(5)), "ts");
-        write(
-            &media.join("deleted").join("orphan").join("seg-00000000.ts"),
-            "ts",
-        );
-        write(&media.join("deleted").join("stray"), "x");
-        write(
-            &media.join("gone").join("orphan").join("seg-00000000.ts"),
-            "ts",
-        );
+        write(&kept.join(INDEX_LOG), finished_log(5, 5, 0).as_bytes());
+        write(&kept.join(video(5)), b"m4s");
+        write(&media.join("deleted").join("orphan").join(video(0)), b"m4s");
+        write(&media.join("deleted").join("stray"), b"x");
+        write(&media.join("gone").join("orphan").join(video(0)), b"m4s");
         let owners = Owners {
             inputs: ["input".to_string()].into(),
             videos: ["video".to_string(), "kept-video".to_string()].into(),
@@ -148,15 +224,20 @@ mod tests {
         let an_hour = Duration::from_secs(3600);
         let recently = SystemTime::now() - an_hour;
         assert_eq!(remove(media, &owners, recently).unwrap(), 0);
-        assert!(trimmed.join(hls::segment_uri(3)).exists());
+        assert!(trimmed.join(video(3)).exists());
 
         let later = SystemTime::now() + an_hour;
-        assert_eq!(remove(media, &owners, later).unwrap(), 2 + 2 + 2);
-        let left = |n| trimmed.join(hls::segment_uri(n)).exists();
-        assert_eq!([3, 4, 5, 6].map(left), [false, false, true, true]);
-        assert!(trimmed.join("live.m3u8").exists());
+        assert_eq!(remove(media, &owners, later).unwrap(), 5 + 2 + 2);
+        let left = |n| trimmed.join(video(n)).exists();
+        assert_eq!([3, 4, 5, 6, 7].map(left), [false, false, true, true, false]);
+        assert!(!trimmed.join(segment_name(TrackKind::Audio, 3)).exists());
+        assert!(trimmed.join(segment_name(TrackKind::Audio, 5)).exists());
+        assert!(trimmed.join(init_name(TrackKind::Video, 0)).exists());
+        assert!(!trimmed.join(init_name(TrackKind::Video, 1)).exists());
+        assert!(trimmed.join("notes.txt").exists());
+        assert!(trimmed.join(INDEX_LOG).exists());
         assert!(media.join("input").join("other").exists());
-        assert!(kept.join(hls::segment_uri(5)).exists());
+        assert!(kept.join(video(5)).exists());
         assert!(!media.join("deleted").join("orphan").exists());
         assert!(!media.join("deleted").join("stray").exists());
         assert!(
@@ -164,5 +245,30 @@ mod tests {
             "an emptied input directory goes"
         );
         assert_eq!(remove(media, &owners, later).unwrap(), 0);
+    }
+
+    #[test]
+    fn unfinished_or_unreadable_recordings_keep_their_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("input").join("video");
+        let finished = finished_log(0, 1, 0);
+        let unfinished = finished.strip_suffix("end\n").unwrap();
+        write(&dir.join(video(5)), b"m4s");
+        let owners = Owners {
+            inputs: ["input".to_string()].into(),
+            videos: ["video".to_string()].into(),
+        };
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        for log in [unfinished, "not an index\n", ""] {
+            write(&dir.join(INDEX_LOG), log.as_bytes());
+            assert_eq!(remove(tmp.path(), &owners, later).unwrap(), 0, "{log:?}");
+            assert!(dir.join(video(5)).exists());
+        }
+        // A torn `end` (no newline yet) does not finish it either.
+        write(&dir.join(INDEX_LOG), format!("{unfinished}end").as_bytes());
+        assert_eq!(remove(tmp.path(), &owners, later).unwrap(), 0);
+        fs::remove_file(dir.join(INDEX_LOG)).unwrap();
+        assert_eq!(remove(tmp.path(), &owners, later).unwrap(), 0);
+        assert!(dir.join(video(5)).exists());
     }
 }

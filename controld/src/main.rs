@@ -83,6 +83,12 @@ struct ServeArgs {
     #[arg(long, env = "CONTROLD_RTMP_READ_INTERVAL_MS", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     rtmp_read_interval_ms: u32,
+    /// Milliseconds of media per LL-HLS part (`part-target` of cfhlssink): shorter parts let
+    /// low-latency players sit closer to the live edge, for more requests and more playlist
+    /// reloads per viewer.
+    #[arg(long, env = "CONTROLD_PART_TARGET_MS", default_value_t = DEFAULT_PART_TARGET_MS,
+          value_parser = clap::value_parser!(u32).range(100..=10_000))]
+    part_target_ms: u32,
     /// Open RTMP(S) connections the process accepts at most (live, setting up or lingering);
     /// a new one over the cap is closed at accept, live inputs are never disturbed. 0: no cap.
     #[arg(long, env = "CONTROLD_MAX_CONNECTIONS",
@@ -105,6 +111,10 @@ struct ServeArgs {
     #[arg(long, env = "CONTROLD_STORAGE_MINUTES_LIMIT")]
     storage_minutes_limit: Option<u64>,
 }
+
+/// Half a second: LL-HLS players hold back three part targets (`PART-HOLD-BACK`), so they sit
+/// about 1.5 s behind the live edge rather than the 3 s of the element's own default of 1 s.
+const DEFAULT_PART_TARGET_MS: u32 = 500;
 
 /// RTMPS needs no root: Cloudflare's 443 is for a deployment behind a proxy or with
 /// CAP_NET_BIND_SERVICE (`--rtmps 0.0.0.0:443`).
@@ -170,7 +180,7 @@ fn main() -> ExitCode {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Raises the soft limit of open files to the hard limit. Every live input holds sockets and
-/// files (publisher connection, segment and playlist files, outputs), and so does every client
+/// files (publisher connection, segment files and index.log, outputs), and so does every client
 /// that connects (RTMP publishers, including ones that never finish their handshake, and HTTP
 /// viewers): the usual soft limit of 1024 would refuse connections long before memory or CPU
 /// run out. The hard limit stays the administrator's cap.
@@ -277,6 +287,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
                 Listen::At(addr) => Some(addr),
             },
             read_interval_ms: args.rtmp_read_interval_ms,
+            part_target_ms: args.part_target_ms,
             limits: admission::Limits {
                 max_connections: args.max_connections,
                 max_unauthenticated_per_address: args.max_unauthenticated_per_address,
@@ -411,5 +422,26 @@ fn host_of(url: &str) -> String {
             .to_owned()
     } else {
         authority.split(':').next().unwrap_or(authority).to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part_target(args: &[&str]) -> Result<u32, clap::Error> {
+        let argv = ["controld"].iter().chain(args);
+        Cli::try_parse_from(argv).map(|cli| cli.serve.part_target_ms)
+    }
+
+    #[test]
+    fn the_part_target_defaults_to_half_a_second_and_stays_in_range() {
+        assert_eq!(part_target(&[]).unwrap(), DEFAULT_PART_TARGET_MS);
+        assert_eq!(part_target(&["--part-target-ms", "100"]).unwrap(), 100);
+        assert_eq!(part_target(&["--part-target-ms", "10000"]).unwrap(), 10_000);
+        for out in ["99", "10001", "0", "half"] {
+            let e = part_target(&["--part-target-ms", out]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{out}");
+        }
     }
 }

@@ -142,6 +142,7 @@ mod tests {
     use super::*;
     use crate::store::live_inputs::{self, LiveInput, RecordingSettings};
     use crate::store::{accounts, videos::Video};
+    use cfstream_proto::index::{TrackKind, segment_name};
 
     struct FakeClock(Mutex<OffsetDateTime>);
 
@@ -199,7 +200,8 @@ mod tests {
             .unwrap();
         let dir = pipeline::recording_dir(media, input, &uid);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("seg-00000000.ts"), b"x").unwrap();
+        let segment = segment_name(TrackKind::Video, 0);
+        std::fs::write(dir.join(segment), b"x").unwrap();
         (uid, dir)
     }
 

@@ -3,67 +3,16 @@
 //! listener on an OS-chosen loopback port). Validation, error envelopes and the API additions
 //! for Cloudflare's SDKs; tests/tests/controld_*.rs drive the real binary.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use controld::pipeline::{IngestConfig, PipelineManager};
-use controld::store::{Store, videos};
-use controld::{AppState, PublicUrls, bootstrap, ids, timefmt};
+use controld::store::videos;
+use controld::{ids, timefmt};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const ACCOUNT: &str = "acct";
-const TOKEN: &str = "token-of-acct";
-const OTHER_TOKEN: &str = "token-of-other";
-const STORAGE_LIMIT: u64 = 6000;
+mod common;
 
-struct TestApp {
-    _dir: tempfile::TempDir,
-    store: Store,
-    router: Router,
-}
-
-async fn test_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("controld.sqlite3")).unwrap();
-    bootstrap::ensure_credentials(&store, Some(ACCOUNT), Some(TOKEN)).unwrap();
-    bootstrap::ensure_credentials(&store, Some("other"), Some(OTHER_TOKEN)).unwrap();
-    let media = dir.path().join("media");
-    std::fs::create_dir_all(&media).unwrap();
-    let pipelines = PipelineManager::start(
-        store.clone(),
-        media,
-        IngestConfig {
-            rtmp: "127.0.0.1:0".parse().unwrap(),
-            rtmps: None,
-            srt: Some("127.0.0.1:0".parse().unwrap()),
-            read_interval_ms: 40,
-            limits: Default::default(),
-        },
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
-    let state = AppState {
-        store: store.clone(),
-        pipelines,
-        urls: Arc::new(PublicUrls {
-            http: "http://controld.test".into(),
-            rtmp: "rtmp://controld.test:1935/live/".into(),
-            rtmps: Some("rtmps://controld.test:1936/live/".into()),
-            srt: Some("srt://controld.test:9000".into()),
-        }),
-        storage_minutes_limit: Some(STORAGE_LIMIT),
-    };
-    TestApp {
-        _dir: dir,
-        store,
-        router: controld::app(state),
-    }
-}
+use common::*;
 
 /// A request to send: method, path, bearer token, headers, body.
 struct Call<'a> {
@@ -594,4 +543,58 @@ async fn an_owner_preview_token_plays_despite_allowed_origins_and_nothing_else_d
         10400,
     )
     .await;
+}
+
+#[tokio::test]
+async fn prefer_low_latency_defaults_to_false_and_is_kept_by_other_updates() {
+    let app = test_app().await;
+    let input = app.ok(api("POST", "/live_inputs").json(json!({}))).await;
+    assert_eq!(input["preferLowLatency"], false, "{input}");
+    let uid = input["uid"].as_str().unwrap();
+    let path = format!("/live_inputs/{uid}");
+    let updated = app
+        .ok(api("PUT", &path).json(json!({"preferLowLatency": true})))
+        .await;
+    assert_eq!(updated["preferLowLatency"], true, "{updated}");
+    let renamed = app
+        .ok(api("PUT", &path).json(json!({"meta": {"name": "x"}})))
+        .await;
+    assert_eq!(
+        renamed["preferLowLatency"], true,
+        "an update without it keeps it"
+    );
+    app.ok(api("POST", &format!("{path}/disable"))).await;
+    let got = app.ok(api("GET", &path)).await;
+    assert_eq!(got["preferLowLatency"], true, "{got}");
+    let e = app
+        .error(
+            api("PUT", &path).json(json!({"preferLowLatency": "yes"})),
+            StatusCode::BAD_REQUEST,
+            10400,
+        )
+        .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("preferLowLatency"),
+        "{e}"
+    );
+    let created = app
+        .ok(api("POST", "/live_inputs").json(json!({"preferLowLatency": true})))
+        .await;
+    assert_eq!(created["preferLowLatency"], true, "{created}");
+}
+
+#[tokio::test]
+async fn videos_carry_their_dash_manifest() {
+    let app = test_app().await;
+    let input = app.ok(api("POST", "/live_inputs").json(json!({}))).await;
+    let uid = app.recording(input["uid"].as_str().unwrap(), None, 12.0);
+    let video = app.ok(api("GET", &format!("/{uid}"))).await;
+    assert_eq!(
+        video["playback"]["dash"],
+        format!("http://controld.test/{uid}/manifest/video.mpd")
+    );
+    assert_eq!(
+        video["playback"]["hls"],
+        format!("http://controld.test/{uid}/manifest/video.m3u8")
+    );
 }

@@ -212,6 +212,8 @@ pub struct Totals {
     pub target_duration_s: u64,
     /// Times the kernel's inotify queue overflowed (updates may have been missed).
     pub overflows: u64,
+    /// Playback requests that failed (and were tried again).
+    pub request_errors: u64,
 }
 
 impl Totals {
@@ -234,7 +236,8 @@ impl Totals {
         };
         format!(
             "latency: connections={} tracked={} segments={} p50_ms={} p90_ms={} p99_ms={} \
-             max_ms={} late={} missing={} unmatched={} target_duration_s={} overflows={}",
+             max_ms={} late={} missing={} unmatched={} target_duration_s={} overflows={} \
+             request_errors={}",
             self.connections,
             self.tracked,
             sorted.len(),
@@ -247,6 +250,7 @@ impl Totals {
             self.unmatched,
             self.target_duration_s,
             self.overflows,
+            self.request_errors,
         )
     }
 }
@@ -254,11 +258,61 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cfstream_proto::index::{OpenSegment, Part, Progress, Segment, TrackIndex, TrackKind};
+    use cfstream_proto::render::SegmentUris;
+    use cfstream_proto::render::hls::{MediaPlaylistOptions, render_media_playlist};
+    use cfstream_proto::render::window::Window;
 
-    const LIVE: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n\
-        #EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n\
-        #EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:00.000Z\n#EXTINF:4.000,\nseg-00000003.ts\n\
-        #EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:00:04.000Z\n#EXTINF:4.001,\nseg-00000004.ts\n";
+    /// A video track as controld's index holds it: segments 3 and 4 (4 s and 4.001 s, 10 s
+    /// target) listed, the next one open with a part (which a plain playlist does not show).
+    fn live_track() -> TrackIndex {
+        let segment = |sequence: u64, decode_time: u64, duration: u64| Segment {
+            sequence,
+            decode_time,
+            duration,
+            program_date_time_ms: 1_796_223_600_000,
+            discontinuity: false,
+            discontinuity_number: 0,
+            size: 1000,
+            parts: Vec::new(),
+        };
+        TrackIndex {
+            kind: TrackKind::Video,
+            timescale: 90_000,
+            target_duration: 10,
+            part_target: 45_000,
+            discontinuity_sequence: 0,
+            segments: [segment(3, 0, 360_000), segment(4, 360_000, 360_090)].into(),
+            open: Some(OpenSegment {
+                sequence: 5,
+                decode_time: 720_090,
+                program_date_time_ms: 1_796_223_608_001,
+                discontinuity: false,
+                discontinuity_number: 0,
+                parts: vec![Part {
+                    duration: 45_000,
+                    independent: true,
+                    offset: 0,
+                    length: 100,
+                }],
+            }),
+            progress: Progress::Live,
+            trimmed: false,
+        }
+    }
+
+    /// The media playlist controld renders of `track` for a live input's viewer.
+    fn rendered(track: &TrackIndex) -> String {
+        let options = MediaPlaylistOptions {
+            window: Window::Live { min_duration_ms: 0 },
+            uris: SegmentUris {
+                prefix: "",
+                query: "rec=v1",
+            },
+            ..Default::default()
+        };
+        render_media_playlist(track, &options)
+    }
 
     fn playlist(sequence: u64, durations_ms: &[u64]) -> Playlist {
         Playlist {
@@ -280,10 +334,18 @@ mod tests {
     }
 
     #[test]
-    fn parses_cfhlssink_live_playlists() {
-        assert_eq!(parse_playlist(LIVE), Some(playlist(3, &[4000, 4001])));
-        let ended = format!("{LIVE}#EXT-X-ENDLIST\n");
-        assert!(parse_playlist(&ended).unwrap().ended);
+    fn parses_controld_media_playlists() {
+        let mut track = live_track();
+        let live = rendered(&track);
+        assert_eq!(
+            parse_playlist(&live),
+            Some(playlist(3, &[4000, 4001])),
+            "{live}"
+        );
+        track.progress = Progress::Finished;
+        track.open = None;
+        let ended = rendered(&track);
+        assert!(parse_playlist(&ended).unwrap().ended, "{ended}");
     }
 
     #[test]
@@ -418,7 +480,7 @@ mod tests {
         assert_eq!(
             totals.line(),
             "latency: connections=2 tracked=1 segments=2 p50_ms=8.0 p90_ms=12.0 p99_ms=12.0 \
-             max_ms=12.0 late=0 missing=1 unmatched=1 target_duration_s=10 overflows=0"
+             max_ms=12.0 late=0 missing=1 unmatched=1 target_duration_s=10 overflows=0 request_errors=0"
         );
         assert!(Totals::default().line().contains(" p50_ms=none "));
     }

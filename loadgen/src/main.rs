@@ -4,9 +4,10 @@
 //!
 //! One process and one thread: every connection is a task on a single-threaded tokio runtime,
 //! so that the tool costs far less CPU than the servers it loads (it mostly sleeps until a tag
-//! is due and then copies it into one socket write). The playlists are watched with inotify on
-//! the same thread.
+//! is due and then copies it into one socket write). The playlists are followed on the same
+//! thread (blocking reloads over HTTP, inotify on disk).
 
+mod follow;
 mod latency;
 mod media;
 mod publisher;
@@ -25,7 +26,7 @@ use clap::Parser;
 use media::Media;
 use publisher::{Churn, ConnectionReport, Plan};
 use target::Target;
-use watch::Watcher;
+use watch::{Entry, Watcher};
 
 /// Publishes an FLV file (H.264 + AAC) over N RTMP or RTMPS connections in real time, looping it
 /// with rising timestamps, and prints per-connection bytes, errors and reconnects, the totals
@@ -72,10 +73,10 @@ struct Args {
     /// certificate must chain to a webpki root and name the URL's host.
     #[arg(long)]
     insecure: bool,
-    /// Measure segment latency: a file whose line n is where connection n's stream shows up on
-    /// disk, a live playlist file (….m3u8) or a directory under which every live.m3u8 that
-    /// appears counts (controld: <data-dir>/media/<input uid>). Blank lines and `#` comments
-    /// skipped.
+    /// Measure segment latency: a file whose line n is where connection n's segments are
+    /// listed: a live input's playback URL (controld: http://host:port/<input
+    /// uid>/manifest/video.m3u8, followed to its media playlist with blocking reloads) or a live
+    /// playlist file on disk (….m3u8, e.g. nginx-rtmp's). Blank lines and `#` comments skipped.
     #[arg(long)]
     playlists: Option<PathBuf>,
     /// Print only the totals lines.
@@ -167,6 +168,10 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         for error in &watcher.errors {
             eprintln!("cfstream-loadgen: playlists: {error}");
         }
+        if let Some(error) = &watcher.last_request_error {
+            let count = watcher.request_errors;
+            eprintln!("cfstream-loadgen: playback: {count} failed requests, the last: {error}");
+        }
         let latency = report::latency(&reports, watcher);
         Ok((reports, Some(latency)))
     })?;
@@ -178,14 +183,14 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 }
 
 /// The `--playlists` entries of the first `connections` connections.
-fn playlist_entries(text: &str, connections: usize) -> Result<Vec<PathBuf>, String> {
-    let entries: Vec<PathBuf> = text
+fn playlist_entries(text: &str, connections: usize) -> Result<Vec<Entry>, String> {
+    let entries = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(PathBuf::from)
+        .map(Entry::parse)
         .take(connections)
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     if entries.len() < connections {
         return Err(format!(
             "the playlists file lists {} entries but {connections} connections were asked for",
@@ -198,7 +203,7 @@ fn playlist_entries(text: &str, connections: usize) -> Result<Vec<PathBuf>, Stri
 /// Every connection's expected segments were seen (nothing left to wait for).
 fn complete(
     reports: &[ConnectionReport],
-    logs: &[std::collections::BTreeMap<PathBuf, latency::SegmentLog>],
+    logs: &[std::collections::BTreeMap<String, latency::SegmentLog>],
 ) -> bool {
     reports
         .iter()

@@ -2,7 +2,6 @@
 //! `--playlists`, the segment latency per connection and in all.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use crate::latency::{self, KeyframeSent, Outcome, SegmentLog, Totals};
 use crate::publisher::ConnectionReport;
@@ -87,7 +86,7 @@ pub fn print(targets: &[Target], reports: &[ConnectionReport], quiet: bool) {
 /// that reconnected into another recording or continued one (it is left out, "untracked").
 pub fn tracked<'a>(
     report: &'a ConnectionReport,
-    logs: &'a BTreeMap<PathBuf, SegmentLog>,
+    logs: &'a BTreeMap<String, SegmentLog>,
 ) -> Option<(&'a [KeyframeSent], Option<&'a SegmentLog>)> {
     let mut publishes = report.keyframes.iter().filter(|k| !k.is_empty());
     let mut recordings = logs.values().filter(|log| log.len() > 0);
@@ -111,6 +110,7 @@ pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport
         connections: reports.len(),
         target_duration_s: watcher.target_duration_s().unwrap_or(0),
         overflows: watcher.overflows,
+        request_errors: watcher.request_errors,
         ..Totals::default()
     };
     let connections = reports
@@ -179,13 +179,13 @@ mod tests {
             ..ConnectionReport::default()
         };
         let mut logs = BTreeMap::new();
-        logs.insert(PathBuf::from("a/live.m3u8"), log_of(&[4000]));
-        logs.insert(PathBuf::from("b/live.m3u8"), SegmentLog::default());
+        logs.insert("a/media-v.m3u8?rec=1".to_owned(), log_of(&[4000]));
+        logs.insert("a/media-v.m3u8?rec=2".to_owned(), SegmentLog::default());
         let (keyframes, log) = tracked(&report, &logs).unwrap();
         assert_eq!((keyframes.len(), log.unwrap().len()), (1, 1));
-        logs.insert(PathBuf::from("c/live.m3u8"), log_of(&[4000]));
+        logs.insert("a/media-v.m3u8?rec=3".to_owned(), log_of(&[4000]));
         assert!(tracked(&report, &logs).is_none());
-        logs.remove(&PathBuf::from("c/live.m3u8"));
+        logs.remove("a/media-v.m3u8?rec=3");
         report.keyframes.push(vec![keyframe]);
         assert!(tracked(&report, &logs).is_none());
     }

@@ -1,14 +1,13 @@
-//! Watches the live playlists the connections' streams produce, with one inotify instance on the
-//! load generator's single thread (no thread, no polling), and logs when each segment is first
-//! listed.
+//! Watches where the connections' segments are listed, on the load generator's single thread
+//! (no thread, no polling of media playlists), and logs when each segment is first listed.
 //!
-//! Connection n's entry (a line of `--playlists`) is either a playlist file (`….m3u8`) or a
-//! directory: then every `live.m3u8` that appears in it or in a subdirectory created after the
-//! start belongs to connection n (controld: `<data-dir>/media/<input uid>`, under which
-//! cfhlssink makes one directory per broadcast). Missing directories are waited for: the nearest
-//! existing ancestor is watched until they appear. Playlists are written by renaming a temporary
-//! file over them (`IN_MOVED_TO`) or in place (`IN_CLOSE_WRITE`); both count as an update.
-//! Playlists that already existed at the start count only from their next update.
+//! Connection n's entry (a line of `--playlists`) is either a playback URL (`http://…`: a live
+//! input's multivariant playlist on controld, followed over HTTP by [`crate::follow`]) or a
+//! playlist file on disk (`….m3u8`, as nginx-rtmp writes them), watched with one inotify
+//! instance: missing directories are waited for (the nearest existing ancestor is watched until
+//! they appear); playlists are written by renaming a temporary file over them (`IN_MOVED_TO`)
+//! or in place (`IN_CLOSE_WRITE`), both count as an update; a playlist that already existed at
+//! the start counts only from its next update.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -18,12 +17,41 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use inotify::{EventMask, EventStream, Inotify, WatchDescriptor, WatchMask, Watches};
+use reqwest::Url;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
+use crate::follow::{self, Event};
 use crate::latency::{self, SegmentLog};
 
-/// The playlist file name looked for under a directory entry (cfhlssink's live window).
-pub const LIVE_PLAYLIST: &str = "live.m3u8";
+/// Where one connection's segments are listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A live input's multivariant playlist URL.
+    Playback(Url),
+    /// A media playlist file.
+    File(PathBuf),
+}
+
+impl Entry {
+    /// `http(s)://…` is a playback URL, a path ending in `.m3u8` a playlist file.
+    pub fn parse(text: &str) -> Result<Entry, String> {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            return Url::parse(text)
+                .map(Entry::Playback)
+                .map_err(|e| format!("{text:?}: {e}"));
+        }
+        let path = PathBuf::from(text);
+        if text.contains("://") || !is_playlist_file(&path) {
+            return Err(format!(
+                "{text:?} is neither a playback URL (http://host/<input uid>/manifest/video.m3u8) \
+                 nor a playlist file (….m3u8)"
+            ));
+        }
+        Ok(Entry::File(path))
+    }
+}
 
 const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::MOVED_TO)
@@ -34,60 +62,77 @@ pub struct Watcher {
     watches: Watches,
     dirs: HashMap<WatchDescriptor, PathBuf>,
     watched: HashSet<PathBuf>,
-    /// Connection of each entry: a playlist file or a directory.
-    roots: HashMap<PathBuf, usize>,
-    /// Proper ancestors of the entries: watched on the way to them.
+    /// Connection of each playlist file entry.
+    files: HashMap<PathBuf, usize>,
+    /// Proper ancestors of the file entries: watched on the way to them.
     on_the_way: HashSet<PathBuf>,
-    /// Per connection: the segment log of each playlist file seen.
-    pub logs: Vec<BTreeMap<PathBuf, SegmentLog>>,
+    /// The followers of the playback URL entries, and what they report.
+    followers: JoinSet<()>,
+    followed: UnboundedReceiver<Event>,
+    /// Per connection: the segment log of each playlist seen (a file, or a recording's media
+    /// playlist URL).
+    pub logs: Vec<BTreeMap<String, SegmentLog>>,
     pub overflows: u64,
-    /// Errors after the start (a watch that could not be added, a failed read of the events).
+    /// Playback requests that failed (each is tried again).
+    pub request_errors: u64,
+    pub last_request_error: Option<String>,
+    /// Errors after the start that stop the watching (a watch that could not be added, a failed
+    /// read of the events).
     pub errors: Vec<String>,
 }
 
 impl Watcher {
     /// Watches `entries` (connection n = entry n); relative paths are taken from the current
     /// directory. Must run inside the tokio runtime.
-    pub fn new(entries: &[PathBuf]) -> io::Result<Watcher> {
+    pub fn new(entries: &[Entry]) -> io::Result<Watcher> {
         let cwd = std::env::current_dir()?;
         let events = Inotify::init()?.into_event_stream(vec![0; 64 * 1024])?;
         let watches = events.watches();
+        let (report, followed) = mpsc::unbounded_channel();
         let mut watcher = Watcher {
             events,
             watches,
             dirs: HashMap::new(),
             watched: HashSet::new(),
-            roots: HashMap::new(),
+            files: HashMap::new(),
             on_the_way: HashSet::new(),
+            followers: JoinSet::new(),
+            followed,
             logs: vec![BTreeMap::new(); entries.len()],
             overflows: 0,
+            request_errors: 0,
+            last_request_error: None,
             errors: vec![],
         };
-        let entries: Vec<PathBuf> = entries.iter().map(|e| cwd.join(e)).collect();
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(io::Error::other)?;
         for (n, entry) in entries.iter().enumerate() {
-            if watcher.roots.insert(entry.clone(), n).is_some() {
-                return Err(io::Error::other(format!(
-                    "{} is listed for two connections",
-                    entry.display()
-                )));
+            match entry {
+                Entry::Playback(url) => {
+                    let follower = follow::follow(client.clone(), n, url.clone(), report.clone());
+                    watcher.followers.spawn(follower);
+                }
+                Entry::File(path) => watcher.add_file_entry(n, cwd.join(path))?,
             }
-            watcher
-                .on_the_way
-                .extend(entry.ancestors().skip(1).map(Path::to_path_buf));
-        }
-        for entry in &entries {
-            let start = if is_playlist_file(entry) {
-                entry.parent().unwrap_or(entry)
-            } else {
-                entry
-            };
-            let existing = start
-                .ancestors()
-                .find(|dir| dir.is_dir())
-                .ok_or_else(|| io::Error::other(format!("{}: no directory", entry.display())))?;
-            watcher.add_dir(existing.to_path_buf(), false, Instant::now())?;
         }
         Ok(watcher)
+    }
+
+    fn add_file_entry(&mut self, n: usize, file: PathBuf) -> io::Result<()> {
+        if self.files.insert(file.clone(), n).is_some() {
+            return Err(io::Error::other(format!(
+                "{} is listed for two connections",
+                file.display()
+            )));
+        }
+        self.on_the_way
+            .extend(file.ancestors().skip(1).map(Path::to_path_buf));
+        let existing = (file.ancestors().skip(1))
+            .find(|dir| dir.is_dir())
+            .ok_or_else(|| io::Error::other(format!("{}: no directory", file.display())))?;
+        self.add_dir(existing.to_path_buf(), false, Instant::now())
     }
 
     /// Handles events until `until` completes; returns its output.
@@ -97,6 +142,7 @@ impl Watcher {
             tokio::select! {
                 output = &mut until => return output,
                 event = self.events.next(), if self.errors.is_empty() => self.handle(event),
+                Some(event) = self.followed.recv() => self.followed(event),
             }
         }
     }
@@ -106,12 +152,33 @@ impl Watcher {
     pub async fn watch_while(
         &mut self,
         deadline: tokio::time::Instant,
-        done: impl Fn(&[BTreeMap<PathBuf, SegmentLog>]) -> bool,
+        done: impl Fn(&[BTreeMap<String, SegmentLog>]) -> bool,
     ) {
         while !done(&self.logs) && self.errors.is_empty() {
             tokio::select! {
                 () = sleep_until(deadline) => return,
                 event = self.events.next() => self.handle(event),
+                Some(event) = self.followed.recv() => self.followed(event),
+            }
+        }
+    }
+
+    fn followed(&mut self, event: Event) {
+        match event {
+            Event::Listed {
+                connection,
+                recording,
+                playlist,
+                seen,
+            } => {
+                self.logs[connection]
+                    .entry(recording)
+                    .or_default()
+                    .update(&playlist, seen);
+            }
+            Event::Failed(error) => {
+                self.request_errors += 1;
+                self.last_request_error = Some(error);
             }
         }
     }
@@ -162,8 +229,7 @@ impl Watcher {
                 self.errors.push(error.to_string());
             }
         }
-        let known: Vec<PathBuf> = self.logs.iter().flat_map(|l| l.keys().cloned()).collect();
-        for path in known {
+        for path in self.files.keys().cloned().collect::<Vec<_>>() {
             self.playlist_changed(&path, now);
         }
     }
@@ -207,26 +273,13 @@ impl Watcher {
         Ok(())
     }
 
-    /// On the way to an entry, an entry, or under a directory entry.
+    /// On the way to a file entry.
     fn wanted_dir(&self, dir: &Path) -> bool {
-        self.on_the_way.contains(dir) || dir.ancestors().any(|a| self.roots.contains_key(a))
-    }
-
-    /// The connection a playlist file belongs to.
-    fn connection_of(&self, file: &Path) -> Option<usize> {
-        if let Some(&n) = self.roots.get(file) {
-            return Some(n);
-        }
-        if file.file_name() != Some(OsStr::new(LIVE_PLAYLIST)) {
-            return None;
-        }
-        file.ancestors()
-            .skip(1)
-            .find_map(|dir| self.roots.get(dir).copied())
+        self.on_the_way.contains(dir)
     }
 
     fn playlist_changed(&mut self, path: &Path, now: Instant) {
-        let Some(n) = self.connection_of(path) else {
+        let Some(&n) = self.files.get(path) else {
             return;
         };
         // Gone already (a rename raced us) or not a playlist: the next update will tell.
@@ -235,7 +288,7 @@ impl Watcher {
         };
         if let Some(playlist) = latency::parse_playlist(&text) {
             self.logs[n]
-                .entry(path.to_path_buf())
+                .entry(path.display().to_string())
                 .or_default()
                 .update(&playlist, now);
         }
@@ -252,55 +305,66 @@ mod tests {
     use std::time::Duration;
 
     const PLAYLIST: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n\
-        #EXTINF:4.000,\nseg-00000000.ts\n";
+        #EXTINF:4.000,\nbench1-0.ts\n";
 
     fn write_atomically(path: &Path, text: &str) {
-        let tmp = path.with_file_name(".live.m3u8.tmp");
+        let tmp = path.with_file_name(".playlist.tmp");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(tmp, path).unwrap();
     }
 
+    #[test]
+    fn entries_are_playback_urls_or_playlist_files() {
+        let url = "http://127.0.0.1:8080/abc/manifest/video.m3u8";
+        assert_eq!(
+            Entry::parse(url),
+            Ok(Entry::Playback(Url::parse(url).unwrap()))
+        );
+        assert_eq!(
+            Entry::parse("hls/bench1-1.m3u8"),
+            Ok(Entry::File("hls/bench1-1.m3u8".into()))
+        );
+        for bad in ["media/input", "http://", "ftp://x/y.m3u8"] {
+            assert!(Entry::parse(bad).is_err(), "{bad}");
+        }
+    }
+
     #[tokio::test(flavor = "current_thread")]
-    async fn finds_playlists_in_directories_made_after_the_start() {
+    async fn finds_playlist_files_in_directories_made_after_the_start() {
         let root = tempfile::tempdir().unwrap();
-        let media = root.path().join("media");
-        std::fs::create_dir(&media).unwrap();
-        // An old broadcast of input a: ignored until it changes.
-        std::fs::create_dir_all(media.join("a/old")).unwrap();
-        std::fs::write(media.join("a/old").join(LIVE_PLAYLIST), PLAYLIST).unwrap();
-        let entries = [
-            media.join("a"),
-            media.join("b"),
-            root.path().join("c/x/live.m3u8"),
-        ];
+        // An old playlist: ignored until it changes.
+        let old = root.path().join("a/old.m3u8");
+        std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+        std::fs::write(&old, PLAYLIST).unwrap();
+        let late = root.path().join("b/made/later.m3u8");
+        let deep = root.path().join("c/x/live.m3u8");
+        let entries = [&old, &late, &deep].map(|p| Entry::File(p.clone()));
         let mut watcher = Watcher::new(&entries).unwrap();
 
-        let video_b = media.join("b/video1");
-        let file_c = root.path().join("c/x/live.m3u8");
         let make = async {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            std::fs::create_dir_all(&video_b).unwrap();
+            std::fs::create_dir_all(late.parent().unwrap()).unwrap();
             // Written before the tool can have watched the new directory: found by its scan.
-            write_atomically(&video_b.join(LIVE_PLAYLIST), PLAYLIST);
-            std::fs::create_dir_all(file_c.parent().unwrap()).unwrap();
+            write_atomically(&late, PLAYLIST);
+            std::fs::create_dir_all(deep.parent().unwrap()).unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
-            std::fs::write(file_c.with_file_name("other.m3u8"), PLAYLIST).unwrap();
-            write_atomically(&file_c, PLAYLIST);
+            std::fs::write(deep.with_file_name("other.m3u8"), PLAYLIST).unwrap();
+            write_atomically(&deep, PLAYLIST);
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         watcher.watch_until(make).await;
         assert!(watcher.errors.is_empty(), "{:?}", watcher.errors);
         assert!(watcher.logs[0].is_empty());
-        let b: Vec<&PathBuf> = watcher.logs[1].keys().collect();
-        assert_eq!(b, [&video_b.join(LIVE_PLAYLIST)]);
+        let b: Vec<&String> = watcher.logs[1].keys().collect();
+        assert_eq!(b, [&late.display().to_string()]);
         assert_eq!(watcher.logs[1].values().next().unwrap().len(), 1);
-        let c: Vec<&PathBuf> = watcher.logs[2].keys().collect();
-        assert_eq!(c, [&file_c]);
+        let c: Vec<&String> = watcher.logs[2].keys().collect();
+        assert_eq!(c, [&deep.display().to_string()]);
         assert_eq!(watcher.target_duration_s(), Some(4));
 
         // An update of the old playlist counts from then on.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        write_atomically(&media.join("a/old").join(LIVE_PLAYLIST), PLAYLIST);
+        write_atomically(&old, PLAYLIST);
         watcher
             .watch_while(deadline, |logs| !logs[0].is_empty())
             .await;

@@ -296,7 +296,7 @@ fn allowed_origins_accept_and_refuse() {
     // Not live: an allowed request gets 204 for the manifest and 404 for a segment (it passed
     // the origin check); a refused one gets 403 for both.
     let manifest = format!("{}/{uid}/manifest/video.m3u8", controld.base_url());
-    let segment = format!("{}/{uid}/manifest/seg-00000000.ts", controld.base_url());
+    let segment = format!("{}/{uid}/manifest/seg-00000000.v.m4s", controld.base_url());
     for origin in [
         "https://www.example.com",
         "http://a.b.example.com",

@@ -1,8 +1,8 @@
 //! Chaos (issue 17, item 8): controld is killed with SIGKILL again and again while publishers
 //! stream, and restarted each time on the same data dir and RTMP port. After every restart each
 //! input takes its publisher back; at the end no video is left `live-inprogress`, every segment
-//! a recording listed when the process died is still listed, and every segment listed by any
-//! playlist on disk decodes.
+//! a recording listed when the process died is still listed, and every segment any recording's
+//! `index.log` lists decodes (with its init segment).
 //!
 //! The kill moments are random but seeded (`CHAOS_SEED=N` replays a run): each round waits
 //! until every input's recording listed a segment since the restart, then for a random number
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cfstream_e2e::playback::{IndexLog, standalone_file};
 use cfstream_e2e::{
     ChildGuard, Controld, Media, decode_all, free_loopback_port, loadgen_binary, wait_for,
 };
@@ -50,43 +51,28 @@ fn seed() -> u64 {
         .unwrap_or(DEFAULT_SEED)
 }
 
-/// The playlists under `media/<input>/<video>/` whose name is `name` (any `.m3u8` when `None`).
-fn playlists(media: &Path, name: Option<&str>) -> Vec<PathBuf> {
+/// The recording directories `media/<input>/<video>/` that hold an `index.log`.
+fn recordings(media: &Path) -> Vec<PathBuf> {
     let entries = |dir: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(dir)
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default()
     };
-    let mut found = Vec::new();
-    for video_dir in entries(media).iter().flat_map(|input| entries(input)) {
-        for file in entries(&video_dir) {
-            let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let wanted = match name {
-                Some(name) => file_name == name,
-                None => file_name.ends_with(".m3u8"),
-            };
-            if wanted {
-                found.push(file);
-            }
-        }
-    }
-    found
+    entries(media)
+        .iter()
+        .flat_map(|input| entries(input))
+        .filter(|dir| dir.join("index.log").is_file())
+        .collect()
 }
 
-/// The segment files listed by those playlists.
-fn listed_segments(media: &Path, name: Option<&str>) -> BTreeSet<PathBuf> {
+/// The segment files (each with its init segment) the recordings' `index.log`s list.
+fn listed_segments(media: &Path) -> BTreeSet<(PathBuf, PathBuf)> {
     let mut listed = BTreeSet::new();
-    for playlist in playlists(media, name) {
-        let Ok(text) = std::fs::read_to_string(&playlist) else {
-            continue;
-        };
-        let dir = playlist.parent().unwrap();
-        listed.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|segment| dir.join(segment)),
-        );
+    for dir in recordings(media) {
+        let index = IndexLog::read(&dir);
+        for (init, segment) in index.files("v").into_iter().chain(index.files("a")) {
+            listed.insert((dir.join(segment), dir.join(init)));
+        }
     }
     listed
 }
@@ -94,7 +80,7 @@ fn listed_segments(media: &Path, name: Option<&str>) -> BTreeSet<PathBuf> {
 /// How many segments the recordings of each input (`media/<input uid>/`) list.
 fn recorded_per_input(media: &Path) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    for segment in listed_segments(media, Some("video.m3u8")) {
+    for (segment, _) in listed_segments(media) {
         let input = segment.strip_prefix(media).unwrap().iter().next().unwrap();
         *counts
             .entry(input.to_string_lossy().into_owned())
@@ -167,8 +153,8 @@ fn await_publishers(controld: &Controld, inputs: &[(String, String)], what: &str
 }
 
 /// Decodes every file on two threads; the failures as `(file, ffmpeg's messages)`.
-fn undecodable(files: &BTreeSet<PathBuf>) -> Vec<(PathBuf, String)> {
-    let files: Vec<&PathBuf> = files.iter().collect();
+fn undecodable(files: &BTreeSet<(PathBuf, PathBuf)>) -> Vec<(PathBuf, String)> {
+    let files: Vec<&(PathBuf, PathBuf)> = files.iter().collect();
     let half = files.len().div_ceil(2).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = files
@@ -177,9 +163,13 @@ fn undecodable(files: &BTreeSet<PathBuf>) -> Vec<(PathBuf, String)> {
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .filter_map(|f| {
-                            let err = decode_all(f.to_str().unwrap()).err()?;
-                            Some(((*f).clone(), err))
+                        .filter_map(|(segment, init)| {
+                            let dir = segment.parent().unwrap();
+                            let name =
+                                |p: &PathBuf| p.file_name().unwrap().to_str().unwrap().to_owned();
+                            let file = standalone_file(dir, &name(init), &name(segment));
+                            let err = decode_all(file.path().to_str().unwrap()).err()?;
+                            Some((segment.clone(), err))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -216,16 +206,16 @@ fn sigkill_under_load_loses_nothing_and_every_publisher_comes_back() {
             &format!("round {round}: a new segment recorded for every input"),
         );
         let extra = dice.up_to(STREAMS);
-        let before = listed_segments(&media, None).len();
+        let before = listed_segments(&media).len();
         wait_for(
             &format!("round {round}: {extra} more segments listed"),
             TAKE_BACK,
-            || (listed_segments(&media, None).len() >= before + extra).then_some(()),
+            || (listed_segments(&media).len() >= before + extra).then_some(()),
         );
         let killed = Instant::now();
         controld = controld.kill9_then(|data| {
             let media = data.join("media");
-            listed_at_kills.extend(listed_segments(&media, Some("video.m3u8")));
+            listed_at_kills.extend(listed_segments(&media));
             at_kill = recorded_per_input(&media);
         });
         await_publishers(
@@ -271,21 +261,17 @@ fn sigkill_under_load_loses_nothing_and_every_publisher_comes_back() {
         assert_eq!(video["status"]["state"], "ready", "{video}");
     }
 
-    let recorded = listed_segments(&media, Some("video.m3u8"));
+    let recorded = listed_segments(&media);
     let dropped: Vec<_> = listed_at_kills.difference(&recorded).collect();
     assert!(
         dropped.is_empty(),
         "segments listed when controld died are no longer listed: {dropped:?}"
     );
-    for playlist in playlists(&media, None) {
-        let text = std::fs::read_to_string(&playlist).unwrap();
-        assert!(
-            text.trim_end().ends_with("#EXT-X-ENDLIST"),
-            "{} is not finished:\n{text}",
-            playlist.display()
-        );
+    for dir in recordings(&media) {
+        let index = IndexLog::read(&dir);
+        assert!(index.ended, "{} is not finished: {index:?}", dir.display());
     }
-    let listed = listed_segments(&media, None);
+    let listed = listed_segments(&media);
     let failures = undecodable(&listed);
     eprintln!(
         "chaos: {KILLS} kills, {} videos, {} segments listed, {} do not decode",

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cfstream_e2e::playback::{IndexLog, media_playlist_url, standalone_segment};
 use cfstream_e2e::{
     ACCOUNT_ID, API_TOKEN, Api, Controld, Encoding, Publisher, controld_binary, decode_all,
     http_get, open_fds, open_files_limits, proc_status_bytes, progress_out_time,
@@ -36,12 +37,6 @@ fn state_is(state: &'static str) -> impl Fn(&Value) -> bool {
     move |current| current["state"] == state
 }
 
-fn text(url: &str) -> String {
-    let (status, _, body) = http_get(url);
-    assert_eq!(status, 200, "{url}");
-    String::from_utf8(body).unwrap()
-}
-
 /// The video the input is recording now (`/{uid}/lifecycle`).
 fn current_video(controld: &Controld, input: &str) -> Option<String> {
     let (_, _, body) = http_get(&format!("{}/{input}/lifecycle", controld.base_url()));
@@ -65,6 +60,8 @@ fn await_ready_videos(api: &Api, uid: &str, count: usize) -> Vec<Value> {
 #[derive(Clone, Debug, PartialEq)]
 struct Segment {
     uri: String,
+    /// Its init segment (`EXT-X-MAP`).
+    init: String,
     seconds: f64,
     /// Preceded by `EXT-X-DISCONTINUITY`.
     discontinuity: bool,
@@ -92,9 +89,11 @@ impl Playlist {
             segments: vec![],
             ended: false,
         };
-        let (mut seconds, mut discontinuity) = (None, false);
+        let (mut seconds, mut discontinuity, mut init) = (None, false, String::new());
         for line in complete.lines().map(str::trim) {
-            if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            if let Some(v) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+                init = v.split('"').next().unwrap_or_default().to_owned();
+            } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
                 playlist.media_sequence = v.parse().unwrap();
             } else if let Some(v) = line.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:") {
                 playlist.discontinuity_sequence = v.parse().unwrap();
@@ -107,6 +106,7 @@ impl Playlist {
             } else if !line.is_empty() && !line.starts_with('#') {
                 playlist.segments.push(Segment {
                     uri: line.to_owned(),
+                    init: init.clone(),
                     seconds: seconds
                         .take()
                         .unwrap_or_else(|| panic!("no EXTINF: {text}")),
@@ -124,8 +124,9 @@ impl Playlist {
     /// Segment names follow the media sequence without a hole.
     fn assert_contiguous(&self) {
         for (n, segment) in self.segments.iter().enumerate() {
-            let expected = format!("seg-{:08}.ts", self.media_sequence + n as u64);
-            assert_eq!(segment.uri, expected, "a segment is missing: {self:?}");
+            let expected = format!("seg-{:08}.v.m4s", self.media_sequence + n as u64);
+            let name = segment.uri.split('?').next().unwrap_or_default();
+            assert_eq!(name, expected, "a segment is missing: {self:?}");
         }
     }
 
@@ -151,24 +152,56 @@ fn recording_dir(controld: &Controld, input: &str, video: &str) -> PathBuf {
         .join(video)
 }
 
-/// `video.m3u8` of a recording as it is on disk (also while it is being recorded).
+/// The video track of a recording as its `index.log` on disk lists it (also while it is being
+/// recorded), in the shape of its media playlist.
 fn playlist_on_disk(dir: &Path) -> Playlist {
-    Playlist::parse(&std::fs::read_to_string(dir.join("video.m3u8")).unwrap_or_default())
+    let index = IndexLog::read(dir);
+    let video: Vec<_> = index.segments.iter().filter(|s| s.0 == "v").collect();
+    let first_run = video.first().map_or(0, |s| s.3);
+    Playlist {
+        media_sequence: video.first().map_or(0, |s| s.1),
+        discontinuity_sequence: first_run,
+        segments: video
+            .iter()
+            .scan(first_run, |run, s| {
+                let discontinuity = s.3 != *run;
+                *run = s.3;
+                Some(Segment {
+                    uri: format!("seg-{:08}.v.m4s", s.1),
+                    init: format!("init-{:08}.v.mp4", s.3),
+                    // As EXTINF shows it: milliseconds.
+                    seconds: (s.2 * 1000.0).round() / 1000.0,
+                    discontinuity,
+                })
+            })
+            .collect(),
+        ended: index.ended,
+    }
 }
 
-/// Every listed segment is served (200, `video/mp2t`) and decodes on its own.
+/// The media playlist a multivariant playlist URL leads to, when it answers 200.
+fn media_text(multivariant: &str) -> Option<String> {
+    let (status, _, body) = http_get(&media_playlist_url(multivariant)?);
+    (status == 200).then(|| String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Every listed segment is served (200, `video/iso.segment`) and decodes on its own (with its
+/// init segment).
 fn assert_segments_play(base: &str, video: &str, playlist: &Playlist) {
     assert!(!playlist.segments.is_empty(), "nothing listed");
+    let manifest = format!("{base}/{video}/manifest/video.m3u8");
     for segment in &playlist.segments {
         let url = format!("{base}/{video}/manifest/{}", segment.uri);
         let (status, content_type, body) = http_get(&url);
         assert_eq!(
             (status, content_type.as_str()),
-            (200, "video/mp2t"),
+            (200, "video/iso.segment"),
             "{url}"
         );
         assert!(!body.is_empty(), "{url} is empty");
-        decode_all(&url).unwrap_or_else(|e| panic!("{url} does not decode: {e}"));
+        let file = standalone_segment(&manifest, &segment.init, &segment.uri);
+        decode_all(file.path().to_str().unwrap())
+            .unwrap_or_else(|e| panic!("{url} does not decode: {e}"));
     }
 }
 
@@ -300,7 +333,7 @@ fn publishers_killed_at_random_reconnect_with_exact_discontinuities() {
         let videos = await_ready_videos(&api, uid, 1);
         let video = videos[0]["uid"].as_str().unwrap();
         let url = format!("{base}/{video}/manifest/video.m3u8");
-        let raw = text(&url);
+        let raw = media_text(&url).expect("a recorded playlist");
         let playlist = Playlist::parse(&raw);
         assert!(playlist.ended, "{raw}");
         assert_eq!(
@@ -394,7 +427,8 @@ fn controld_killed_under_load_restarts_with_every_listed_segment_intact() {
             listed[0]["status"]["state"], "ready",
             "crashed recording closed"
         );
-        let raw = text(&format!("{base}/{video}/manifest/video.m3u8"));
+        let raw = media_text(&format!("{base}/{video}/manifest/video.m3u8"))
+            .expect("a recorded playlist");
         let after = Playlist::parse(&raw);
         assert!(after.ended, "{raw}");
         assert_still_listed(before, &after);
@@ -409,7 +443,7 @@ fn controld_killed_under_load_restarts_with_every_listed_segment_intact() {
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".ts"))
+            .filter(|n| n.ends_with(".v.m4s"))
             .collect();
         on_disk.sort();
         let listed_uris: Vec<&str> = after.segments.iter().map(|s| s.uri.as_str()).collect();
@@ -428,9 +462,11 @@ fn controld_killed_under_load_restarts_with_every_listed_segment_intact() {
             let video = current_video(&controld, uid).filter(|v| v != old_video)?;
             let dir = recording_dir(&controld, uid, &video);
             let first = playlist_on_disk(&dir).segments.into_iter().next()?;
-            Some((video, first.uri))
+            Some((video, first))
         });
-        decode_all(&format!("{base}/{video}/manifest/{segment}"))
+        let manifest = format!("{base}/{video}/manifest/video.m3u8");
+        let file = standalone_segment(&manifest, &segment.init, &segment.uri);
+        decode_all(file.path().to_str().unwrap())
             .unwrap_or_else(|e| panic!("new segment of {uid}: {e}"));
         assert_eq!(api.videos_of(uid).len(), 2);
     }
@@ -585,9 +621,7 @@ fn watch_live(url: &str, stop: &AtomicBool, appeared: &AtomicUsize) -> LiveWatch
     let mut watch = LiveWatch::default();
     let mut newest = None;
     while !stop.load(Ordering::Relaxed) {
-        let (status, _, body) = http_get(url);
-        if status == 200 {
-            let text = String::from_utf8_lossy(&body);
+        if let Some(text) = media_text(url) {
             let playlist = Playlist::parse(&text);
             let last = playlist.media_sequence + playlist.segments.len() as u64;
             if newest.is_some_and(|n| last > n) {
@@ -649,13 +683,8 @@ fn hostile_clients_leave_live_inputs_and_memory_alone() {
     api.await_status(&uid, "connected", state_is("connected"));
     let live = format!("{base}/{uid}/manifest/video.m3u8");
     wait_for("2 live segments", Duration::from_secs(60), || {
-        let (status, _, body) = http_get(&live);
-        (status == 200
-            && Playlist::parse(&String::from_utf8_lossy(&body))
-                .segments
-                .len()
-                >= 2)
-            .then_some(())
+        let text = media_text(&live)?;
+        (Playlist::parse(&text).segments.len() >= 2).then_some(())
     });
     let entered_at = api.input(&uid)["status"]["current"]["statusEnteredAt"].clone();
     let video = current_video(&controld, &uid).expect("recording");
@@ -1016,7 +1045,7 @@ fn disk_full_gives_a_clear_error_and_recovers_when_space_returns() {
         .find(|v| v["uid"] != video.as_str())
         .expect("a new video");
     let url = new["playback"]["hls"].as_str().unwrap();
-    let playlist = Playlist::parse(&text(url));
+    let playlist = Playlist::parse(&media_text(url).expect("a recorded playlist"));
     assert!(playlist.ended && playlist.seconds() >= 8.0, "{playlist:?}");
     decode_all(url).expect("the new recording decodes");
     drop(controld);

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use cfstream_e2e::playback::{
+    audio_playlist_url, media_playlist_url, resolve, segments_with_init, standalone_segment,
+};
 use cfstream_e2e::{
     Api, Controld, Encoding, Media, Publisher, decode_all, ffprobe_streams, http_get, wait_for,
 };
@@ -114,23 +117,39 @@ fn publish_plays_live_and_becomes_a_ready_video() {
         recording_url,
         format!("{base}/{video_uid}/manifest/video.m3u8")
     );
-    let playlist = text(&recording_url);
-    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
     decode_all(&recording_url).expect("the recording decodes");
-    let segment = playlist
-        .lines()
-        .find(|l| l.ends_with(".ts"))
+    let video_url = media_playlist_url(&recording_url).expect("a video playlist");
+    let playlist = text(&video_url);
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let (init, segment) = segments_with_init(&playlist)
+        .into_iter()
+        .next()
         .expect("a segment");
-    let segment_url = format!("{base}/{video_uid}/manifest/{segment}");
-    let (status, content_type, _) = http_get(&segment_url);
-    assert_eq!((status, content_type.as_str()), (200, "video/mp2t"));
+    let (status, content_type, _) = http_get(&resolve(&video_url, &segment));
+    assert_eq!((status, content_type.as_str()), (200, "video/iso.segment"));
+    let (status, content_type, _) = http_get(&resolve(&video_url, &init));
+    assert_eq!((status, content_type.as_str()), (200, "video/mp4"));
     // The first segment has audio too, although flvdemux adds its audio pad after the first
-    // video frame went into cfhlssink.
-    let streams = ffprobe_streams(&segment_url).expect("ffprobe reads the first segment");
-    assert!(
-        streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()),
-        "{segment}: {streams:?}"
+    // video frame went into cfhlssink: the audio track's segment 0 covers the same interval.
+    let audio_url = audio_playlist_url(&recording_url).expect("an audio playlist");
+    let audio = text(&audio_url);
+    let (audio_init, audio_segment) = segments_with_init(&audio)
+        .into_iter()
+        .next()
+        .expect("an audio segment");
+    assert_eq!(
+        (segment.split('.').next(), audio_segment.split('.').next()),
+        (Some("seg-00000000"), Some("seg-00000000")),
+        "{playlist}\n{audio}"
     );
+    let file = standalone_segment(&audio_url, &audio_init, &audio_segment);
+    let streams =
+        ffprobe_streams(file.path().to_str().unwrap()).expect("ffprobe the first audio segment");
+    assert!(streams.contains(&"aac".to_owned()), "{streams:?}");
+    let file = standalone_segment(&video_url, &init, &segment);
+    let streams =
+        ffprobe_streams(file.path().to_str().unwrap()).expect("ffprobe the first segment");
+    assert!(streams.contains(&"h264".to_owned()), "{streams:?}");
 
     // DELETE removes the row and the files.
     let dir = controld
@@ -176,7 +195,8 @@ fn reconnect_within_timeout_continues_the_video_with_a_discontinuity() {
     api.ok("POST", &format!("/live_inputs/{uid}/disable"), None);
 
     let videos = await_ready_videos(&api, &uid, 1);
-    let playlist = text(videos[0]["playback"]["hls"].as_str().unwrap());
+    let multivariant = videos[0]["playback"]["hls"].as_str().unwrap();
+    let playlist = text(&media_playlist_url(multivariant).expect("a video playlist"));
     assert_eq!(
         playlist.matches("#EXT-X-DISCONTINUITY\n").count(),
         1,
@@ -405,18 +425,24 @@ fn first_segment_of_a_recording_has_audio() {
     assert!(status.success(), "ffmpeg: {err}");
     let videos = await_ready_videos(&api, &uid, 1);
     let recording_url = videos[0]["playback"]["hls"].as_str().unwrap().to_owned();
-    let playlist = text(&recording_url);
-    let first = playlist
-        .lines()
-        .find(|l| l.ends_with(".ts"))
-        .expect("a segment");
-    assert_eq!(first, "seg-00000000.ts", "{playlist}");
-    let base = recording_url.trim_end_matches("video.m3u8");
-    for segment in playlist.lines().filter(|l| l.ends_with(".ts")) {
-        let streams = ffprobe_streams(&format!("{base}{segment}")).expect("ffprobe a segment");
-        assert!(
-            streams.contains(&"h264".to_owned()) && streams.contains(&"aac".to_owned()),
-            "{segment}: {streams:?}"
-        );
+    for (kind, url) in [
+        (
+            "h264",
+            media_playlist_url(&recording_url).expect("a video playlist"),
+        ),
+        (
+            "aac",
+            audio_playlist_url(&recording_url).expect("an audio playlist"),
+        ),
+    ] {
+        let playlist = text(&url);
+        let segments = segments_with_init(&playlist);
+        assert!(segments[0].1.starts_with("seg-00000000."), "{playlist}");
+        for (init, segment) in segments {
+            let file = standalone_segment(&url, &init, &segment);
+            let streams =
+                ffprobe_streams(file.path().to_str().unwrap()).expect("ffprobe a segment");
+            assert!(streams.contains(&kind.to_owned()), "{segment}: {streams:?}");
+        }
     }
 }

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use cfstream_e2e::playback::{
+    IndexLog, media_playlist_url, segments_with_init, standalone_file, standalone_segment,
+};
 use cfstream_e2e::{Controld, Encoding, Publisher, decode_all, http_get, wait_for};
 use serde_json::{Value, json};
 
@@ -47,7 +50,8 @@ fn await_recorded(controld: &Controld, input: &str, seconds: f64) -> String {
             let (_, _, body) = http_get(&format!("{base}/{input}/lifecycle"));
             let lifecycle: Value = serde_json::from_slice(&body).ok()?;
             let video = lifecycle["videoUID"].as_str()?.to_owned();
-            let (status, _, body) = http_get(&format!("{base}/{video}/manifest/video.m3u8"));
+            let media = media_playlist_url(&format!("{base}/{video}/manifest/video.m3u8"))?;
+            let (status, _, body) = http_get(&media);
             let listed = listed_seconds(&String::from_utf8_lossy(&body));
             (status == 200 && listed >= seconds).then_some(video)
         },
@@ -57,7 +61,8 @@ fn await_recorded(controld: &Controld, input: &str, seconds: f64) -> String {
 /// Every segment listed in the finished recording playlist decodes on its own.
 fn assert_recording_closed_and_playable(controld: &Controld, video: &str) {
     let base = controld.base_url();
-    let url = format!("{base}/{video}/manifest/video.m3u8");
+    let multivariant = format!("{base}/{video}/manifest/video.m3u8");
+    let url = media_playlist_url(&multivariant).expect("a video playlist");
     let (status, _, body) = http_get(&url);
     assert_eq!(status, 200);
     let playlist = String::from_utf8(body).unwrap();
@@ -66,8 +71,9 @@ fn assert_recording_closed_and_playable(controld: &Controld, video: &str) {
         listed_seconds(&playlist) >= 8.0,
         "what was listed before the kill stays: {playlist}"
     );
-    for segment in playlist.lines().filter(|l| l.ends_with(".ts")) {
-        decode_all(&format!("{base}/{video}/manifest/{segment}"))
+    for (init, segment) in segments_with_init(&playlist) {
+        let file = standalone_segment(&url, &init, &segment);
+        decode_all(file.path().to_str().unwrap())
             .unwrap_or_else(|e| panic!("{segment} does not decode: {e}"));
     }
 }
@@ -123,11 +129,11 @@ fn sigterm_finishes_live_recordings() {
     );
     publisher.kill();
     let dir = data_dir.path().join(relative);
-    let playlist = std::fs::read_to_string(dir.join("video.m3u8")).unwrap();
-    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
-    assert!(listed_seconds(&playlist) >= 4.0, "{playlist}");
-    for segment in playlist.lines().filter(|l| l.ends_with(".ts")) {
-        decode_all(dir.join(segment).to_str().unwrap())
-            .unwrap_or_else(|e| panic!("{segment}: {e}"));
+    let index = IndexLog::read(&dir);
+    assert!(index.ended, "{index:?}");
+    assert!(index.video_seconds() >= 4.0, "{index:?}");
+    for (init, segment) in index.files("v").into_iter().chain(index.files("a")) {
+        let file = standalone_file(&dir, &init, &segment);
+        decode_all(file.path().to_str().unwrap()).unwrap_or_else(|e| panic!("{segment}: {e}"));
     }
 }

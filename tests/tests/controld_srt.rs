@@ -6,6 +6,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use cfstream_e2e::playback::{media_playlist_url, segment_uris};
 use cfstream_e2e::{
     AAC_64K, Api, Controld, Encoding, MP3_64K, Media, Publisher, decode_all, ffprobe_streams,
     http_get, proc_status_bytes, wait_for,
@@ -44,19 +45,21 @@ fn assert_refused(url: &str) {
 }
 
 fn segments_of(controld: &Controld, uid: &str) -> usize {
-    let (status, _, body) = http_get(&format!(
-        "{}/{uid}/manifest/video.m3u8",
-        controld.base_url()
-    ));
+    let multivariant = format!("{}/{uid}/manifest/video.m3u8", controld.base_url());
+    let Some(media) = media_playlist_url(&multivariant) else {
+        return 0;
+    };
+    let (status, _, body) = http_get(&media);
     if status != 200 {
         return 0;
     }
     let playlist = String::from_utf8_lossy(&body).into_owned();
-    let last = playlist
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("seg-")?
-                .strip_suffix(".ts")?
+    let last = segment_uris(&playlist)
+        .iter()
+        .filter_map(|uri| {
+            uri.strip_prefix("seg-")?
+                .split('.')
+                .next()?
                 .parse::<usize>()
                 .ok()
         })
@@ -100,7 +103,8 @@ fn srt_caller_is_live_with_its_stream_id_and_passphrase_and_reconnects() {
         (videos.len() == 1 && videos[0]["status"]["state"] == "ready").then_some(videos)
     });
     let hls = videos[0]["playback"]["hls"].as_str().unwrap();
-    let playlist = String::from_utf8(http_get(hls).2).unwrap();
+    let media = media_playlist_url(hls).expect("a video playlist");
+    let playlist = String::from_utf8(http_get(&media).2).unwrap();
     assert_eq!(
         playlist.matches("#EXT-X-DISCONTINUITY\n").count(),
         1,

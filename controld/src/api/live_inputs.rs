@@ -53,6 +53,9 @@ pub(super) struct LiveInputBody {
     #[schema(value_type = Option<String>)]
     default_creator: Option<Option<String>>,
     recording: Option<RecordingBody>,
+    /// Serve low-latency HLS (parts, blocking reload) on the input's manifests by default, as
+    /// `?protocol=llhls` does per request. Default false.
+    prefer_low_latency: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -146,6 +149,8 @@ pub(super) struct LiveInputView {
     delete_recording_after_days: Option<u32>,
     default_creator: Option<String>,
     recording: RecordingSettings,
+    /// LL-HLS by default on the input's manifests.
+    prefer_low_latency: bool,
     rtmps: Option<Endpoint>,
     rtmp: Endpoint,
     /// `null` when controld runs with `--srt off`.
@@ -186,7 +191,12 @@ struct LiveInputList {
 
 fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
     let uid = input.uid.clone();
-    let mut entries = state.store.read(|c| status::history(c, &uid))?;
+    let (mut entries, prefer_low_latency) = state.store.read(|c| {
+        Ok((
+            status::history(c, &uid)?,
+            rows::prefer_low_latency(c, &uid)?,
+        ))
+    })?;
     let status = (!entries.is_empty()).then(|| {
         let current = entries.remove(0);
         StatusView {
@@ -235,6 +245,7 @@ fn view(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
         delete_recording_after_days: input.delete_recording_after_days,
         default_creator: input.default_creator,
         recording: input.recording,
+        prefer_low_latency,
         status,
         keys_rotated_at: input.keys_rotated_at,
     }))
@@ -256,10 +267,24 @@ pub fn load(state: &AppState, account: &str, uid: &str) -> Result<LiveInput, Api
         .ok_or_else(ApiError::live_input_not_found)
 }
 
-/// Persists the input and tells the pipeline manager (which may cut a live publisher).
-async fn save(state: &AppState, input: LiveInput) -> Result<Response, ApiError> {
+/// Persists the input (and `preferLowLatency` when given) and tells the pipeline manager (which
+/// may cut a live publisher).
+async fn save(
+    state: &AppState,
+    input: LiveInput,
+    prefer_low_latency: Option<bool>,
+) -> Result<Response, ApiError> {
     let row = input.clone();
-    state.store.write(move |c| rows::save(c, &row)).await?;
+    state
+        .store
+        .write(move |c| {
+            rows::save(c, &row)?;
+            match prefer_low_latency {
+                Some(prefer) => rows::set_prefer_low_latency(c, &row.uid, prefer),
+                None => Ok(()),
+            }
+        })
+        .await?;
     state.pipelines.configure(&input);
     view(state, input)
 }
@@ -299,8 +324,9 @@ async fn create(
         recording: RecordingSettings::default(),
         keys_rotated_at: None,
     };
+    let prefer_low_latency = body.prefer_low_latency;
     body.apply_to(&mut input)?;
-    save(&state, input).await
+    save(&state, input, prefer_low_latency).await
 }
 
 #[utoipa::path(
@@ -377,9 +403,10 @@ async fn update(
     JsonBody(body): JsonBody<LiveInputBody>,
 ) -> Result<Response, ApiError> {
     let mut input = load(&state, &account, &p.uid)?;
+    let prefer_low_latency = body.prefer_low_latency;
     body.apply_to(&mut input)?;
     input.modified = timefmt::now();
-    save(&state, input).await
+    save(&state, input, prefer_low_latency).await
 }
 
 async fn set_enabled(
@@ -391,7 +418,7 @@ async fn set_enabled(
     let mut input = load(&state, &account, &uid)?;
     input.enabled = enabled;
     input.modified = timefmt::now();
-    save(&state, input).await
+    save(&state, input, None).await
 }
 
 #[utoipa::path(
@@ -456,7 +483,7 @@ async fn rotate_keys(
     input.srt_playback_passphrase = ids::new_stream_key(&input.uid);
     input.keys_rotated_at = Some(now.clone());
     input.modified = now;
-    save(&state, input).await
+    save(&state, input, None).await
 }
 
 #[utoipa::path(

@@ -42,7 +42,10 @@ struct VideoStatus {
 
 #[derive(Serialize, ToSchema)]
 struct Playback {
+    /// The HLS multivariant playlist.
     hls: String,
+    /// The DASH MPD.
+    dash: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,6 +85,7 @@ impl VideoView {
         VideoView {
             playback: Playback {
                 hls: format!("{http_base}/{}/manifest/video.m3u8", v.uid),
+                dash: format!("{http_base}/{}/manifest/video.mpd", v.uid),
             },
             status: VideoStatus {
                 pct_complete: ready.then(|| "100.000000".to_owned()),

@@ -43,16 +43,19 @@ pub const DEFAULT_RECONNECT_TIMEOUT_SECS: u32 = 30;
 /// The RTMP application publishers use (`rtmp://host:port/live/`), as on Cloudflare.
 pub const RTMP_APP: &str = "live";
 
-/// How long `shutdown` waits for pipelines to finish their playlists.
+/// How long `shutdown` waits for pipelines to finish their recordings.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// Where the RTMP (and optionally RTMPS and SRT) listeners bind.
+/// Where the RTMP (and optionally RTMPS and SRT) listeners bind, and how pipelines take media
+/// in and write it.
 pub struct IngestConfig {
     pub rtmp: SocketAddr,
     pub rtmps: Option<(SocketAddr, TlsPaths)>,
     pub srt: Option<SocketAddr>,
     /// `read-interval` of `cfrtmpsrc` and `cfsrtsrc`, in milliseconds.
     pub read_interval_ms: u32,
+    /// Duration of LL-HLS parts (`part-target` of cfhlssink), in milliseconds.
+    pub part_target_ms: u32,
     /// Caps on RTMP(S) connections (`max-connections` and `max-unauthenticated-per-address`
     /// of `cfrtmpsrc`).
     pub limits: AdmissionLimits,
@@ -164,6 +167,8 @@ struct Inner {
     rtmps: Option<Listener>,
     srt: Option<SrtListener>,
     read_interval_ms: u32,
+    /// For cfhlssink's `part-target`, in milliseconds.
+    part_target_ms: u32,
     limits: AdmissionLimits,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
@@ -213,6 +218,7 @@ impl PipelineManager {
             rtmps,
             srt,
             read_interval_ms: interval,
+            part_target_ms: ingest.part_target_ms,
             limits: ingest.limits,
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
@@ -241,7 +247,11 @@ impl PipelineManager {
             let callers = SrtCallers(Arc::downgrade(&manager.inner));
             srt.handle.set_unknown_stream_handler(Arc::new(callers));
         }
-        tracing::info!(inputs = inputs.len(), "pipeline manager ready");
+        tracing::info!(
+            inputs = inputs.len(),
+            part_target_ms = manager.inner.part_target_ms,
+            "pipeline manager ready"
+        );
         Ok(manager)
     }
 
@@ -344,7 +354,7 @@ impl PipelineManager {
         recording_dir(&self.inner.media_dir, input_uid, video_uid)
     }
 
-    /// Stops every pipeline (publishers are cut, playlists finished) and waits for them.
+    /// Stops every pipeline (publishers are cut, recordings finished) and waits for them.
     pub async fn shutdown(&self) {
         let uids: Vec<String> = lock(&self.inner.sessions).keys().cloned().collect();
         for uid in &uids {
@@ -395,6 +405,10 @@ impl PipelineManager {
         }
     }
 }
+
+/// The file of a recording directory cfhlssink appends the recording's index to
+/// (`cfstream_proto::index::log`): what playback serves and what says which media files count.
+pub const INDEX_LOG: &str = "index.log";
 
 pub fn recording_dir(media_dir: &Path, input_uid: &str, video_uid: &str) -> PathBuf {
     media_dir.join(input_uid).join(video_uid)

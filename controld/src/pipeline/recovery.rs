@@ -9,8 +9,8 @@ use crate::timefmt;
 use crate::webhooks::Webhooks;
 
 /// At startup: every video still `live-inprogress` was cut by a crash. Its directory is closed
-/// (ENDLIST, only complete segments listed) and the video marked ready; statuses that still say
-/// connected are closed too.
+/// (`end` appended to its index.log, media files it does not list deleted) and the video marked
+/// ready; statuses that still say connected are closed too.
 pub async fn close_unfinished(
     store: &Store,
     webhooks: &Webhooks,
@@ -31,8 +31,8 @@ pub async fn close_unfinished(
 
 /// Closes the directory, marks the video ready and sends the video webhook. A directory that
 /// cannot be closed now (the disk is full, say) stays `live-inprogress` and is retried in the
-/// background until it can be: marking it ready without `EXT-X-ENDLIST` would leave players
-/// waiting on it forever.
+/// background until it can be: marking it ready without its `end` record would leave players
+/// waiting on it forever (its playlists would never get `EXT-X-ENDLIST`).
 pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, video_uid: String) {
     match finish(dir.clone()).await {
         Ok(duration) => mark_ready(store, webhooks, video_uid, duration).await,

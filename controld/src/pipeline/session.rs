@@ -179,7 +179,7 @@ impl Session {
                 _ = &mut handover, if !self.connected_once => break End::NoPublisher,
             }
         };
-        // Going to NULL finishes the recording (cfhlssink writes ENDLIST at READY) and closes
+        // Going to NULL finishes the recording (cfhlssink logs `end` at READY) and closes
         // the publisher's connection. It joins the streaming thread, hence the blocking pool.
         let stopping = pipeline.clone();
         if let Ok(Err(e)) =

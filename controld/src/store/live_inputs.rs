@@ -171,6 +171,22 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<LiveInput>> {
         .collect()
 }
 
+/// Whether the input asks for low-latency HLS (`preferLowLatency`); false for an unknown uid.
+/// Kept out of [`LiveInput`] so that the many places building one need not know about it.
+pub fn prefer_low_latency(conn: &Connection, uid: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT prefer_low_latency FROM live_inputs WHERE uid = ?1")?
+        .query_row([uid], |r| r.get(0))
+        .optional()
+        .map(|found| found.unwrap_or(false))
+}
+
+/// Sets `preferLowLatency` of a saved input.
+pub fn set_prefer_low_latency(conn: &Connection, uid: &str, prefer: bool) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE live_inputs SET prefer_low_latency = ?2 WHERE uid = ?1")?
+        .execute(params![uid, prefer])?;
+    Ok(())
+}
+
 /// Deletes the row; returns whether it existed.
 pub fn delete(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<bool> {
     let n = conn.execute(

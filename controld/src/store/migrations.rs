@@ -134,6 +134,12 @@ UPDATE live_inputs SET playback_key = lower(hex(randomblob(16))) || 'k' || uid,
     srt_playback_passphrase = lower(hex(randomblob(16))) || 'k' || uid;
 ";
 
+/// Live inputs' `preferLowLatency` (LL-HLS by default on their manifests); off for inputs made
+/// before it.
+const V_LOW_LATENCY: &str = "
+ALTER TABLE live_inputs ADD COLUMN prefer_low_latency INTEGER NOT NULL DEFAULT 0;
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::new(vec![
         M::up(V1),
@@ -142,6 +148,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
         M::up(V_VIDEO_EDIT),
         M::up(V_SRT),
         M::up(V_PLAYBACK),
+        M::up(V_LOW_LATENCY),
     ])
     .to_latest(conn)
 }

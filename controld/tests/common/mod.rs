@@ -1,0 +1,68 @@
+//! What the in-process test files share: `controld::app(state)` over a temporary SQLite store
+//! and media directory, with the pipeline manager's listeners on OS-chosen loopback ports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use controld::pipeline::{IngestConfig, PipelineManager};
+use controld::store::Store;
+use controld::{AppState, PublicUrls, bootstrap};
+
+pub const ACCOUNT: &str = "acct";
+pub const TOKEN: &str = "token-of-acct";
+#[allow(dead_code, reason = "each test file uses part of it")]
+pub const OTHER_TOKEN: &str = "token-of-other";
+#[allow(dead_code, reason = "each test file uses part of it")]
+pub const STORAGE_LIMIT: u64 = 6000;
+
+#[allow(dead_code, reason = "each test file uses part of it")]
+pub struct TestApp {
+    pub _dir: tempfile::TempDir,
+    pub store: Store,
+    pub router: Router,
+    /// Where recordings are written: `<media>/<input uid>/<video uid>/`.
+    pub media: PathBuf,
+}
+
+pub async fn test_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("controld.sqlite3")).unwrap();
+    bootstrap::ensure_credentials(&store, Some(ACCOUNT), Some(TOKEN)).unwrap();
+    bootstrap::ensure_credentials(&store, Some("other"), Some(OTHER_TOKEN)).unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let pipelines = PipelineManager::start(
+        store.clone(),
+        media.clone(),
+        IngestConfig {
+            rtmp: "127.0.0.1:0".parse().unwrap(),
+            rtmps: None,
+            srt: Some("127.0.0.1:0".parse().unwrap()),
+            read_interval_ms: 40,
+            part_target_ms: 500,
+            limits: Default::default(),
+        },
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let state = AppState {
+        store: store.clone(),
+        pipelines,
+        urls: Arc::new(PublicUrls {
+            http: "http://controld.test".into(),
+            rtmp: "rtmp://controld.test:1935/live/".into(),
+            rtmps: Some("rtmps://controld.test:1936/live/".into()),
+            srt: Some("srt://controld.test:9000".into()),
+        }),
+        storage_minutes_limit: Some(STORAGE_LIMIT),
+    };
+    TestApp {
+        _dir: dir,
+        store,
+        router: controld::app(state),
+        media,
+    }
+}
