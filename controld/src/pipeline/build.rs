@@ -17,7 +17,7 @@ pub const TEE: &str = "tee";
 /// `mode: automatic`: `cfrtmpsrc ! tee ! flvdemux` (RTMP, RTMPS) or `cfsrtsrc ! tee ! tsdemux`
 /// (SRT), whose pads are linked as they appear to `gopvalidate ! cfhlssink.video` and
 /// `gopvalidate ! cfhlssink.audio`. No parsers behind flvdemux: cfhlssink takes its H.264
-/// (`stream-format=avc`) and raw AAC as they are and converts them for the MPEG-TS itself, for
+/// (`stream-format=avc`) and raw AAC as they are (CMAF samples need no conversion), for
 /// less CPU per frame than `h264parse`/`aacparse` take; tsdemux's elementary streams go through
 /// them (`h264parse` makes access units of its byte stream, `aacparse` ADTS frames).
 /// `mode: off` only relays: the source with `enforce-codecs=false` ! tee ! fakesink, no
@@ -60,6 +60,7 @@ pub fn pipeline(
     let sink = gst::ElementFactory::make("cfhlssink")
         .name("hls")
         .property("location", input_media_dir.to_string_lossy().as_ref())
+        .property("part-target", inner.part_target_ms)
         .build()?;
     pipeline.add_many([&demux, &sink])?;
     tee.link(&demux)?;

@@ -408,7 +408,7 @@ impl PipelineManager {
 
 /// The file of a recording directory cfhlssink appends the recording's index to
 /// (`cfstream_proto::index::log`): what playback serves and what says which media files count.
-pub const INDEX_LOG: &str = "index.log";
+pub use gstcfstream::hls::INDEX_LOG;
 
 pub fn recording_dir(media_dir: &Path, input_uid: &str, video_uid: &str) -> PathBuf {
     media_dir.join(input_uid).join(video_uid)
