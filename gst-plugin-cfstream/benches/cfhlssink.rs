@@ -1,123 +1,204 @@
-//! cfhlssink's segment path, on the plain-Rust `hls::Recording` the element drives:
+//! cfhlssink's segment path, through the element itself (a `gst_check::Harness` on each of its
+//! video and audio pads) writing CMAF into a directory on disk:
 //!
-//! 1. `segment_close`: time from the arrival of the keyframe that closes a segment to the rename
-//!    of the updated playlists (the segment file is closed, `video.m3u8` appended to,
-//!    `live.m3u8` renamed, the next segment opened with PAT/PMT and the keyframe written), with
-//!    4 s GOPs of 30 fps H.264-sized frames plus AAC, in a directory on disk. Prints p50/p99.
-//! 2. `append_at`: the same for a recording that already lists N = 10 and N = 150,000 segments
-//!    (a synthetic week-long recording resumed from disk): the cost must not depend on N.
-//!
-//! 3. `mux`: CPU cost of one frame through the TS muxer (the per-buffer path, no I/O).
+//! 1. `segment_close`: how long the push of the keyframe that closes a segment takes. When it
+//!    returns, the closed segment's last part is written to both tracks' `seg-*.m4s`, their
+//!    `seg` records are appended to `index.log` (checked: the log grew) and the next segment is
+//!    open with the keyframe in it. 4 s GOPs of 30 fps H.264-sized frames plus AAC. Prints
+//!    p50/p99.
+//! 2. `append_at`: the same in a recording resumed from an `index.log` that already lists
+//!    N = 10 and N = 150,000 segments (a synthetic week-long recording): the cost must not
+//!    depend on N.
+//! 3. `frame`: the cost of one video frame and the audio frames up to it through the element,
+//!    amortized over whole GOPs (samples appended to the open parts, a part written every
+//!    part target, a segment closed every 120 frames).
 //!
 //! Run: `cargo bench -p gst-plugin-cfstream --bench cfhlssink`
 
-use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cfstream_proto::index::log::{Record, encode};
+use cfstream_proto::index::{Segment, StreamInfo, TrackKind, segment_name};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gstcfstream::hls::playlist::{Entry, Header, PlaylistType};
-use gstcfstream::hls::ts::TsMuxer;
-use gstcfstream::hls::{Frame, Recording, RecordingConfig, SegmentAdded, Streams, segment_uri};
+use gst::prelude::*;
 
-const FRAME_NS: i64 = 33_333_333;
-const AUDIO_FRAME_NS: i64 = 23_219_955;
+const FRAME_NS: u64 = 33_333_333;
+/// 1024 samples at 44.1 kHz.
+const AUDIO_FRAME_NS: u64 = 23_219_955;
+const AUDIO_RATE: u32 = 44_100;
+/// Segment files older than this many segments are deleted (untimed) so that long runs do not
+/// fill the disk.
+const KEEP_SEGMENTS: u64 = 8;
 
-fn config(dir: &Path) -> RecordingConfig {
-    RecordingConfig {
-        directory: dir.to_path_buf(),
-        playlist_length: 6,
-        target_duration: 10,
-        record: true,
-        max_duration_ns: 604_800 * 1_000_000_000,
-        streams: Streams {
-            video: true,
-            audio: true,
-        },
+/// A complete SPS (baseline, 64x64, 30 fps) and PPS: what the init segment's avcC is built
+/// from.
+const SPS: &[u8] = &[
+    0x67, 0x42, 0xC0, 0x0A, 0xDC, 0x42, 0x6C, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00,
+    0x0F, 0x03, 0xC4, 0x89, 0xE0,
+];
+const PPS: &[u8] = &[0x68, 0xCE, 0x0F, 0x2C, 0x80];
+
+/// Annex B NAL unit of `size` bytes: `header` (NAL header and the start of a slice header: an
+/// I slice, first macroblock 0), then filler.
+fn nal(header: &[u8], size: usize) -> Vec<u8> {
+    let mut unit = [&[0, 0, 0, 1][..], header].concat();
+    unit.resize(size.max(unit.len()), 0xA5);
+    unit
+}
+
+/// An ADTS frame (AAC LC, 44.1 kHz, stereo) of `size` bytes, header included.
+fn adts_frame(size: usize) -> Vec<u8> {
+    let len = size as u16;
+    let mut frame = vec![
+        0xFF,
+        0xF1,
+        0x50,
+        0x80 | ((len >> 11) & 0x3) as u8,
+        (len >> 3) as u8,
+        ((len & 0x7) << 5) as u8 | 0x1F,
+        0xFC,
+    ];
+    frame.resize(size, 0x21);
+    frame
+}
+
+/// cfhlssink with a harness on each pad, writing into `location`.
+struct Sink {
+    element: gst::Element,
+    video: gst_check::Harness,
+    audio: gst_check::Harness,
+    dir: PathBuf,
+}
+
+impl Sink {
+    /// Records `location/name` (resuming what is there).
+    fn new(location: &Path, name: &'static str) -> Self {
+        let element = gst::ElementFactory::make("cfhlssink")
+            .property("location", location.to_str().unwrap())
+            .build()
+            .unwrap();
+        element.connect("recording-name", false, move |_| {
+            Some(Some(name).to_value())
+        });
+        let mut video = gst_check::Harness::with_element(&element, Some("video"), None);
+        video.set_src_caps_str("video/x-h264,stream-format=byte-stream,alignment=au");
+        let mut audio = gst_check::Harness::with_element(&element, Some("audio"), None);
+        audio.set_src_caps_str("audio/mpeg,mpegversion=4,stream-format=adts");
+        Sink {
+            element,
+            video,
+            audio,
+            dir: location.join(name),
+        }
+    }
+
+    fn index_len(&self) -> u64 {
+        std::fs::metadata(self.dir.join("index.log")).map_or(0, |m| m.len())
     }
 }
 
-/// Annex B access unit of `size` bytes: a slice NAL of type `nal_type`.
-fn access_unit(nal_type: u8, size: usize) -> Vec<u8> {
-    let mut au = vec![0, 0, 0, 1, 0x60 | nal_type];
-    au.resize(size, 0xA5);
-    au
-}
-
-/// Feeds one GOP minus its closing keyframe (untimed); returns the PTS of the next keyframe.
+/// Feeds 30 fps video with AAC interleaved ahead of it, one GOP at a time.
 struct Feeder {
-    pts: i64,
-    audio_pts: i64,
+    pts: u64,
+    audio_pts: u64,
     keyframe: Vec<u8>,
     delta: Vec<u8>,
     audio: Vec<u8>,
     frames_per_gop: usize,
+    /// Sequence number of the segment the next keyframe closes.
+    closing: u64,
 }
 
 impl Feeder {
-    fn new(keyframe_size: usize, delta_size: usize, frames_per_gop: usize) -> Self {
-        let mut keyframe = access_unit(7, 20); // SPS
-        keyframe.extend(access_unit(8, 8)); // PPS
-        keyframe.extend(access_unit(5, keyframe_size));
+    /// `first_sequence`: the sequence number of the first segment this feeder opens.
+    fn new(
+        keyframe_size: usize,
+        delta_size: usize,
+        frames_per_gop: usize,
+        first_sequence: u64,
+    ) -> Self {
+        let mut keyframe = nal(SPS, 0);
+        keyframe.extend(nal(PPS, 0));
+        keyframe.extend(nal(&[0x65, 0x88, 0x84], keyframe_size));
         Feeder {
             pts: 0,
             audio_pts: 0,
             keyframe,
-            delta: access_unit(1, delta_size),
-            audio: vec![0xFF; 200],
+            delta: nal(&[0x41, 0x9A], delta_size),
+            audio: adts_frame(200),
             frames_per_gop,
+            closing: first_sequence,
         }
     }
 
-    fn push_keyframe(&mut self, recording: &mut Recording) -> Option<SegmentAdded> {
-        let frame = Frame {
-            data: &self.keyframe,
-            pts: self.pts,
-            dts: self.pts,
-            duration: Some(FRAME_NS as u64),
-            keyframe: true,
+    fn buffer(data: &[u8], pts: u64, duration: u64, delta: bool) -> gst::Buffer {
+        let mut buffer = gst::Buffer::from_slice(data.to_vec());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(pts));
+        b.set_dts(gst::ClockTime::from_nseconds(pts));
+        b.set_duration(gst::ClockTime::from_nseconds(duration));
+        if delta {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        buffer
+    }
+
+    /// Audio frames up to the end of the next video frame: audio runs ahead, as a muxed source
+    /// interleaves it, so a segment never waits for audio to close.
+    fn push_audio(&mut self, sink: &mut Sink) {
+        while self.audio_pts < self.pts + FRAME_NS {
+            let audio = Self::buffer(&self.audio, self.audio_pts, AUDIO_FRAME_NS, false);
+            sink.audio.push(audio).expect("audio");
+            self.audio_pts += AUDIO_FRAME_NS;
+        }
+    }
+
+    /// Audio up to the end of the next video frame, then that frame.
+    fn push_frame(&mut self, sink: &mut Sink, keyframe: bool) {
+        self.push_audio(sink);
+        let data = if keyframe {
+            &self.keyframe
+        } else {
+            &self.delta
         };
-        let added = recording.push_video(frame, 0).expect("keyframe");
+        let frame = Self::buffer(data, self.pts, FRAME_NS, !keyframe);
+        sink.video.push(frame).expect("video");
         self.pts += FRAME_NS;
-        black_box(added)
     }
 
-    fn push_rest_of_gop(&mut self, recording: &mut Recording) {
+    fn push_rest_of_gop(&mut self, sink: &mut Sink) {
         for _ in 1..self.frames_per_gop {
-            let frame = Frame {
-                data: &self.delta,
-                pts: self.pts,
-                dts: self.pts,
-                duration: Some(FRAME_NS as u64),
-                keyframe: false,
-            };
-            recording.push_video(frame, 0).expect("frame");
-            while self.audio_pts < self.pts + FRAME_NS {
-                let audio = Frame {
-                    data: &self.audio,
-                    pts: self.audio_pts,
-                    dts: self.audio_pts,
-                    duration: Some(AUDIO_FRAME_NS as u64),
-                    keyframe: true,
-                };
-                recording.push_audio(audio, 0).expect("audio");
-                self.audio_pts += AUDIO_FRAME_NS;
-            }
-            self.pts += FRAME_NS;
+            self.push_frame(sink, false);
         }
     }
 
-    /// Feeds a GOP, then returns how long the closing keyframe took. Old segment files are
-    /// removed afterwards (untimed) so that a long run does not fill the disk.
-    fn time_segment(&mut self, recording: &mut Recording) -> Duration {
-        self.push_rest_of_gop(recording);
+    /// Feeds a GOP, then returns how long the closing keyframe took (its audio is pushed
+    /// before, untimed).
+    fn time_segment(&mut self, sink: &mut Sink) -> Duration {
+        self.push_rest_of_gop(sink);
+        self.push_audio(sink);
+        let logged = sink.index_len();
         let start = Instant::now();
-        let added = self.push_keyframe(recording);
+        self.push_frame(sink, true);
         let took = start.elapsed();
-        if let Some(old) = added.and_then(|a| a.sequence.checked_sub(8)) {
-            let _ = std::fs::remove_file(recording.directory().join(segment_uri(old)));
-        }
+        assert!(
+            sink.index_len() > logged,
+            "segment {} not in index.log when the keyframe's push returned",
+            self.closing
+        );
+        self.segment_closed(sink);
         took
+    }
+
+    /// Deletes the files of the segment `KEEP_SEGMENTS` before the one just closed.
+    fn segment_closed(&mut self, sink: &Sink) {
+        if let Some(old) = self.closing.checked_sub(KEEP_SEGMENTS) {
+            for kind in [TrackKind::Video, TrackKind::Audio] {
+                let _ = std::fs::remove_file(sink.dir.join(segment_name(kind, old)));
+            }
+        }
+        self.closing += 1;
     }
 }
 
@@ -136,12 +217,18 @@ fn percentiles(name: &str, samples: &mut [Duration]) {
     );
 }
 
+fn init() {
+    gst::init().unwrap();
+    gstcfstream::plugin_register_static().unwrap();
+}
+
 fn segment_close(c: &mut Criterion) {
+    init();
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let mut recording = Recording::open(config(tmp.path())).unwrap();
+    let mut sink = Sink::new(tmp.path(), "bench");
     // 4 s GOPs at 30 fps: 30 KB keyframes, 3 KB frames (~ 800 kbit/s).
-    let mut feeder = Feeder::new(30_000, 3_000, 120);
-    feeder.push_keyframe(&mut recording);
+    let mut feeder = Feeder::new(30_000, 3_000, 120, 0);
+    feeder.push_frame(&mut sink, true);
     let mut samples = Vec::new();
     let mut group = c.benchmark_group("cfhlssink");
     group
@@ -152,7 +239,7 @@ fn segment_close(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let took = feeder.time_segment(&mut recording);
+                    let took = feeder.time_segment(&mut sink);
                     samples.push(took);
                     took
                 })
@@ -160,32 +247,75 @@ fn segment_close(c: &mut Criterion) {
         })
     });
     group.finish();
-    percentiles("keyframe arrival -> playlists renamed", &mut samples);
+    percentiles(
+        "keyframe arrival -> segment closed and logged",
+        &mut samples,
+    );
 }
 
-/// Writes an unfinished recording playlist listing `segments` 2-second segments.
+/// Writes the `index.log` of an unfinished recording listing `segments` 2-second segments of
+/// both tracks, as a crash would leave it.
 fn synthetic_recording(dir: &Path, segments: u64) {
-    let mut text = String::with_capacity(segments as usize * 96 + 256);
-    Header {
-        target_duration: 10,
-        media_sequence: 0,
-        discontinuity_sequence: 0,
-        playlist_type: Some(PlaylistType::Event),
-    }
-    .format(&mut text);
-    for sequence in 0..segments {
-        let entry = Entry::new(
-            &segment_uri(sequence),
-            2_000_000_000,
-            false,
-            "2026-01-01T00:00:00.000Z",
+    std::fs::create_dir_all(dir).unwrap();
+    let mut log = String::with_capacity(segments as usize * 2 * 96 + 512);
+    let tracks = [
+        (TrackKind::Video, 90_000u32),
+        (TrackKind::Audio, AUDIO_RATE),
+    ];
+    encode(&Record::Header, &mut log);
+    for (kind, timescale) in tracks {
+        let part_target = u64::from(timescale);
+        encode(
+            &Record::Track {
+                kind,
+                timescale,
+                part_target,
+            },
+            &mut log,
         );
-        text.push_str(&entry.text);
     }
-    std::fs::write(dir.join("video.m3u8"), text).unwrap();
+    let stream = StreamInfo {
+        video_codec: Some("avc1.42c00a".into()),
+        audio_codec: Some("mp4a.40.2".into()),
+        width: 64,
+        height: 64,
+        frame_rate: Some((30, 1)),
+        audio_sample_rate: AUDIO_RATE,
+        audio_channels: 2,
+        ..Default::default()
+    };
+    encode(&Record::Stream(stream), &mut log);
+    encode(&Record::Target { seconds: 2 }, &mut log);
+    for (kind, _) in tracks {
+        encode(
+            &Record::Init {
+                kind,
+                discontinuity_number: 0,
+            },
+            &mut log,
+        );
+    }
+    for sequence in 0..segments {
+        for (kind, timescale) in tracks {
+            let duration = 2 * u64::from(timescale);
+            let segment = Segment {
+                sequence,
+                decode_time: sequence * duration,
+                duration,
+                program_date_time_ms: 1_767_225_600_000 + sequence as i64 * 2000,
+                discontinuity: false,
+                discontinuity_number: 0,
+                size: 200_000,
+                parts: Vec::new(),
+            };
+            encode(&Record::Segment { kind, segment }, &mut log);
+        }
+    }
+    std::fs::write(dir.join("index.log"), log).unwrap();
 }
 
 fn append_at(c: &mut Criterion) {
+    init();
     let mut group = c.benchmark_group("cfhlssink_append");
     group
         .sample_size(20)
@@ -193,16 +323,17 @@ fn append_at(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for existing in [10u64, 150_000] {
         let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        synthetic_recording(tmp.path(), existing);
-        let mut recording = Recording::open(config(tmp.path())).unwrap();
-        let mut feeder = Feeder::new(1_000, 100, 2);
-        feeder.push_keyframe(&mut recording);
+        synthetic_recording(&tmp.path().join("resumed"), existing);
+        let mut sink = Sink::new(tmp.path(), "resumed");
+        // 2-frame GOPs: the closes, not the frames, dominate.
+        let mut feeder = Feeder::new(1_000, 100, 2, existing);
+        feeder.push_frame(&mut sink, true);
         let mut samples = Vec::new();
         group.bench_function(format!("segment_{existing}"), |b| {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        let took = feeder.time_segment(&mut recording);
+                        let took = feeder.time_segment(&mut sink);
                         samples.push(took);
                         took
                     })
@@ -213,40 +344,45 @@ fn append_at(c: &mut Criterion) {
             &format!("append to a recording of {existing} segments"),
             &mut samples,
         );
+        drop(sink);
     }
     group.finish();
 }
 
-/// CPU cost of muxing one frame into TS packets (no I/O): the per-buffer path.
-fn mux_frame(c: &mut Criterion) {
-    let mut group = c.benchmark_group("cfhlssink_mux");
+/// One video frame (and the audio before it) through the element, amortized over whole GOPs.
+fn frame(c: &mut Criterion) {
+    init();
+    let mut group = c.benchmark_group("cfhlssink_frame");
     group
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    let mut muxer = TsMuxer::new(Streams {
-        video: true,
-        audio: true,
-    });
-    let mut out = Vec::with_capacity(64 * 1024);
-    let delta = access_unit(1, 3_000);
-    group.throughput(Throughput::Bytes(delta.len() as u64));
-    group.bench_function("video_frame_3000B", |b| {
-        b.iter(|| {
-            out.clear();
-            muxer.write_video(&mut out, black_box(&delta), 90_000, 90_000, false);
-        })
-    });
-    let adts = vec![0xFFu8; 200];
-    group.throughput(Throughput::Bytes(adts.len() as u64));
-    group.bench_function("audio_frame_200B", |b| {
-        b.iter(|| {
-            out.clear();
-            muxer.write_audio(&mut out, black_box(&adts), 90_000);
+        .measurement_time(Duration::from_secs(5));
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut sink = Sink::new(tmp.path(), "frames");
+    let mut feeder = Feeder::new(30_000, 3_000, 120, 0);
+    feeder.push_frame(&mut sink, true);
+    let mut in_gop = 1;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("video_frame_3000B_with_audio", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let keyframe = in_gop == feeder.frames_per_gop;
+                let start = Instant::now();
+                feeder.push_frame(&mut sink, keyframe);
+                total += start.elapsed();
+                in_gop = if keyframe { 1 } else { in_gop + 1 };
+                if keyframe {
+                    feeder.segment_closed(&sink);
+                }
+            }
+            total
         })
     });
     group.finish();
+    let stats = sink.element.property::<gst::Structure>("stats");
+    println!("{stats}");
 }
 
-criterion_group!(benches, segment_close, append_at, mux_frame);
+criterion_group!(benches, segment_close, append_at, frame);
 criterion_main!(benches);

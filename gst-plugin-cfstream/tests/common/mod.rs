@@ -49,3 +49,5 @@ pub fn plugin_dir() -> PathBuf {
     })
     .clone()
 }
+
+pub mod cmaf;
