@@ -1,11 +1,12 @@
 //! The media path as a GStreamer user builds it with gst-launch:
 //! `cfrtmpsrc ! flvdemux ! h264parse/aacparse ! gopvalidate ! cfhlssink`, fed by real ffmpeg
 //! publishers. A publisher that leaves and comes back within `idle-timeout` continues the same
-//! recording behind exactly one `EXT-X-DISCONTINUITY`; staying away ends it.
+//! recording behind exactly one discontinuity (a new run in its `index.log`); staying away ends it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cfstream_e2e::playback::IndexLog;
 use cfstream_e2e::{Encoding, Publisher, decode_all};
 use gst::prelude::*;
 use gstcfstream::contract::cfhlssink::RecordingFinished;
@@ -157,43 +158,37 @@ fn reconnect_within_idle_timeout_continues_the_recording_behind_one_discontinuit
     assert_eq!(finished.len(), 1, "{finished:?}");
 
     let recording = only_recording_dir(media.path());
-    let playlist_path = recording.join("video.m3u8");
-    let bytes = std::fs::read(&playlist_path).unwrap();
-    let playlist = match m3u8_rs::parse_playlist_res(&bytes) {
-        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
-        other => panic!("video.m3u8 is not a media playlist: {other:?}"),
-    };
-    assert!(playlist.end_list, "finished recording lacks EXT-X-ENDLIST");
-    let discontinuities: Vec<usize> = playlist
-        .segments
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.discontinuity)
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        discontinuities.len(),
-        1,
-        "expected exactly one discontinuity: {playlist:?}"
+    let index = IndexLog::read(&recording);
+    assert!(index.ended, "the finished recording's index.log lacks its end record");
+    let video: Vec<_> = index.segments.iter().filter(|s| s.0 == "v").collect();
+    let runs: Vec<u64> = video.iter().map(|s| s.3).collect();
+    let split = runs.iter().position(|&dn| dn != runs[0]).expect("a discontinuity");
+    assert!(
+        runs[split..].iter().all(|&dn| dn == runs[split]),
+        "expected exactly one discontinuity: {runs:?}"
     );
-    let split = discontinuities[0];
-    let seconds = |segments: &[m3u8_rs::MediaSegment]| {
-        segments.iter().map(|s| s.duration as f64).sum::<f64>()
-    };
-    let (before, after) = playlist.segments.split_at(split);
+    let (before, after) = video.split_at(split);
     for (part, segments) in [("first", before), ("second", after)] {
-        let total = seconds(segments);
+        let total: f64 = segments.iter().map(|s| s.2).sum();
         assert!(
             (total - f64::from(PUBLISH_SECONDS)).abs() < 1.0,
-            "{part} publisher's segments last {total:.2} s, expected about {PUBLISH_SECONDS} s: {playlist:?}"
+            "{part} publisher's segments last {total:.2} s, expected about {PUBLISH_SECONDS} s: {video:?}"
         );
     }
-    for segment in &playlist.segments {
-        assert!(
-            recording.join(&segment.uri).is_file(),
-            "listed segment {} missing",
-            segment.uri
-        );
+    // Each run of each track decodes as one fragmented MP4: its init segment, then its segments.
+    for kind in ["v", "a"] {
+        let files = index.files(kind);
+        assert!(!files.is_empty(), "no {kind} segments");
+        for run in files.chunk_by(|a, b| a.0 == b.0) {
+            let mut bytes = std::fs::read(recording.join(&run[0].0)).unwrap();
+            for (_, segment) in run {
+                let path = recording.join(segment);
+                bytes.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{segment}: {e}")));
+            }
+            let joined = tempfile::Builder::new().suffix(".mp4").tempfile().unwrap();
+            std::fs::write(joined.path(), bytes).unwrap();
+            decode_all(joined.path().to_str().unwrap())
+                .unwrap_or_else(|e| panic!("{} ({kind}) does not decode: {e}", run[0].0));
+        }
     }
-    decode_all(playlist_path.to_str().unwrap()).expect("the recording decodes without errors");
 }

@@ -6,7 +6,9 @@
 //!   at or after the same media time, and takes the same media sequence number, so segment `n`
 //!   of both tracks covers the same interval. An audio frame is therefore placed only once video
 //!   has reached its time (or audio leads by more than [`MAX_AUDIO_LEAD_NS`], so that a stalled
-//!   video track cannot hold audio without bound). Without a video track, audio is cut every
+//!   video track cannot hold audio without bound). Audio up to [`EARLY_AUDIO_NS`] before a run's
+//!   first keyframe goes into the run's first segment (the run's media time starts there, so the
+//!   tracks keep their offset). Without a video track, audio is cut every
 //!   [`SegmenterConfig::audio_only_segment`].
 //! - Parts are cut at any frame so that none lasts longer than the part target (unless one frame
 //!   alone does); a part is independent when its first frame is a keyframe (audio: always).
@@ -37,6 +39,9 @@ use track::{Context, Track, TrackFrame, ns_to_ticks, ticks_to_ns};
 
 /// How far audio may run ahead of video before it is placed without waiting for video.
 pub const MAX_AUDIO_LEAD_NS: i64 = 10_000_000_000;
+/// Audio this much before a run's first keyframe still goes into its first segment (publishers
+/// often send the first audio frame a frame or two before the first video frame).
+pub const EARLY_AUDIO_NS: i64 = 500_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmenterConfig {
@@ -313,9 +318,9 @@ impl Segmenter {
     }
 
     fn push_video(&mut self, frame: Frame) {
-        let origin = match self.origin_ns {
-            Some(origin) => origin,
-            None if frame.keyframe => *self.origin_ns.insert(frame.dts_ns),
+        let (origin, starts_run) = match self.origin_ns {
+            Some(origin) => (origin, false),
+            None if frame.keyframe => (*self.origin_ns.insert(self.run_origin(&frame)), true),
             None => {
                 self.stats.dropped_before_keyframe += 1;
                 return;
@@ -327,12 +332,24 @@ impl Segmenter {
             let sequence = self.next_sequence;
             self.next_sequence += 1;
             if self.audio.is_some() {
-                self.cuts.push_back((media_ns, sequence));
+                // The run's first segment also takes the audio that came just before it.
+                let cut_ns = if starts_run { 0 } else { media_ns };
+                self.cuts.push_back((cut_ns, sequence));
             }
             sequence
         });
         self.accept(TrackKind::Video, frame, media_ns, starts_segment);
         self.place_audio(false);
+    }
+
+    /// Media time 0 of a run that starts at `keyframe`: the keyframe, or the earliest audio
+    /// waiting within [`EARLY_AUDIO_NS`] before it, so that the tracks keep their offset.
+    fn run_origin(&self, keyframe: &Frame) -> i64 {
+        (self.pending_audio.iter())
+            .map(|f| f.dts_ns)
+            .filter(|&dts| dts < keyframe.dts_ns && keyframe.dts_ns - dts <= EARLY_AUDIO_NS)
+            .min()
+            .unwrap_or(keyframe.dts_ns)
     }
 
     fn push_audio_alone(&mut self, frame: Frame) {

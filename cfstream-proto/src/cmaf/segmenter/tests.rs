@@ -504,3 +504,27 @@ fn a_resumed_recording_continues_numbering_and_timelines_behind_a_discontinuity(
     );
     assert_eq!(segmenter.target_duration(), Some(4));
 }
+
+#[test]
+fn audio_just_before_the_first_keyframe_goes_into_the_first_segment() {
+    let mut segmenter = segmenter(1000, true, true);
+    // One AAC frame 23 ms before the first video frame, one 600 ms before (too early).
+    let mut frames = vec![
+        frame(TrackKind::Audio, -600 * MS, true),
+        frame(TrackKind::Audio, -23 * MS, true),
+    ];
+    frames.extend(stream(0, 4, 60, false));
+    frames.extend((0..170).map(|i| frame(TrackKind::Audio, i * AAC_FRAME_NS, true)));
+    frames.sort_by_key(|f| f.dts_ns);
+    let events = run_to_end(&mut segmenter, frames);
+    let first = |kind: TrackKind| {
+        events.iter().find_map(|e| match e {
+            Event::SegmentClosed { track, segment } if *track == kind => Some(segment.clone()),
+            _ => None,
+        })
+    };
+    // Media time starts at the early audio frame: audio at 0, video 23 ms (2070 ticks) later.
+    assert_eq!(first(TrackKind::Audio).unwrap().decode_time, 0);
+    assert_eq!(first(TrackKind::Video).unwrap().decode_time, 2070);
+    assert_eq!(segmenter.stats().dropped_before_keyframe, 1);
+}

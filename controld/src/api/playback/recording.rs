@@ -140,11 +140,8 @@ impl Recording {
     }
 }
 
-/// Whether any track lists a segment or a part yet (before that there is nothing to play and
-/// the codecs are unknown).
+/// Whether every track lists a complete segment: before that a DASH Period would be empty
+/// (players refuse an MPD without one) and a plain HLS player would find nothing to start at.
 pub fn has_media(index: &RecordingIndex) -> bool {
-    index
-        .tracks
-        .iter()
-        .any(|t| !t.segments.is_empty() || t.open.as_ref().is_some_and(|o| !o.parts.is_empty()))
+    !index.tracks.is_empty() && index.tracks.iter().all(|t| !t.segments.is_empty())
 }
