@@ -323,3 +323,8 @@ pub fn stats(sink: &gst::Element) -> (u64, u64, u64) {
         field("segments-over-target"),
     )
 }
+
+/// `dir/index.log` as text, for failure messages.
+pub fn index_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(INDEX_LOG)).unwrap_or_else(|e| e.to_string())
+}
