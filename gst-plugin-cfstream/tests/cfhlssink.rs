@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cfstream_proto::index::{TrackKind, segment_name};
+use cfstream_proto::index::{TrackKind, parse_media_name, segment_name};
 use gst::prelude::*;
 
 use common::Media;
@@ -656,14 +656,38 @@ fn segments_are_written_in_parts_of_part_target() {
     };
     let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
     let location = tmp.path().join("out");
-    let result = run(&flv_pipeline(
-        &flv,
-        &location,
-        true,
-        true,
-        "part-target=500",
-    ));
+    let pipeline = flv_pipeline(&flv, &location, true, true, "part-target=500");
+    // While live, the live index lists the parts of the segment just added: the moofs in its
+    // file, tiling it.
+    let live_parts = watch_segments(&pipeline, |dir, added| {
+        let sequence = added.get::<u64>("sequence").unwrap();
+        let uri = added.get::<String>("uri").unwrap();
+        let (kind, _, _) = parse_media_name(&uri).ok_or(format!("uri {uri}"))?;
+        let live = gstcfstream::hls::live::lookup(dir).ok_or("no live index")?;
+        let parts = live.read(|index| {
+            (index.track(kind))
+                .and_then(|t| t.segments.iter().find(|s| s.sequence == sequence))
+                .map(|s| s.parts.clone())
+        });
+        let parts = parts.ok_or(format!("{uri} not in the live index"))?;
+        let file = dir.join(&uri);
+        let moofs = common::cmaf::fragment_decode_times(&file).len();
+        let size = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
+        let tiled = (parts.iter()).try_fold(0, |offset, p| {
+            (p.offset == offset).then_some(offset + p.length)
+        });
+        if parts.len() == moofs && tiled == Some(size) && parts[0].independent {
+            Ok(())
+        } else {
+            Err(format!(
+                "segment {sequence}: {moofs} moofs, {size} bytes, parts {parts:?}"
+            ))
+        }
+    });
+    let result = run(&pipeline);
     assert!(result.error.is_none(), "{:?}", result.error);
+    // The last segment is added as the recording finishes, when the live entry goes.
+    assert_eq!(live_parts.lock().unwrap()[0], Ok(()));
     let dir = recording_dir(&location);
     let replay = read_index(&dir);
     for kind in [TrackKind::Video, TrackKind::Audio] {
