@@ -586,8 +586,8 @@ fn live_only_keeps_disk_use_bounded() {
     let pipeline = flv_pipeline(&flv, &location, true, false, "record=false");
     let checks = watch_segments(&pipeline, |dir, _| {
         let files = segment_files(dir, TrackKind::Video).len();
-        // 3 in the window (3 target durations of 1 s), up to 4 more within the deletion grace,
-        // 1 being written.
+        // 4 listed (the window of 3 target durations of 1 s, and one more), up to 3 trimmed
+        // ones within their deletion delay (one window of media), 1 being written.
         if files <= 8 {
             Ok(())
         } else {
