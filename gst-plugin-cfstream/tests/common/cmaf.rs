@@ -15,7 +15,7 @@ use cfstream_proto::render::hls::{
     MediaPlaylistOptions, render_media_playlist, render_multivariant,
 };
 
-pub const INDEX_LOG: &str = "index.log";
+pub use gstcfstream::hls::INDEX_LOG;
 
 /// Replays `dir/index.log` (a torn last line is ignored, as the server does).
 pub fn read_index(dir: &Path) -> Replay {
