@@ -1,11 +1,11 @@
 //! cfhlssink's segment path, through the element itself (a `gst_check::Harness` on each of its
 //! video and audio pads) writing CMAF into a directory on disk:
 //!
-//! 1. `segment_close`: how long the push of the keyframe that closes a segment takes. When it
-//!    returns, the closed segment's last part is written to both tracks' `seg-*.m4s`, their
-//!    `seg` records are appended to `index.log` (checked: the log grew) and the next segment is
-//!    open with the keyframe in it. 4 s GOPs of 30 fps H.264-sized frames plus AAC. Prints
-//!    p50/p99.
+//! 1. `segment_close`: how long the push that closes a segment takes: the frame after the next
+//!    keyframe (a frame is written once its successor gives its duration). When it returns, the
+//!    segment's last part is in both tracks' `seg-*.m4s` and their `seg` records are appended
+//!    to `index.log` (checked: the log grew). 4 s GOPs of 30 fps H.264-sized frames plus AAC.
+//!    Prints p50/p99.
 //! 2. `append_at`: the same in a recording resumed from an `index.log` that already lists
 //!    N = 10 and N = 150,000 segments (a synthetic week-long recording): the cost must not
 //!    depend on N.
@@ -167,26 +167,37 @@ impl Feeder {
         self.pts += FRAME_NS;
     }
 
-    fn push_rest_of_gop(&mut self, sink: &mut Sink) {
+    /// The first GOP, untimed.
+    fn start(&mut self, sink: &mut Sink) {
+        self.push_frame(sink, true);
         for _ in 1..self.frames_per_gop {
             self.push_frame(sink, false);
         }
     }
 
-    /// Feeds a GOP, then returns how long the closing keyframe took (its audio is pushed
-    /// before, untimed).
+    /// Feeds a GOP from its keyframe and returns how long the push that closed the previous
+    /// segment took: the one after which `index.log` lists it (the frame after the keyframe,
+    /// since a frame is written once its successor gives its duration).
     fn time_segment(&mut self, sink: &mut Sink) -> Duration {
-        self.push_rest_of_gop(sink);
-        self.push_audio(sink);
         let logged = sink.index_len();
-        let start = Instant::now();
-        self.push_frame(sink, true);
-        let took = start.elapsed();
-        assert!(
-            sink.index_len() > logged,
-            "segment {} not in index.log when the keyframe's push returned",
-            self.closing
-        );
+        let mut pushed = 0;
+        let took = loop {
+            let start = Instant::now();
+            self.push_frame(sink, pushed == 0);
+            let took = start.elapsed();
+            pushed += 1;
+            if sink.index_len() > logged {
+                break took;
+            }
+            assert!(
+                pushed < self.frames_per_gop,
+                "segment {} not in index.log a GOP after its end",
+                self.closing
+            );
+        };
+        for _ in pushed..self.frames_per_gop {
+            self.push_frame(sink, false);
+        }
         self.segment_closed(sink);
         took
     }
@@ -228,7 +239,7 @@ fn segment_close(c: &mut Criterion) {
     let mut sink = Sink::new(tmp.path(), "bench");
     // 4 s GOPs at 30 fps: 30 KB keyframes, 3 KB frames (~ 800 kbit/s).
     let mut feeder = Feeder::new(30_000, 3_000, 120, 0);
-    feeder.push_frame(&mut sink, true);
+    feeder.start(&mut sink);
     let mut samples = Vec::new();
     let mut group = c.benchmark_group("cfhlssink");
     group
@@ -327,7 +338,7 @@ fn append_at(c: &mut Criterion) {
         let mut sink = Sink::new(tmp.path(), "resumed");
         // 2-frame GOPs: the closes, not the frames, dominate.
         let mut feeder = Feeder::new(1_000, 100, 2, existing);
-        feeder.push_frame(&mut sink, true);
+        feeder.start(&mut sink);
         let mut samples = Vec::new();
         group.bench_function(format!("segment_{existing}"), |b| {
             b.iter_custom(|iters| {

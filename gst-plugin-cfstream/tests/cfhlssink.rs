@@ -9,13 +9,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cfstream_proto::index::{TrackKind, segment_name};
+use cfstream_proto::index::{TrackKind, parse_media_name, segment_name};
 use gst::prelude::*;
 
 use common::Media;
 use common::cmaf::{
-    assert_decodes, count_frames, count_packets, discontinuities, durations, first_pts, joined,
-    playlists, read_index, segment_files, track,
+    assert_decodes, count_frames, count_packets, discontinuities, durations, first_pts, index_text,
+    joined, playlists, read_index, seconds, segment_files, track,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -134,6 +134,15 @@ fn recording_dir(location: &Path) -> PathBuf {
     dirs[0].clone()
 }
 
+/// `ns` is `seconds` but for FLV's millisecond timestamps: the last frame of a recording ends at
+/// its rounded PTS plus the frame duration.
+fn assert_flv_seconds(ns: u64, seconds: u64) {
+    assert!(
+        ns.abs_diff(seconds * 1_000_000_000) <= 1_000_000,
+        "{ns} ns for {seconds} s"
+    );
+}
+
 type Checks = Arc<Mutex<Vec<Result<(), String>>>>;
 
 /// Runs `check(recording directory, segment-added structure)` in the streaming thread right when
@@ -175,16 +184,19 @@ fn video_and_audio_from_flv() {
     let location = tmp.path().join("out");
     let pipeline = flv_pipeline(&flv, &location, true, true, "");
 
-    // While live, index.log lists every added segment of both tracks, without `end`, and the
-    // live index is registered for the server.
+    // While live, index.log lists every added video segment, without `end`, and the live
+    // index is registered for the server. The audio segments of the same numbers close once
+    // audio reaches their cuts (its thread may lag behind video's).
     let live_checks = watch_segments(&pipeline, |dir, added| {
         let replay = read_index(dir);
-        let sequence = added.get::<u64>("sequence").unwrap();
+        let sequence = added.get::<u64>("sequence").unwrap() as usize;
         let listed: Vec<usize> = (replay.index().tracks.iter())
             .map(|t| t.segments.len())
             .collect();
         let live = gstcfstream::hls::live::lookup(dir).is_some();
-        if !replay.finished() && live && listed == vec![sequence as usize + 1; 2] {
+        let in_step = matches!(listed[..], [video, audio]
+            if video == sequence + 1 && audio <= video);
+        if !replay.finished() && live && in_step {
             Ok(())
         } else {
             Err(format!(
@@ -213,7 +225,7 @@ fn video_and_audio_from_flv() {
             s.get::<String>("uri").unwrap(),
             segment_name(TrackKind::Video, i as u64)
         );
-        assert_eq!(s.get::<u64>("duration").unwrap(), 4_000_000_000);
+        assert_flv_seconds(s.get::<u64>("duration").unwrap(), 4);
         assert_eq!(
             s.get::<u64>("stream-time").unwrap(),
             i as u64 * 4_000_000_000
@@ -223,7 +235,7 @@ fn video_and_audio_from_flv() {
     let finished = result.named("cfhlssink-recording-finished");
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].get::<u64>("segments").unwrap(), 5);
-    assert_eq!(finished[0].get::<u64>("duration").unwrap(), 20_000_000_000);
+    assert_flv_seconds(finished[0].get::<u64>("duration").unwrap(), 20);
     assert!(
         gstcfstream::hls::live::lookup(&dir).is_none(),
         "live index entry removed once finished"
@@ -237,13 +249,18 @@ fn video_and_audio_from_flv() {
     assert_eq!(durations(video), vec![4.0; 5]);
     assert!(video.segments.iter().all(|s| s.program_date_time_ms > 0));
     let audio = track(index, TrackKind::Audio);
-    // Cut at the same media times as the video, to the AAC frame (1024 samples at 44.1 kHz).
-    let audio_durations = durations(audio);
-    assert_eq!(audio_durations.len(), 5, "{audio_durations:?}");
-    assert!(
-        audio_durations.iter().all(|d| (d - 4.0).abs() < 0.03),
-        "{audio_durations:?}"
-    );
+    // Segment n of both tracks covers the same media interval: audio is cut at its first frame
+    // at or after the video's cut (AAC frames: 1024 samples, 23 ms at 44.1 kHz).
+    assert_eq!(audio.segments.len(), 5, "{}", index_text(&dir));
+    for (v, a) in video.segments.iter().zip(&audio.segments) {
+        let offset = seconds(audio, a.decode_time) - seconds(video, v.decode_time);
+        assert!(
+            (-0.001..0.05).contains(&offset),
+            "segment {}: audio starts {offset} s after video\n{}",
+            v.sequence,
+            index_text(&dir)
+        );
+    }
     assert_eq!(index.stream.width, 320);
     assert_eq!(
         segment_files(&dir, TrackKind::Video),
@@ -421,10 +438,12 @@ fn reconnect_gives_one_discontinuity() {
         .map(|s| s.get("discontinuity").unwrap())
         .collect();
     assert_eq!(flags, vec![false, false, true, false]);
-    assert_eq!(
-        added[1].get::<u64>("duration").unwrap(),
-        4_000_000_000,
-        "closed at the last frame, gap excluded"
+    // Closed at the later track's last frame (the tracks' last frames are stretched to a common
+    // end at a discontinuity), the gap excluded.
+    let before_gap = added[1].get::<u64>("duration").unwrap();
+    assert!(
+        (4_000_000_000..4_100_000_000).contains(&before_gap),
+        "{before_gap}"
     );
     let resumed_at = added[2].get::<u64>("stream-time").unwrap();
     assert!(
@@ -439,7 +458,8 @@ fn reconnect_gives_one_discontinuity() {
         assert_eq!(
             discontinuities(t),
             vec![false, false, true, false],
-            "{kind:?}"
+            "{kind:?}:\n{}",
+            index_text(&dir)
         );
         let runs: Vec<u64> = t.segments.iter().map(|s| s.discontinuity_number).collect();
         assert_eq!(runs, vec![0, 0, 1, 1], "{kind:?}");
@@ -448,10 +468,11 @@ fn reconnect_gives_one_discontinuity() {
             assert!(init.exists(), "{} for each run", init.display());
         }
     }
-    assert_eq!(
-        durations(track(replay.index(), TrackKind::Video)),
-        vec![4.0; 4]
-    );
+    let video_durations = durations(track(replay.index(), TrackKind::Video));
+    assert_eq!(video_durations.len(), 4);
+    for (i, d) in video_durations.iter().enumerate() {
+        assert!((4.0..4.1).contains(d), "segment {i}: {video_durations:?}");
+    }
     let rendered = playlists(&dir);
     let video = rendered.media(TrackKind::Video);
     assert_eq!(
@@ -565,8 +586,8 @@ fn live_only_keeps_disk_use_bounded() {
     let pipeline = flv_pipeline(&flv, &location, true, false, "record=false");
     let checks = watch_segments(&pipeline, |dir, _| {
         let files = segment_files(dir, TrackKind::Video).len();
-        // 3 in the window (3 target durations of 1 s), up to 4 more within the deletion grace,
-        // 1 being written.
+        // 4 listed (the window of 3 target durations of 1 s, and one more), up to 3 trimmed
+        // ones within their deletion delay (one window of media), 1 being written.
         if files <= 8 {
             Ok(())
         } else {
@@ -596,7 +617,11 @@ fn live_only_keeps_disk_use_bounded() {
     assert!(!on_disk.contains(&0));
     assert_decodes(&playlists(&dir).multivariant);
     let finished = result.named("cfhlssink-recording-finished");
-    assert_eq!(finished[0].get::<u64>("segments").unwrap(), 40);
+    assert_eq!(
+        finished[0].get::<u64>("segments").unwrap(),
+        video.segments.len() as u64,
+        "what the index lists at the end"
+    );
 }
 
 /// Durations (ticks) of the parts of `segment`: from each fragment's decode time to the next
@@ -631,14 +656,38 @@ fn segments_are_written_in_parts_of_part_target() {
     };
     let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
     let location = tmp.path().join("out");
-    let result = run(&flv_pipeline(
-        &flv,
-        &location,
-        true,
-        true,
-        "part-target=500",
-    ));
+    let pipeline = flv_pipeline(&flv, &location, true, true, "part-target=500");
+    // While live, the live index lists the parts of the segment just added: the moofs in its
+    // file, tiling it.
+    let live_parts = watch_segments(&pipeline, |dir, added| {
+        let sequence = added.get::<u64>("sequence").unwrap();
+        let uri = added.get::<String>("uri").unwrap();
+        let (kind, _, _) = parse_media_name(&uri).ok_or(format!("uri {uri}"))?;
+        let live = gstcfstream::hls::live::lookup(dir).ok_or("no live index")?;
+        let parts = live.read(|index| {
+            (index.track(kind))
+                .and_then(|t| t.segments.iter().find(|s| s.sequence == sequence))
+                .map(|s| s.parts.clone())
+        });
+        let parts = parts.ok_or(format!("{uri} not in the live index"))?;
+        let file = dir.join(&uri);
+        let moofs = common::cmaf::fragment_decode_times(&file).len();
+        let size = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
+        let tiled = (parts.iter()).try_fold(0, |offset, p| {
+            (p.offset == offset).then_some(offset + p.length)
+        });
+        if parts.len() == moofs && tiled == Some(size) && parts[0].independent {
+            Ok(())
+        } else {
+            Err(format!(
+                "segment {sequence}: {moofs} moofs, {size} bytes, parts {parts:?}"
+            ))
+        }
+    });
+    let result = run(&pipeline);
     assert!(result.error.is_none(), "{:?}", result.error);
+    // The last segment is added as the recording finishes, when the live entry goes.
+    assert_eq!(live_parts.lock().unwrap()[0], Ok(()));
     let dir = recording_dir(&location);
     let replay = read_index(&dir);
     for kind in [TrackKind::Video, TrackKind::Audio] {
@@ -653,8 +702,9 @@ fn segments_are_written_in_parts_of_part_target() {
             // 4 s of 30 fps video: 8 parts of 15 frames; AAC frames fill parts up to 500 ms.
             assert!(
                 parts.len() >= 8,
-                "{kind:?} segment {}: {parts:?}",
-                segment.sequence
+                "{kind:?} segment {}: {parts:?}\n{}",
+                segment.sequence,
+                index_text(&dir)
             );
             assert!(
                 parts.iter().all(|&d| d > 0 && d <= t.part_target),
@@ -687,7 +737,7 @@ fn without_low_latency_a_segment_is_one_fragment() {
     let replay = read_index(&dir);
     for kind in [TrackKind::Video, TrackKind::Audio] {
         let t = track(replay.index(), kind);
-        assert_eq!(t.segments.len(), 2, "{kind:?}");
+        assert_eq!(t.segments.len(), 2, "{kind:?}:\n{}", index_text(&dir));
         for segment in &t.segments {
             assert_eq!(
                 part_durations(&dir, kind, segment),
@@ -698,6 +748,74 @@ fn without_low_latency_a_segment_is_one_fragment() {
         }
     }
     assert_decodes(&playlists(&dir).multivariant);
+}
+
+/// cfhlssink's `stats` as they are when the last of its sink pads gets EOS, before the element
+/// handles it (the recording still open, its last segments not yet closed).
+fn stats_at_eos(pipeline: &gst::Pipeline) -> Arc<Mutex<Option<(u64, u64, u64)>>> {
+    let sink = pipeline.by_name("hls").unwrap();
+    let stats = Arc::new(Mutex::new(None));
+    let pads = sink.sink_pads();
+    let left = Arc::new(std::sync::atomic::AtomicUsize::new(pads.len()));
+    for pad in pads {
+        let (sink, stats, left) = (sink.clone(), stats.clone(), left.clone());
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            let is_eos = matches!(info.event().map(|e| e.type_()), Some(gst::EventType::Eos));
+            if is_eos && left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                *stats.lock().unwrap() = Some(common::cmaf::stats(&sink));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    stats
+}
+
+#[test]
+fn repeated_audio_dts_are_corrected() {
+    // Reconnecting live sources now and then repeat an audio timestamp, which the TS writer
+    // passed on ("non monotonically increasing dts" in ffmpeg). The CMAF writer moves such a
+    // frame 1 tick past the previous one and counts it.
+    let tmp = tempfile::tempdir().unwrap();
+    let media = Media {
+        seconds: 8.0,
+        ..Default::default()
+    };
+    let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
+    let location = tmp.path().join("out");
+    let pipeline = flv_pipeline(&flv, &location, true, true, "");
+    let audio_pad = pipeline
+        .by_name("hls")
+        .unwrap()
+        .static_pad("audio")
+        .unwrap();
+    let previous = Mutex::new((0u64, None::<gst::ClockTime>));
+    audio_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+            let mut previous = previous.lock().unwrap();
+            let (count, last_pts) = *previous;
+            let pts = buffer.pts();
+            // Every 50th frame repeats the timestamp of the frame before.
+            if count % 50 == 49 {
+                let buffer = buffer.make_mut();
+                buffer.set_pts(last_pts);
+                buffer.set_dts(last_pts);
+            }
+            *previous = (count + 1, pts);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let stats = stats_at_eos(&pipeline);
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let (dts_corrected, _, _) = stats.lock().unwrap().expect("stats read at EOS");
+    assert!(dts_corrected > 0, "dts-corrected {dts_corrected}");
+    let dir = recording_dir(&location);
+    let rendered = playlists(&dir);
+    let audio = rendered.media(TrackKind::Audio);
+    assert_decodes(audio);
+    assert_eq!(count_frames(audio, "a:0"), count_frames(&flv, "a:0"));
+    let errors = common::cmaf::ffmpeg_errors(&rendered.multivariant);
+    assert!(errors.is_empty(), "{errors}\n{}", index_text(&dir));
 }
 
 fn gst_tool(tool: &str, registry: &Path) -> Command {
@@ -1114,9 +1232,14 @@ fn untimed_and_garbage_buffers_do_no_harm() {
         "untimed: dropped"
     );
     assert_eq!(
-        h.push(buffer(&[7; 50], Some(0), false)),
+        h.push(buffer(&[0, 0, 0, 1, 0x41, 0x9A, 7, 7, 7], Some(0), false)),
         Ok(gst::FlowSuccess::Ok),
         "no keyframe yet: dropped"
+    );
+    assert_eq!(
+        h.push(buffer(&[7; 50], Some(0), false)),
+        Ok(gst::FlowSuccess::Ok),
+        "no start code: dropped"
     );
     // An IDR slice header followed by garbage slice data.
     let idr_then_garbage = [&[0, 0, 0, 1, 0x65, 0x88, 0x84][..], &[0xAB; 5000]].concat();
@@ -1142,9 +1265,12 @@ fn untimed_and_garbage_buffers_do_no_harm() {
         )),
         Ok(gst::FlowSuccess::Ok)
     );
-    assert!(h.push_event(gst::event::Eos::new()));
     let (_, dropped_before_keyframe, _) = common::cmaf::stats(&sink);
-    assert!(dropped_before_keyframe >= 1, "{dropped_before_keyframe}");
+    assert_eq!(
+        dropped_before_keyframe, 2,
+        "the P picture and the buffer without start code, before the first IDR"
+    );
+    assert!(h.push_event(gst::event::Eos::new()));
     let dir = recording_dir(tmp.path());
     let replay = read_index(&dir);
     assert!(replay.finished());
@@ -1321,12 +1447,13 @@ fn gop_longer_than_target_duration_warns_and_keeps_the_target() {
     let flv = common::generate_media(&tmp.path().join("in.flv"), &media);
     let location = tmp.path().join("out");
     let pipeline = flv_pipeline(&flv, &location, true, false, "target-duration=3");
+    let stats = stats_at_eos(&pipeline);
     let result = run(&pipeline);
     assert!(result.error.is_none(), "{:?}", result.error);
     let too_long: Vec<String> = result
         .warnings
         .iter()
-        .filter(|w| w.matches(gst::StreamError::Format) && w.message().contains("target-duration"))
+        .filter(|w| w.matches(gst::StreamError::Format) && w.message().contains("target duration"))
         .map(|w| w.message().to_string())
         .collect();
     assert_eq!(
@@ -1337,9 +1464,11 @@ fn gop_longer_than_target_duration_warns_and_keeps_the_target() {
     );
     let first = segment_name(TrackKind::Video, 0);
     assert!(too_long[0].contains(&first), "{}", too_long[0]);
-    let sink = pipeline.by_name("hls").unwrap();
-    let (_, _, over_target) = common::cmaf::stats(&sink);
-    assert_eq!(over_target, 2, "segments-over-target");
+    let (_, _, over_target) = stats.lock().unwrap().expect("stats read at EOS");
+    assert_eq!(
+        over_target, 1,
+        "segments-over-target: segment 0 (1 is open at EOS)"
+    );
     let replay = read_index(&recording_dir(&location));
     let video = track(replay.index(), TrackKind::Video);
     assert_eq!(video.target_duration, 3);
@@ -1461,7 +1590,7 @@ fn avc_and_raw_aac_straight_from_flvdemux() {
     let added = result.named("cfhlssink-segment-added");
     assert_eq!(added.len(), 5, "20 s with a keyframe every 4 s");
     for (i, s) in added.iter().enumerate() {
-        assert_eq!(s.get::<u64>("duration").unwrap(), 4_000_000_000, "{s}");
+        assert_flv_seconds(s.get::<u64>("duration").unwrap(), 4);
         assert_eq!(
             s.get::<u64>("stream-time").unwrap(),
             i as u64 * 4_000_000_000
@@ -1545,18 +1674,20 @@ fn plain_i_pictures_do_not_start_segments_in_avc() {
 }
 
 #[test]
-fn raw_aac_that_adts_cannot_carry_is_refused_at_the_caps() {
+fn raw_aac_of_an_object_type_adts_cannot_carry_is_kept_as_is() {
+    // ER AAC LD (object type 23), 48 kHz, stereo: the TS writer refused it (ADTS cannot say
+    // it); CMAF carries the AudioSpecificConfig itself, in the init segment's esds.
+    const ASC: [u8; 2] = [0xB9, 0x90];
     common::init();
     let tmp = tempfile::tempdir().unwrap();
     let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("appsrc")
         .property(
             "caps",
-            // ER AAC LD (object type 23), 48 kHz, stereo: not expressible in ADTS.
             gst::Caps::builder("audio/mpeg")
                 .field("mpegversion", 4i32)
                 .field("stream-format", "raw")
-                .field("codec_data", gst::Buffer::from_slice([0xB9u8, 0x90]))
+                .field("codec_data", gst::Buffer::from_slice(ASC))
                 .build(),
         )
         .property("format", gst::Format::Time)
@@ -1574,16 +1705,30 @@ fn raw_aac_that_adts_cannot_carry_is_refused_at_the_caps() {
         .unwrap();
     let appsrc = src.clone();
     std::thread::spawn(move || {
-        let mut buffer = gst::Buffer::from_slice([0u8; 100]);
-        buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-        let _ = appsrc.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer]);
+        // 480 samples per frame at 48 kHz: 10 ms.
+        for frame in 0..10u64 {
+            let mut buffer = gst::Buffer::from_slice([0u8; 100]);
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(frame * 10));
+            b.set_duration(gst::ClockTime::from_mseconds(10));
+            let _ = appsrc.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer]);
+        }
+        let _ = appsrc.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
     });
-    let error = run(&pipeline).error.expect("an element error");
-    assert!(error.matches(gst::StreamError::Format), "{error:?}");
+    let result = run(&pipeline);
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let dir = recording_dir(tmp.path());
+    let replay = read_index(&dir);
+    assert_eq!(
+        replay.index().stream.audio_codec.as_deref(),
+        Some("mp4a.40.23")
+    );
+    assert_eq!(track(replay.index(), TrackKind::Audio).timescale, 48_000);
+    let init =
+        std::fs::read(dir.join(cfstream_proto::index::init_name(TrackKind::Audio, 0))).unwrap();
     assert!(
-        error.message().contains("object type 23"),
-        "{}",
-        error.message()
+        common::cmaf::contains(&init, &ASC),
+        "the esds holds the config"
     );
 }
 

@@ -15,7 +15,7 @@ use cfstream_proto::render::hls::{
     MediaPlaylistOptions, render_media_playlist, render_multivariant,
 };
 
-pub const INDEX_LOG: &str = "index.log";
+pub use gstcfstream::hls::INDEX_LOG;
 
 /// Replays `dir/index.log` (a torn last line is ignored, as the server does).
 pub fn read_index(dir: &Path) -> Replay {
@@ -322,4 +322,9 @@ pub fn stats(sink: &gst::Element) -> (u64, u64, u64) {
         field("dropped-before-keyframe"),
         field("segments-over-target"),
     )
+}
+
+/// `dir/index.log` as text, for failure messages.
+pub fn index_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(INDEX_LOG)).unwrap_or_else(|e| e.to_string())
 }
