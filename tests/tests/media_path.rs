@@ -159,10 +159,16 @@ fn reconnect_within_idle_timeout_continues_the_recording_behind_one_discontinuit
 
     let recording = only_recording_dir(media.path());
     let index = IndexLog::read(&recording);
-    assert!(index.ended, "the finished recording's index.log lacks its end record");
+    assert!(
+        index.ended,
+        "the finished recording's index.log lacks its end record"
+    );
     let video: Vec<_> = index.segments.iter().filter(|s| s.0 == "v").collect();
     let runs: Vec<u64> = video.iter().map(|s| s.3).collect();
-    let split = runs.iter().position(|&dn| dn != runs[0]).expect("a discontinuity");
+    let split = runs
+        .iter()
+        .position(|&dn| dn != runs[0])
+        .expect("a discontinuity");
     assert!(
         runs[split..].iter().all(|&dn| dn == runs[split]),
         "expected exactly one discontinuity: {runs:?}"

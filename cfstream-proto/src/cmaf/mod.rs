@@ -20,5 +20,6 @@ pub use fragment::{
 };
 pub use init::{TrackConfig, VIDEO_TIMESCALE, init_segment};
 pub use segmenter::{
-    EARLY_AUDIO_NS, Event, Frame, MAX_AUDIO_LEAD_NS, NoSuchTrack, ResumePoint, Segmenter, SegmenterConfig, Stats,
+    EARLY_AUDIO_NS, Event, Frame, MAX_AUDIO_LEAD_NS, NoSuchTrack, ResumePoint, Segmenter,
+    SegmenterConfig, Stats,
 };

@@ -96,6 +96,8 @@ struct State {
     name: String,
     /// EOS was posted or an error happened: buffers are refused until READY.
     done: bool,
+    /// The last recording's counts, kept for the `stats` property once it finished.
+    stats: cfstream_proto::cmaf::Stats,
 }
 
 impl State {
@@ -282,11 +284,7 @@ impl CfHlsSink {
             recording.set_config(config).map_err(Failure::Io)?;
         }
         let frame = Frame {
-            kind: if video {
-                TrackKind::Video
-            } else {
-                TrackKind::Audio
-            },
+            kind: pad_kind(video),
             data: converted.data,
             pts,
             dts,
@@ -348,9 +346,12 @@ impl CfHlsSink {
             resumed: recording.resumed(),
         };
         messages.push(self.message(started.to_structure()));
-        // Pads whose caps came before the recording opened.
-        for config in state.pads.iter().filter_map(|p| p.config.clone()) {
-            recording.set_config(config).map_err(Failure::Io)?;
+        // Pads (and the caps) that came before the recording opened.
+        for pad in &state.pads {
+            recording.expect(pad_kind(pad.video)).map_err(Failure::Io)?;
+            if let Some(config) = pad.config.clone() {
+                recording.set_config(config).map_err(Failure::Io)?;
+            }
         }
         state.recording = Some(recording);
         state.name = name;
@@ -437,6 +438,7 @@ impl CfHlsSink {
             return Ok(());
         };
         let directory = recording.directory().to_string_lossy().into_owned();
+        state.stats = recording.stats().clone();
         let (summary, notices) = recording.finish().map_err(Failure::Io)?;
         self.report_notices(state, notices, messages);
         gst::info!(
@@ -612,6 +614,14 @@ fn default_name(location: &std::path::Path) -> String {
             hls::directory_state(&location.join(name)).ok() != Some(DirectoryState::Finished)
         })
         .unwrap_or(base)
+}
+
+fn pad_kind(video: bool) -> TrackKind {
+    if video {
+        TrackKind::Video
+    } else {
+        TrackKind::Audio
+    }
 }
 
 fn signed_ns(t: gst::Signed<gst::ClockTime>) -> i64 {
@@ -894,6 +904,12 @@ impl ElementImpl for CfHlsSink {
             frame_duration: None,
             conversion_failed: false,
         });
+        // A recording already open waits for this pad's first frames (within bounds).
+        if let Some(Err(e)) = state.recording.as_mut().map(|r| r.expect(pad_kind(video))) {
+            drop(state);
+            self.fail(Failure::Io(e));
+            return None;
+        }
         drop(state);
         self.obj().add_pad(&pad).ok()?;
         Some(pad)
@@ -913,6 +929,7 @@ impl ElementImpl for CfHlsSink {
             let mut state = lock(&self.state);
             state.done = false;
             state.recording = None;
+            state.stats = Default::default();
             for pad in &mut state.pads {
                 pad.eos = false;
                 pad.segment_changed = false;

@@ -40,7 +40,8 @@ pub struct SegmentAdded {
     pub uri: String,
     /// Nanoseconds.
     pub duration: u64,
-    /// Stream time (ns) of the segment's start.
+    /// Start (ns) on the recording's media timeline, which leaves out the time a publisher was
+    /// away.
     pub stream_time: u64,
     /// Media sequence number.
     pub sequence: u64,

@@ -171,9 +171,12 @@ pub fn joined_files(dir: &Path, kind: TrackKind, run: u64, sequences: &[u64]) ->
 
 /// What `ffmpeg -v error` prints decoding all of `input` (it must exit successfully). Since
 /// ffmpeg remuxes to the null muxer, a DTS that does not increase is an error line too.
+/// `-copyts`: FLV's millisecond timestamps (33, 33, 34 ms at 30 fps) shifted by a playlist's
+/// start time can round onto the same 1/30 s slot of the null muxer's time base, which ffmpeg
+/// then reports although the DTS increase; the timestamps as written are what is checked.
 pub fn ffmpeg_errors(input: &Path) -> String {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
+        .args(["-v", "error", "-copyts", "-i"])
         .arg(input)
         .args(["-f", "null", "-"])
         .output()

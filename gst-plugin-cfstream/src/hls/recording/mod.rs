@@ -37,6 +37,9 @@ use startup::Startup;
 const PART_HISTORY_TARGET_DURATIONS: u64 = WINDOW_TARGET_DURATIONS + 1;
 /// The part target of a recording without low latency: one fragment per segment.
 const NO_PARTS: Duration = Duration::from_secs(3600);
+/// Segments of a stream without video (no keyframes to cut at), or the target duration when
+/// it is shorter.
+const AUDIO_ONLY_SEGMENT: Duration = Duration::from_secs(6);
 
 #[derive(Clone, Debug)]
 pub struct RecordingConfig {
@@ -122,8 +125,16 @@ pub struct Recording {
     configs: [Option<TrackConfig>; 2],
     /// Tracks the log declared.
     declared: [bool; 2],
+    /// Tracks whose pads exist (their configuration may still be unknown).
+    expected: [bool; 2],
     /// Until the first frames are released into the segmenter.
     startup: Option<Startup>,
+    /// The gap epoch the segmenter's current run belongs to.
+    run_epoch: u64,
+    /// The newest epoch each track's frames came with.
+    track_epochs: [u64; 2],
+    /// Frames of a newer epoch than the run's, waiting for every track to reach the gap.
+    next_run: Startup,
     retention: Retention,
     /// The track whose segments are reported and counted (fixed by the first one listed).
     main: Option<TrackKind>,
@@ -147,11 +158,16 @@ impl Recording {
     pub fn open(config: RecordingConfig) -> Result<Self, Error> {
         let storage = Arc::new(LocalDir::open(&config.directory).map_err(Error::open)?);
         let found = resume::prepare(&storage).map_err(Error::open)?;
+        // A resumed recording keeps the target its playlists were published with.
+        let target_duration = found.target_duration.or(config.target_duration);
         let segmenter_config = SegmenterConfig {
             part_target: config.part_target.unwrap_or(NO_PARTS),
-            target_duration: config.target_duration.or(found.target_duration),
-            ..SegmenterConfig::default()
+            target_duration,
+            audio_only_segment: AUDIO_ONLY_SEGMENT.min(Duration::from_secs(
+                target_duration.map_or(u64::MAX, u64::from),
+            )),
         };
+        let log_target = found.target_duration.is_none() && target_duration.is_some();
         let mut segmenter = Segmenter::new(segmenter_config);
         let max_ns = config.record.then_some(config.max_duration_ns);
         let mut retention = Retention::new(max_ns);
@@ -168,14 +184,18 @@ impl Recording {
             declared[slot(track.kind)] = true;
         }
         let live = live::register(&config.directory, found.index);
-        Ok(Recording {
+        let mut recording = Recording {
             config,
             storage,
             segmenter,
             live,
             configs: [None, None],
             declared,
+            expected: [false; 2],
             startup: Some(Startup::default()),
+            run_epoch: 0,
+            track_epochs: [0; 2],
+            next_run: Startup::default(),
             retention,
             main,
             epoch: 0,
@@ -183,7 +203,13 @@ impl Recording {
             resumed: found.point.is_some(),
             notices: Vec::new(),
             line: String::new(),
-        })
+        };
+        if let (true, Some(seconds)) = (log_target, target_duration) {
+            recording
+                .log(Record::Target { seconds })
+                .map_err(|e| Error::open(e.source))?;
+        }
+        Ok(recording)
     }
 
     /// Whether an unfinished recording was continued.
@@ -233,15 +259,26 @@ impl Recording {
         self.drain()
     }
 
-    pub fn configured(&self, kind: TrackKind) -> bool {
-        self.configs[slot(kind)].is_some()
+    /// A pad for `kind` exists: the first frames wait for its configuration (within bounds).
+    pub fn expect(&mut self, kind: TrackKind) -> Result<(), Error> {
+        self.expected[slot(kind)] = true;
+        self.release_if_ready()
     }
 
     pub fn push(&mut self, frame: Frame, epoch: u64) -> Result<(), Error> {
-        if epoch < self.epoch {
-            return Ok(()); // from before a gap that was already handled
+        if epoch < self.run_epoch {
+            return Ok(()); // from before a gap whose run is already closed
         }
         let wall_clock_ms = now_ms();
+        let kind = slot(frame.kind);
+        self.track_epochs[kind] = self.track_epochs[kind].max(epoch);
+        if epoch > self.run_epoch {
+            // After a gap that another track has not reached yet: its frames from before the
+            // gap still go into the run they belong to.
+            self.epoch_start.get_or_insert(frame.pts);
+            self.next_run.hold(frame, wall_clock_ms);
+            return self.start_next_run_if_ready();
+        }
         if let Some(startup) = self.startup.as_mut() {
             startup.hold(frame, wall_clock_ms);
             return self.release_if_ready();
@@ -250,13 +287,38 @@ impl Recording {
         self.drain()
     }
 
-    /// The publisher went away and came back: the open segments close, and what follows is a
-    /// new run behind a discontinuity.
+    /// The publisher went away and came back: the run ends once every track has reached the
+    /// gap (or after a bounded wait), and what follows is a new run behind a discontinuity.
     pub fn break_at_gap(&mut self) -> Result<(), Error> {
-        self.release()?;
-        self.segmenter.discontinuity();
         self.epoch += 1;
         self.epoch_start = None;
+        Ok(())
+    }
+
+    /// Ends the run when every track with frames has sent one from after the gap, or the
+    /// frames waiting for that exceed their bounds.
+    fn start_next_run_if_ready(&mut self) -> Result<(), Error> {
+        let run = self.run_epoch;
+        let waiting = |kind: TrackKind| {
+            self.configs[slot(kind)].is_some() && self.track_epochs[slot(kind)] <= run
+        };
+        let all_reached = ![TrackKind::Video, TrackKind::Audio]
+            .into_iter()
+            .any(waiting);
+        if all_reached || self.next_run.ready(|_| false, |_| true) {
+            self.start_next_run()?;
+        }
+        Ok(())
+    }
+
+    fn start_next_run(&mut self) -> Result<(), Error> {
+        self.release()?;
+        self.segmenter.discontinuity();
+        self.drain()?;
+        self.run_epoch = self.epoch;
+        for held in std::mem::take(&mut self.next_run).into_frames() {
+            self.write_frame(held.frame, held.wall_clock_ms)?;
+        }
         self.drain()
     }
 
@@ -265,6 +327,9 @@ impl Recording {
     /// Returns what it holds, with the notices of the last segments.
     pub fn finish(mut self) -> Result<(RecordingSummary, Vec<Notice>), Error> {
         self.release()?;
+        if self.run_epoch < self.epoch {
+            self.start_next_run()?;
+        }
         self.segmenter.finish();
         self.drain()?;
         self.log(Record::End)?;
@@ -278,8 +343,12 @@ impl Recording {
     }
 
     fn release_if_ready(&mut self) -> Result<(), Error> {
-        let ready = (self.startup.as_ref())
-            .is_some_and(|s| s.ready(|kind| self.configs[slot(kind)].is_some()));
+        let ready = (self.startup.as_ref()).is_some_and(|s| {
+            s.ready(
+                |kind| self.configs[slot(kind)].is_some(),
+                |kind| self.expected[slot(kind)],
+            )
+        });
         if ready { self.release() } else { Ok(()) }
     }
 
@@ -456,7 +525,12 @@ impl Recording {
                 }
             }
         });
-        if *self.main.get_or_insert(track) != track {
+        let main = *self.main.get_or_insert(if self.configs[0].is_some() {
+            TrackKind::Video
+        } else {
+            track
+        });
+        if main != track {
             return Ok(());
         }
         let duration_ns = self.ticks_to_ns(track, segment.duration);

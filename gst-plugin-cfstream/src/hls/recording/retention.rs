@@ -47,11 +47,8 @@ impl Retention {
             .max_ns
             .unwrap_or(window_ns + u64::from(target_seconds) * 1_000_000_000);
         let mut trimmed = false;
-        while self.listed.len() > 1 {
+        while self.listed.len() > 1 && self.listed_ns > keep_ns {
             let (first, duration) = self.listed[0];
-            if self.listed_ns.saturating_sub(duration) < keep_ns {
-                break;
-            }
             self.listed.pop_front();
             self.listed_ns -= duration;
             self.pending
@@ -111,16 +108,16 @@ mod tests {
         let mut retention = Retention::new(Some(10 * S));
         assert_eq!(retention.listed(0, 4 * S, 4), None);
         assert_eq!(retention.listed(1, 4 * S, 4), None);
-        assert_eq!(retention.listed(2, 4 * S, 4), None); // 12 s, without the head 8 s
-        assert_eq!(retention.listed(3, 4 * S, 4), Some(1)); // 16 s: 0 goes, 12 s stay
-        assert_eq!(retention.listed_ns(), 12 * S);
+        assert_eq!(retention.listed(2, 4 * S, 4), Some(1)); // 12 s: 0 goes, 8 s stay
+        assert_eq!(retention.listed_ns(), 8 * S);
+        assert_eq!(retention.listed(3, 4 * S, 4), Some(2));
         assert!(retention.expired().is_empty());
         // The window is 12 s: segment 0 may go once 12 s more were written.
-        for sequence in 4..6 {
+        for sequence in 4..5 {
             retention.listed(sequence, 4 * S, 4);
         }
         assert!(retention.expired().is_empty());
-        retention.listed(6, 4 * S, 4);
+        retention.listed(5, 4 * S, 4);
         assert_eq!(retention.expired(), [0]);
         assert_eq!(retention.first_listed(), Some(4));
     }
@@ -136,6 +133,11 @@ mod tests {
         assert_eq!(retention.first_listed(), Some(6));
         let pending = retention.take_pending();
         assert_eq!(pending.last(), Some(&(5, 6 * S)));
+        let mut uneven = Retention::new(Some(5 * S));
+        for sequence in 0..4 {
+            uneven.listed(sequence, 2 * S, 2);
+        }
+        assert_eq!(uneven.listed_ns(), 4 * S, "at most max-duration");
     }
 
     #[test]

@@ -10,8 +10,11 @@ use cfstream_proto::index::TrackKind;
 
 use super::Frame;
 
-/// Media (from the first held frame) held at most while waiting for the other track.
+/// Media (from the first held frame) held while waiting for a track that has no pad yet.
 const GRACE_NS: i64 = 1_000_000_000;
+/// Media held at most while waiting for a pad's caps or first configuration (a track whose pad
+/// exists but never configures must not hold the recording back for ever).
+const MAX_HOLD_NS: i64 = 5_000_000_000;
 /// Bytes held at most, whatever the timestamps say: the grace is media time, which a publisher
 /// controls (timestamps that never advance must not make the hold grow without bound). 16 MiB
 /// is about 1 s at 130 Mbit/s, far above what an input carries.
@@ -44,14 +47,23 @@ impl Startup {
         });
     }
 
-    /// Whether the wait is over: every track is configured, or the grace ran out.
-    pub fn ready(&self, configured: impl Fn(TrackKind) -> bool) -> bool {
-        let both = configured(TrackKind::Video) && configured(TrackKind::Audio);
+    /// Whether the wait is over: both tracks are configured; or every track with a pad
+    /// (`expected`) is, and a grace period showed no other pad coming; or the hold is too long.
+    pub fn ready(
+        &self,
+        configured: impl Fn(TrackKind) -> bool,
+        expected: impl Fn(TrackKind) -> bool,
+    ) -> bool {
+        let kinds = [TrackKind::Video, TrackKind::Audio];
+        let both = kinds.iter().all(|&k| configured(k));
+        let expected_configured = kinds.iter().all(|&k| !expected(k) || configured(k));
         let span = match (self.first_pts, self.last_pts) {
             (Some(first), Some(last)) => last.saturating_sub(first),
             _ => 0,
         };
-        both || span >= GRACE_NS || self.bytes > MAX_HELD_BYTES
+        both || (expected_configured && span >= GRACE_NS)
+            || span >= MAX_HOLD_NS
+            || self.bytes > MAX_HELD_BYTES
     }
 
     pub fn into_frames(self) -> VecDeque<Held> {
@@ -74,21 +86,32 @@ mod tests {
         }
     }
 
+    fn video(kind: TrackKind) -> bool {
+        kind == TrackKind::Video
+    }
+
     #[test]
-    fn waits_for_both_tracks_or_a_second_of_media_or_too_many_bytes() {
+    fn waits_for_both_tracks_or_a_second_of_media_without_another_pad() {
         let mut startup = Startup::default();
         startup.hold(frame(TrackKind::Video, 0, 10), 0);
         startup.hold(frame(TrackKind::Video, 999, 10), 0);
-        assert!(!startup.ready(|k| k == TrackKind::Video));
-        assert!(startup.ready(|_| true));
+        assert!(!startup.ready(video, video));
+        assert!(startup.ready(|_| true, |_| true));
         startup.hold(frame(TrackKind::Video, 1000, 10), 0);
-        assert!(startup.ready(|k| k == TrackKind::Video));
+        assert!(startup.ready(video, video));
+        // An audio pad exists but has no configuration yet: wait, within bounds.
+        assert!(!startup.ready(video, |_| true));
+        startup.hold(frame(TrackKind::Video, 5000, 10), 0);
+        assert!(startup.ready(video, |_| true));
+    }
 
+    #[test]
+    fn holds_a_bounded_number_of_bytes() {
         let mut frozen = Startup::default();
         for _ in 0..17 {
             frozen.hold(frame(TrackKind::Video, 0, 1024 * 1024), 0);
         }
-        assert!(frozen.ready(|_| false));
+        assert!(frozen.ready(|_| false, |_| true));
         assert_eq!(frozen.into_frames().len(), 17);
     }
 }
