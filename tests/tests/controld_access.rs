@@ -121,13 +121,21 @@ fn signed_url_input_plays_only_with_a_valid_token() {
     };
     let server_signed = token(json!({}));
     let manifest = |id: &str| format!("{base}/{id}/manifest/video.m3u8");
+    // The multivariant playlist names the media playlist, which lists the segments.
+    let text_of = |url: &str| {
+        let (status, _, body) = get(url, None, None);
+        (status == 200)
+            .then(|| String::from_utf8(body).ok())
+            .flatten()
+    };
     let playlist = wait_for(
         "the live playlist with a segment",
         Duration::from_secs(40),
         || {
-            let (status, _, body) = get(&manifest(&server_signed), None, None);
-            let text = String::from_utf8(body).ok()?;
-            (status == 200 && text.contains("seg-")).then_some(text)
+            let multivariant = text_of(&manifest(&server_signed))?;
+            let media = multivariant.lines().find(|l| l.starts_with("media-"))?;
+            let text = text_of(&format!("{base}/{server_signed}/manifest/{media}"))?;
+            text.contains("seg-").then_some(text)
         },
     );
     let segment = playlist
@@ -152,7 +160,7 @@ fn signed_url_input_plays_only_with_a_valid_token() {
     for t in [&server_signed, &customer_signed] {
         let (status, _, body) = get(&segment_url(t), None, None);
         assert_eq!(status, 200);
-        assert_eq!(body[0], 0x47, "an MPEG-TS segment");
+        assert_eq!(&body[4..8], b"moof", "a CMAF segment");
     }
     let streams =
         ffprobe_streams(&manifest(&customer_signed)).expect("ffprobe plays the token URL");
