@@ -553,10 +553,7 @@ impl Recording {
 
     fn part_history_ticks(&self, track: TrackKind) -> u64 {
         let target = u64::from(self.segmenter.target_duration().unwrap_or(1));
-        let timescale = self.configs[slot(track)]
-            .as_ref()
-            .map_or(1, |c| u64::from(c.timescale()));
-        PART_HISTORY_TARGET_DURATIONS * target * timescale
+        PART_HISTORY_TARGET_DURATIONS * target * self.timescale(track)
     }
 
     fn delete_segment(&self, sequence: u64) -> Result<(), Error> {
@@ -601,10 +598,11 @@ impl Recording {
     }
 
     fn ticks_to_ns(&self, track: TrackKind, ticks: u64) -> u64 {
-        let timescale = self.configs[slot(track)]
-            .as_ref()
-            .map_or(1, |c| u64::from(c.timescale()));
-        (u128::from(ticks) * 1_000_000_000 / u128::from(timescale)) as u64
+        (u128::from(ticks) * 1_000_000_000 / u128::from(self.timescale(track))) as u64
+    }
+
+    fn timescale(&self, track: TrackKind) -> u64 {
+        (self.configs[slot(track)].as_ref()).map_or(1, |c| u64::from(c.timescale()))
     }
 }
 
