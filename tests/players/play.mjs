@@ -69,6 +69,9 @@ window.startPlayer = (kind, url) => {
   }
   let last = null;
   setInterval(() => {
+    // The element's own ended state too: an 'ended' event can go by unseen (seen with dash.js
+    // on a loaded machine, paused at the end of a recording).
+    if (video.ended) r.ended = true;
     if (r.ended) return;
     if (r.playing && last !== null) {
       const step = video.currentTime - last;
