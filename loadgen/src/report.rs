@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::follow::Pace;
 use crate::latency::{self, KeyframeSent, Outcome, SegmentLog, Totals};
+use crate::parts::PartTotals;
 use crate::publisher::ConnectionReport;
 use crate::target::Target;
 use crate::watch::Watcher;
@@ -111,6 +113,7 @@ pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport
         target_duration_s: watcher.target_duration_s().unwrap_or(0),
         overflows: watcher.overflows,
         request_errors: watcher.request_errors,
+        parts: part_totals(watcher),
         ..Totals::default()
     };
     let connections = reports
@@ -127,6 +130,19 @@ pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport
         totals,
         connections,
     }
+}
+
+/// The part latency of every recording followed part by part (timed from its own wall clocks,
+/// so reconnected connections count too); None unless the playlists were followed so.
+pub fn part_totals(watcher: &Watcher) -> Option<PartTotals> {
+    if watcher.pace != Pace::Parts {
+        return None;
+    }
+    let mut totals = PartTotals::default();
+    for log in watcher.part_logs.iter().flat_map(BTreeMap::values) {
+        totals.add(log);
+    }
+    Some(totals)
 }
 
 pub fn print_latency(report: &LatencyReport, quiet: bool) {
