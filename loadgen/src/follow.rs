@@ -32,6 +32,12 @@ use crate::parts::{self, NextPart, PartListing};
 /// server being measured.
 pub const LIVE_POLL: Duration = Duration::from_millis(250);
 
+/// After a `503` to a part's blocking reload, before asking again. The server answers 503 once
+/// it held a request three target durations, or at once while a recording's first segment is
+/// open (its target duration is still 0): retrying at once would loop as fast as the server
+/// answers, and a player would back off too.
+pub const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(100);
+
 /// How often a follower asks for the media playlist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pace {
@@ -52,11 +58,17 @@ pub enum Event {
         playlist: Playlist,
         /// With [`Pace::Parts`]: its parts.
         parts: Option<PartListing>,
+        /// The parts it lists for the first time are timed: the request was held for them. False
+        /// for the first response of a recording and the one after a `503`, whose parts may have
+        /// been listed before the request was sent.
+        parts_timed: bool,
         seen: Instant,
         seen_wall: SystemTime,
     },
     /// A request that failed (it is tried again).
     Failed(String),
+    /// A blocking reload answered `503` (asked again after [`UNAVAILABLE_PAUSE`] for parts).
+    Unavailable,
 }
 
 /// Follows connection `connection`'s input at `url` until the task is dropped.
@@ -164,7 +176,7 @@ impl Follower<'_> {
             let playlist = parse(&url, &response.text)?;
             let listed_end = playlist.media_sequence + playlist.durations_ms.len() as u64;
             let finished = playlist.ended;
-            if !self.report(media, playlist, None, response) || finished {
+            if !self.report(media, playlist, None, response, false) || finished {
                 return Ok(());
             }
             if listed_end <= next {
@@ -181,9 +193,12 @@ impl Follower<'_> {
     /// each next part; the first request, without a directive, reads where the recording is.
     async fn parts(&self, media: &Url) -> Result<(), String> {
         let mut next: Option<NextPart> = None;
+        let mut timed = false;
         loop {
             let url = next.map_or_else(|| media.clone(), |part| part_reload(media, part));
             let Some(response) = self.get(&url).await? else {
+                timed = false;
+                tokio::time::sleep(UNAVAILABLE_PAUSE).await;
                 continue;
             };
             let playlist = parse(&url, &response.text)?;
@@ -191,9 +206,10 @@ impl Follower<'_> {
                 .ok_or_else(|| format!("{url}: not an LL-HLS media playlist"))?;
             let following = listing.next_part();
             let finished = playlist.ended;
-            if !self.report(media, playlist, Some(listing), response) || finished {
+            if !self.report(media, playlist, Some(listing), response, timed) || finished {
                 return Ok(());
             }
+            timed = true;
             if following.is_none() || following == next {
                 // Nothing listed yet, or answered without the part asked for (the writer is
                 // gone): nothing to wait on.
@@ -203,15 +219,19 @@ impl Follower<'_> {
         }
     }
 
-    /// GETs `url`; None when the server held it as long as it holds one (three target
-    /// durations) with nothing new: the publisher paused, ask again.
+    /// GETs `url`; None (reported) when the server answered `503`: it held the request as
+    /// long as it holds one (three target durations) with nothing new, the publisher paused;
+    /// ask again.
     async fn get(&self, url: &Url) -> Result<Option<Response>, String> {
         let response = (self.client.get(url.clone()).send())
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         match response.status() {
             StatusCode::OK => {}
-            StatusCode::SERVICE_UNAVAILABLE => return Ok(None),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let _ = self.events.send(Event::Unavailable);
+                return Ok(None);
+            }
             status => return Err(format!("{url}: {status}")),
         }
         let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
@@ -229,12 +249,14 @@ impl Follower<'_> {
         playlist: Playlist,
         parts: Option<PartListing>,
         response: Response,
+        parts_timed: bool,
     ) -> bool {
         let event = Event::Listed {
             connection: self.connection,
             recording: media.to_string(),
             playlist,
             parts,
+            parts_timed,
             seen: response.seen,
             seen_wall: response.seen_wall,
         };
@@ -343,6 +365,7 @@ mod tests {
                     listed.push((playlist.durations_ms, playlist.ended));
                 }
                 Event::Failed(e) => panic!("{e}"),
+                Event::Unavailable => panic!("503"),
             }
         }
         assert_eq!(listed, [(vec![4000], false), (vec![4000, 4000], true)]);
@@ -356,7 +379,7 @@ mod tests {
 
     /// LL-HLS: `protocol=llhls` on the multivariant URL, a plain request, then one blocking
     /// reload per part: the next part of the open segment, then (once it closed) part 0 of the
-    /// next.
+    /// next. A `503` is asked again after a pause, and what follows it is not timed.
     #[tokio::test(flavor = "current_thread")]
     async fn follows_an_ll_hls_playlist_part_by_part() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -381,10 +404,13 @@ mod tests {
             text
         };
         tokio::spawn(serve(listener, move |path| {
-            log.lock().unwrap().push(path.to_owned());
+            let mut asked = log.lock().unwrap();
+            let again = asked.iter().any(|p| p == path);
+            asked.push(path.to_owned());
             let playlist = "/in/manifest/media-v.m3u8?protocol=llhls&rec=v1";
             match path.strip_prefix(playlist) {
                 Some("") => (200, media(1, false, false)),
+                Some("&_HLS_msn=0&_HLS_part=1") if !again => (503, String::new()),
                 Some("&_HLS_msn=0&_HLS_part=1") => (200, media(2, false, false)),
                 Some("&_HLS_msn=0&_HLS_part=2") => (200, media(8, true, false)),
                 Some("&_HLS_msn=1&_HLS_part=0") => (200, media(8, true, true)),
@@ -399,21 +425,33 @@ mod tests {
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let url = Url::parse(&format!("{base}/in/manifest/video.m3u8")).unwrap();
         let follower = tokio::spawn(follow(Client::new(), 0, url, Pace::Parts, events));
-        let mut listed: Vec<(usize, bool)> = Vec::new();
-        while listed.last().is_none_or(|&(_, ended)| !ended) {
+        let mut listed: Vec<(usize, bool, bool)> = Vec::new();
+        let mut unavailable = 0;
+        while listed.last().is_none_or(|&(_, _, ended)| !ended) {
             match received.recv().await.unwrap() {
                 Event::Listed {
-                    parts, playlist, ..
+                    parts,
+                    parts_timed,
+                    playlist,
+                    ..
                 } => {
                     let parts = parts.expect("parts read");
-                    listed.push((parts.segments[0].parts_us.len(), playlist.ended));
+                    let count = parts.segments[0].parts_us.len();
+                    listed.push((count, parts_timed, playlist.ended));
                 }
                 Event::Failed(e) => panic!("{e}"),
+                Event::Unavailable => unavailable += 1,
             }
         }
         follower.abort();
-        assert_eq!(listed, [(1, false), (2, false), (8, false), (8, true)]);
-        assert_eq!(asked.lock().unwrap().len(), 5);
+        let timed = [
+            (1, false, false),
+            (2, false, false),
+            (8, true, false),
+            (8, true, true),
+        ];
+        assert_eq!((listed.as_slice(), unavailable), (timed.as_slice(), 1));
+        assert_eq!(asked.lock().unwrap().len(), 6);
     }
 
     /// Answers one HTTP/1.1 request per connection with what `answer` gives for its path.

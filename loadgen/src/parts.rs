@@ -168,8 +168,6 @@ impl PartListing {
 pub struct PartLog {
     /// `(sequence, part index)` of every part listed so far.
     known: HashSet<(u64, usize)>,
-    /// The first listing was read: parts listed before the follower asked are never timed.
-    started: bool,
     /// The largest part target read, in microseconds.
     pub part_target_us: u64,
     /// First frame arrived → listed, per part newly listed after the first listing.
@@ -183,19 +181,18 @@ pub struct PartLog {
 }
 
 impl PartLog {
-    /// Records the parts `listing` shows for the first time as read at `seen`. The first
-    /// listing of a recording is the baseline: its parts were listed before it was asked for.
-    pub fn update(&mut self, listing: &PartListing, seen: SystemTime) {
+    /// Records the parts `listing` shows for the first time as read at `seen`, timing them
+    /// when `timed` (the request was held for them; else, as for a recording's first listing,
+    /// they may have been listed before it was sent).
+    pub fn update(&mut self, listing: &PartListing, seen: SystemTime, timed: bool) {
         self.part_target_us = self.part_target_us.max(listing.part_target_us);
-        let timing = self.started;
-        self.started = true;
         let mut new_in_response = 0;
         for segment in &listing.segments {
             let mut offset_us = 0;
             for (index, &duration_us) in segment.parts_us.iter().enumerate() {
                 let start_us = offset_us;
                 offset_us += duration_us;
-                if !self.known.insert((segment.sequence, index)) || !timing {
+                if !self.known.insert((segment.sequence, index)) || !timed {
                     continue;
                 }
                 let Some(pdt) = segment.program_date_time_ms else {
@@ -236,6 +233,8 @@ pub struct PartTotals {
     pub late: u64,
     pub caught_up: u64,
     pub early: u64,
+    /// Blocking reloads answered `503` (their next responses are not timed).
+    pub unavailable: u64,
     /// The largest part target read, in microseconds.
     pub part_target_us: u64,
 }
@@ -263,7 +262,8 @@ impl PartTotals {
         };
         format!(
             "parts={} part_recordings={} part_p50_ms={} part_p90_ms={} part_p99_ms={} \
-             part_max_ms={} part_late={} part_caught_up={} part_early={} part_target_ms={:.1}",
+             part_max_ms={} part_late={} part_caught_up={} part_early={} part_unavailable={} \
+             part_target_ms={:.1}",
             sorted.len(),
             self.recordings,
             ms(0.5),
@@ -273,6 +273,7 @@ impl PartTotals {
             self.late,
             self.caught_up,
             self.early,
+            self.unavailable,
             self.part_target_us as f64 / 1000.0,
         )
     }
@@ -456,16 +457,14 @@ mod tests {
         let mut track = live_track();
         let mut log = PartLog::default();
         // The baseline: everything listed before the follower asked is not timed.
-        log.update(
-            &parse_parts(&rendered(&track)).unwrap(),
-            at_ms(T0_MS + 9000),
-        );
+        let listing = parse_parts(&rendered(&track)).unwrap();
+        log.update(&listing, at_ms(T0_MS + 9000), false);
         assert!(log.latencies.is_empty());
         // Segment 9's third part listed, read 520 ms after its first frame arrived at PDT +
         // 967 ms (the two parts before it).
         track.open.as_mut().unwrap().parts.push(part(45_000, 2000));
         let seen = at_ms(T0_MS + 8001 + 967 + 520);
-        log.update(&parse_parts(&rendered(&track)).unwrap(), seen);
+        log.update(&parse_parts(&rendered(&track)).unwrap(), seen, true);
         assert_eq!(log.latencies, [Duration::from_millis(520)]);
         assert_eq!((log.caught_up, log.early, log.late()), (0, 0, 0));
         // Segment 9 closes with a fourth part and segment 10 opens with one, both new in one
@@ -491,10 +490,8 @@ mod tests {
             discontinuity_number: 0,
             parts: vec![part(45_000, 0)],
         });
-        log.update(
-            &parse_parts(&rendered(&track)).unwrap(),
-            at_ms(T0_MS + 10_600),
-        );
+        let listing = parse_parts(&rendered(&track)).unwrap();
+        log.update(&listing, at_ms(T0_MS + 10_600), true);
         let ms: Vec<u128> = log.latencies.iter().map(Duration::as_millis).collect();
         // Segment 9's fourth part starts 1467 ms in: 10600 − 8001 − 1467 = 1132 ms.
         assert_eq!(ms, [520, 1132, 600]);
@@ -505,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn parts_first_listed_in_an_untimed_response_are_never_timed() {
+        let mut track = live_track();
+        let mut log = PartLog::default();
+        log.update(
+            &parse_parts(&rendered(&track)).unwrap(),
+            at_ms(T0_MS + 9000),
+            false,
+        );
+        // After a 503 the next response's new part is only recorded, and it stays untimed when
+        // the following response lists it again.
+        track.open.as_mut().unwrap().parts.push(part(45_000, 2000));
+        let listing = parse_parts(&rendered(&track)).unwrap();
+        log.update(&listing, at_ms(T0_MS + 9500), false);
+        log.update(&listing, at_ms(T0_MS + 9600), true);
+        assert!(log.latencies.is_empty());
+    }
+
+    #[test]
     fn a_part_read_before_its_first_frame_counts_as_early() {
         let mut log = PartLog::default();
         let empty = PartListing {
@@ -512,7 +527,7 @@ mod tests {
             segments: vec![],
             ended: false,
         };
-        log.update(&empty, at_ms(T0_MS));
+        log.update(&empty, at_ms(T0_MS), false);
         let listing = PartListing {
             segments: vec![ListedSegment {
                 sequence: 0,
@@ -522,7 +537,7 @@ mod tests {
             }],
             ..empty
         };
-        log.update(&listing, at_ms(T0_MS));
+        log.update(&listing, at_ms(T0_MS), true);
         assert_eq!(
             (log.latencies.as_slice(), log.early),
             ([Duration::ZERO].as_slice(), 1)
@@ -544,7 +559,8 @@ mod tests {
         assert_eq!(
             totals.fields(),
             "parts=2 part_recordings=1 part_p50_ms=530.0 part_p90_ms=560.0 part_p99_ms=560.0 \
-             part_max_ms=560.0 part_late=1 part_caught_up=2 part_early=0 part_target_ms=500.0"
+             part_max_ms=560.0 part_late=1 part_caught_up=2 part_early=0 part_unavailable=0 \
+             part_target_ms=500.0"
         );
         assert!(
             PartTotals::default()

@@ -138,7 +138,10 @@ pub fn part_totals(watcher: &Watcher) -> Option<PartTotals> {
     if watcher.pace != Pace::Parts {
         return None;
     }
-    let mut totals = PartTotals::default();
+    let mut totals = PartTotals {
+        unavailable: watcher.unavailable,
+        ..PartTotals::default()
+    };
     for log in watcher.part_logs.iter().flat_map(BTreeMap::values) {
         totals.add(log);
     }

@@ -77,6 +77,8 @@ pub struct Watcher {
     pub part_logs: Vec<BTreeMap<String, PartLog>>,
     /// Media playlist responses read.
     pub responses: u64,
+    /// Blocking reloads answered `503`.
+    pub unavailable: u64,
     pub pace: Pace,
     pub overflows: u64,
     /// Playback requests that failed (each is tried again).
@@ -107,6 +109,7 @@ impl Watcher {
             logs: vec![BTreeMap::new(); entries.len()],
             part_logs: vec![BTreeMap::new(); entries.len()],
             responses: 0,
+            unavailable: 0,
             pace,
             overflows: 0,
             request_errors: 0,
@@ -180,6 +183,7 @@ impl Watcher {
                 recording,
                 playlist,
                 parts,
+                parts_timed,
                 seen,
                 seen_wall,
             } => {
@@ -188,7 +192,7 @@ impl Watcher {
                     self.part_logs[connection]
                         .entry(recording.clone())
                         .or_default()
-                        .update(&parts, seen_wall);
+                        .update(&parts, seen_wall, parts_timed);
                 }
                 self.logs[connection]
                     .entry(recording)
@@ -199,6 +203,7 @@ impl Watcher {
                 self.request_errors += 1;
                 self.last_request_error = Some(error);
             }
+            Event::Unavailable => self.unavailable += 1,
         }
     }
 
