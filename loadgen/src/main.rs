@@ -97,6 +97,10 @@ struct Args {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     viewers: Option<u32>,
+    /// With --parts or --viewers: write every part timed to this file (connection, recording,
+    /// segment, part, when read, latency, caught up), one per line.
+    #[arg(long)]
+    part_log: Option<PathBuf>,
     /// Print only the totals lines.
     #[arg(long)]
     quiet: bool,
@@ -191,6 +195,7 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             .watch_while(deadline, |logs| complete(&reports, logs))
             .await;
         print_watch_errors(watcher);
+        write_part_log(args.part_log.as_deref(), watcher)?;
         let latency = report::latency(&reports, watcher);
         Ok((reports, Some(latency)))
     })?;
@@ -228,6 +233,7 @@ fn view(args: &Args, viewers: u32) -> Result<bool, Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(watcher)
     })?;
     print_watch_errors(&watcher);
+    write_part_log(args.part_log.as_deref(), &watcher)?;
     let cpu = report::own_cpu_seconds()
         .map(|seconds| format!("{seconds:.3}"))
         .unwrap_or_else(|_| "unknown".into());
@@ -247,6 +253,15 @@ fn view(args: &Args, viewers: u32) -> Result<bool, Box<dyn std::error::Error>> {
     };
     println!("{}", totals.line());
     Ok(watcher.request_errors == 0 && watcher.errors.is_empty())
+}
+
+/// --part-log, when given.
+fn write_part_log(path: Option<&std::path::Path>, watcher: &Watcher) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    report::write_part_log(path, watcher)
+        .map_err(|e| format!("cannot write the part log {}: {e}", path.display()))
 }
 
 fn print_watch_errors(watcher: &Watcher) {

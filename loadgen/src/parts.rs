@@ -163,6 +163,16 @@ impl PartListing {
     }
 }
 
+/// A part timed: its segment, its index in it, when the response listing it was read, and
+/// whether the follower had to catch up with it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimedPart {
+    pub sequence: u64,
+    pub index: usize,
+    pub seen: SystemTime,
+    pub caught_up: bool,
+}
+
 /// The parts one recording's media playlist listed over time.
 #[derive(Clone, Debug, Default)]
 pub struct PartLog {
@@ -170,8 +180,10 @@ pub struct PartLog {
     known: HashSet<(u64, usize)>,
     /// The largest part target read, in microseconds.
     pub part_target_us: u64,
-    /// First frame arrived → listed, per part newly listed after the first listing.
+    /// First frame arrived → listed, per part timed.
     pub latencies: Vec<Duration>,
+    /// Which part each of `latencies` is and when it was read (same order), for `--part-log`.
+    pub timed: Vec<TimedPart>,
     /// Parts newly listed in a response that also listed an earlier new part: the follower was
     /// not waiting for them, so their latency includes its own delay.
     pub caught_up: u64,
@@ -199,11 +211,16 @@ impl PartLog {
                     continue;
                 };
                 new_in_response += 1;
-                if new_in_response > 1 {
-                    self.caught_up += 1;
-                }
+                let caught_up = new_in_response > 1;
+                self.caught_up += u64::from(caught_up);
                 let latency = self.latency(pdt, start_us, seen);
                 self.latencies.push(latency);
+                self.timed.push(TimedPart {
+                    sequence: segment.sequence,
+                    index,
+                    seen,
+                    caught_up,
+                });
             }
         }
     }
@@ -493,6 +510,10 @@ mod tests {
         let listing = parse_parts(&rendered(&track)).unwrap();
         log.update(&listing, at_ms(T0_MS + 10_600), true);
         let ms: Vec<u128> = log.latencies.iter().map(Duration::as_millis).collect();
+        let at: Vec<(u64, usize, bool)> = (log.timed.iter())
+            .map(|t| (t.sequence, t.index, t.caught_up))
+            .collect();
+        assert_eq!(at, [(9, 2, false), (9, 3, false), (10, 0, true)]);
         // Segment 9's fourth part starts 1467 ms in: 10600 − 8001 − 1467 = 1132 ms.
         assert_eq!(ms, [520, 1132, 600]);
         assert_eq!(

@@ -148,6 +148,38 @@ pub fn part_totals(watcher: &Watcher) -> Option<PartTotals> {
     Some(totals)
 }
 
+/// Writes every part timed to `path`, one line each after a header naming the columns: the
+/// connection (1..=N), the recording's media playlist URL, the segment, the part's index in
+/// it, when the response was read (ms since the epoch), the latency and whether the follower
+/// caught up with it.
+pub fn write_part_log(path: &std::path::Path, watcher: &Watcher) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "# connection recording sequence part seen_unix_ms latency_ms caught_up"
+    )?;
+    for (n, logs) in watcher.part_logs.iter().enumerate() {
+        for (recording, log) in logs {
+            for (part, latency) in log.timed.iter().zip(&log.latencies) {
+                let seen = (part.seen.duration_since(std::time::UNIX_EPOCH))
+                    .unwrap_or_default()
+                    .as_millis();
+                writeln!(
+                    out,
+                    "{} {recording} {} {} {seen} {:.1} {}",
+                    n + 1,
+                    part.sequence,
+                    part.index,
+                    latency.as_secs_f64() * 1000.0,
+                    part.caught_up,
+                )?;
+            }
+        }
+    }
+    out.flush()
+}
+
 pub fn print_latency(report: &LatencyReport, quiet: bool) {
     if !quiet {
         for (n, outcome) in report.connections.iter().enumerate() {
