@@ -351,16 +351,18 @@ latency_results() {
   max_ms=$(kv "$latency_line" max_ms)
 }
 
-# latency_load N DURATION: latency_inputs + latency_loadgen + latency_results, with controld's
-# CPU over the run (from before the first connection to 3 s after the load generator ended:
-# recordings finish 1 s after their publisher left). Also sets controld_cpu (s), wall (s),
-# controld_pct and loadgen_pct (% of one core over the wall time).
+# latency_load N DURATION [ARG ...]: latency_inputs + latency_loadgen (ARGs appended to its
+# arguments) + latency_results, with controld's CPU over the run (from before the first
+# connection to 3 s after the load generator ended: recordings finish 1 s after their publisher
+# left). Also sets controld_cpu (s), wall (s), controld_pct and loadgen_pct (% of one core over
+# the wall time).
 latency_load() {
   local n=$1 duration=$2 before after start
+  shift 2
   latency_inputs "$n"
   before=$(cpu_seconds "$controld_pid")
   start=$(now)
-  latency_loadgen "$n" "$duration" || true
+  latency_loadgen "$n" "$duration" "$@" || true
   sleep 3
   after=$(cpu_seconds "$controld_pid")
   wall=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')

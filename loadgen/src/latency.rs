@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::parts::PartTotals;
+
 /// How far a segment's cumulative end may be from the timestamp of the keyframe it is mapped
 /// to. `EXTINF` has millisecond precision and FLV timestamps are milliseconds, so sums are exact
 /// in practice; this only absorbs rounding by other servers.
@@ -214,6 +216,8 @@ pub struct Totals {
     pub overflows: u64,
     /// Playback requests that failed (and were tried again).
     pub request_errors: u64,
+    /// Part latency, when the playlists were followed part by part.
+    pub parts: Option<PartTotals>,
 }
 
 impl Totals {
@@ -234,10 +238,13 @@ impl Totals {
                 .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
                 .unwrap_or_else(|| "none".into())
         };
+        let parts = (self.parts.as_ref())
+            .map(|parts| format!(" {}", parts.fields()))
+            .unwrap_or_default();
         format!(
             "latency: connections={} tracked={} segments={} p50_ms={} p90_ms={} p99_ms={} \
              max_ms={} late={} missing={} unmatched={} target_duration_s={} overflows={} \
-             request_errors={}",
+             request_errors={}{parts}",
             self.connections,
             self.tracked,
             sorted.len(),
@@ -483,5 +490,13 @@ mod tests {
              max_ms=12.0 late=0 missing=1 unmatched=1 target_duration_s=10 overflows=0 request_errors=0"
         );
         assert!(Totals::default().line().contains(" p50_ms=none "));
+        // Followed part by part: the part figures follow the segment ones.
+        let parts = PartTotals::default();
+        totals.parts = Some(parts.clone());
+        let line = totals.line();
+        assert!(
+            line.ends_with(&format!(" request_errors=0 {}", parts.fields())),
+            "{line}"
+        );
     }
 }

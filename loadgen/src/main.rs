@@ -10,6 +10,7 @@
 mod follow;
 mod latency;
 mod media;
+mod parts;
 mod publisher;
 mod report;
 mod target;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use follow::Pace;
 use media::Media;
 use publisher::{Churn, ConnectionReport, Plan};
 use target::Target;
@@ -35,13 +37,13 @@ use watch::{Entry, Watcher};
 #[command(name = "cfstream-loadgen")]
 struct Args {
     /// The FLV file to publish; read once and shared by all connections.
-    #[arg(long)]
-    file: PathBuf,
+    #[arg(long, required_unless_present = "viewers")]
+    file: Option<PathBuf>,
     /// rtmp://host[:port]/app/stream-key or rtmps://… (port 443 by default); `{n}` is replaced
     /// by the connection number (1..=N).
     #[arg(
         long,
-        required_unless_present = "url_file",
+        required_unless_present_any = ["url_file", "viewers"],
         conflicts_with = "url_file"
     )]
     url: Option<String>,
@@ -79,6 +81,26 @@ struct Args {
     /// playlist file on disk (….m3u8, e.g. nginx-rtmp's). Blank lines and `#` comments skipped.
     #[arg(long)]
     playlists: Option<PathBuf>,
+    /// With --playlists: follow the playback URLs as LL-HLS players do (`protocol=llhls`, one
+    /// blocking reload per part) and report the part latency too: from the arrival of a part's
+    /// first frame at the server (its segment's EXT-X-PROGRAM-DATE-TIME plus the parts before
+    /// it) to the response listing it. Same machine as the server: one clock.
+    #[arg(long, requires = "playlists")]
+    parts: bool,
+    /// Publish nothing: VIEWERS LL-HLS viewers per --playlists entry (the first --connections
+    /// entries, playback URLs), each following part by part as with --parts, for --duration
+    /// seconds; reports the part latency they saw.
+    #[arg(
+        long,
+        requires = "playlists",
+        conflicts_with_all = ["file", "url", "url_file", "churn"],
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    viewers: Option<u32>,
+    /// With --parts or --viewers: write every part timed to this file (connection, recording,
+    /// segment, part, when read, latency, caught up), one per line.
+    #[arg(long)]
+    part_log: Option<PathBuf>,
     /// Print only the totals lines.
     #[arg(long)]
     quiet: bool,
@@ -93,7 +115,11 @@ fn positive_number(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
+    let outcome = match args.viewers {
+        Some(viewers) => view(&args, viewers),
+        None => run(args),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
@@ -116,26 +142,29 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         (None, None) => return Err("give --url or --url-file".into()),
     };
     let playlists = match &args.playlists {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            Some(playlist_entries(&text, connections)?)
-        }
+        Some(path) => Some(read_playlist_entries(path, connections)?),
         None => None,
+    };
+    let pace = if args.parts {
+        Pace::Parts
+    } else {
+        Pace::Segments
     };
     let tls = if targets.iter().any(|t| t.tls) {
         Some(tls::connector(args.insecure)?)
     } else {
         None
     };
-    let media = Arc::new(Media::load(&args.file)?);
+    let file = args.file.as_ref().ok_or("give --file")?;
+    let media = Arc::new(Media::load(file)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (reports, latency) = runtime.block_on(async {
         let mut watcher = match &playlists {
             Some(entries) => Some(
-                Watcher::new(entries).map_err(|e| format!("cannot watch the playlists: {e}"))?,
+                Watcher::new(entries, pace)
+                    .map_err(|e| format!("cannot watch the playlists: {e}"))?,
             ),
             None => None,
         };
@@ -165,13 +194,8 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         watcher
             .watch_while(deadline, |logs| complete(&reports, logs))
             .await;
-        for error in &watcher.errors {
-            eprintln!("cfstream-loadgen: playlists: {error}");
-        }
-        if let Some(error) = &watcher.last_request_error {
-            let count = watcher.request_errors;
-            eprintln!("cfstream-loadgen: playback: {count} failed requests, the last: {error}");
-        }
+        print_watch_errors(watcher);
+        write_part_log(args.part_log.as_deref(), watcher)?;
         let latency = report::latency(&reports, watcher);
         Ok((reports, Some(latency)))
     })?;
@@ -180,6 +204,80 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         report::print_latency(&latency, args.quiet);
     }
     Ok(reports.iter().all(|r| r.errors == 0))
+}
+
+/// --viewers: follows each of the first `connections` playback URLs of --playlists with
+/// `viewers` LL-HLS viewers for --duration seconds, then prints the `viewers:` and `latency:`
+/// lines. Ok(false) when some request failed.
+fn view(args: &Args, viewers: u32) -> Result<bool, Box<dyn std::error::Error>> {
+    let path = args
+        .playlists
+        .as_ref()
+        .ok_or("--viewers needs --playlists")?;
+    let inputs = read_playlist_entries(path, args.connections as usize)?;
+    if let Some(file) = inputs.iter().find(|e| matches!(e, Entry::File(_))) {
+        return Err(format!("--viewers follows playback URLs only, not {file:?}").into());
+    }
+    // Viewer k follows input k / viewers, so each input's viewers are numbered together.
+    let entries: Vec<Entry> = (inputs.iter())
+        .flat_map(|entry| std::iter::repeat_n(entry.clone(), viewers as usize))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let watcher = runtime.block_on(async {
+        let mut watcher = Watcher::new(&entries, Pace::Parts)
+            .map_err(|e| format!("cannot follow the playlists: {e}"))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.duration);
+        watcher.watch_while(deadline, |_| false).await;
+        Ok::<_, Box<dyn std::error::Error>>(watcher)
+    })?;
+    print_watch_errors(&watcher);
+    write_part_log(args.part_log.as_deref(), &watcher)?;
+    let cpu = report::own_cpu_seconds()
+        .map(|seconds| format!("{seconds:.3}"))
+        .unwrap_or_else(|_| "unknown".into());
+    println!(
+        "viewers: inputs={} viewers={} responses={} request_errors={} loadgen_cpu_seconds={cpu}",
+        inputs.len(),
+        entries.len(),
+        watcher.responses,
+        watcher.request_errors,
+    );
+    let totals = latency::Totals {
+        connections: entries.len(),
+        target_duration_s: watcher.target_duration_s().unwrap_or(0),
+        request_errors: watcher.request_errors,
+        parts: report::part_totals(&watcher),
+        ..latency::Totals::default()
+    };
+    println!("{}", totals.line());
+    Ok(watcher.request_errors == 0 && watcher.errors.is_empty())
+}
+
+/// --part-log, when given.
+fn write_part_log(path: Option<&std::path::Path>, watcher: &Watcher) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    report::write_part_log(path, watcher)
+        .map_err(|e| format!("cannot write the part log {}: {e}", path.display()))
+}
+
+fn print_watch_errors(watcher: &Watcher) {
+    for error in &watcher.errors {
+        eprintln!("cfstream-loadgen: playlists: {error}");
+    }
+    if let Some(error) = &watcher.last_request_error {
+        let count = watcher.request_errors;
+        eprintln!("cfstream-loadgen: playback: {count} failed requests, the last: {error}");
+    }
+}
+
+fn read_playlist_entries(path: &std::path::Path, connections: usize) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    playlist_entries(&text, connections)
 }
 
 /// The `--playlists` entries of the first `connections` connections.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::follow::Pace;
 use crate::latency::{self, KeyframeSent, Outcome, SegmentLog, Totals};
+use crate::parts::PartTotals;
 use crate::publisher::ConnectionReport;
 use crate::target::Target;
 use crate::watch::Watcher;
@@ -111,6 +113,7 @@ pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport
         target_duration_s: watcher.target_duration_s().unwrap_or(0),
         overflows: watcher.overflows,
         request_errors: watcher.request_errors,
+        parts: part_totals(watcher),
         ..Totals::default()
     };
     let connections = reports
@@ -127,6 +130,54 @@ pub fn latency(reports: &[ConnectionReport], watcher: &Watcher) -> LatencyReport
         totals,
         connections,
     }
+}
+
+/// The part latency of every recording followed part by part (timed from its own wall clocks,
+/// so reconnected connections count too); None unless the playlists were followed so.
+pub fn part_totals(watcher: &Watcher) -> Option<PartTotals> {
+    if watcher.pace != Pace::Parts {
+        return None;
+    }
+    let mut totals = PartTotals {
+        unavailable: watcher.unavailable,
+        ..PartTotals::default()
+    };
+    for log in watcher.part_logs.iter().flat_map(BTreeMap::values) {
+        totals.add(log);
+    }
+    Some(totals)
+}
+
+/// Writes every part timed to `path`, one line each after a header naming the columns: the
+/// connection (1..=N), the recording's media playlist URL, the segment, the part's index in
+/// it, when the response was read (ms since the epoch), the latency and whether the follower
+/// caught up with it.
+pub fn write_part_log(path: &std::path::Path, watcher: &Watcher) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "# connection recording sequence part seen_unix_ms latency_ms caught_up"
+    )?;
+    for (n, logs) in watcher.part_logs.iter().enumerate() {
+        for (recording, log) in logs {
+            for (part, latency) in log.timed.iter().zip(&log.latencies) {
+                let seen = (part.seen.duration_since(std::time::UNIX_EPOCH))
+                    .unwrap_or_default()
+                    .as_millis();
+                writeln!(
+                    out,
+                    "{} {recording} {} {} {seen} {:.1} {}",
+                    n + 1,
+                    part.sequence,
+                    part.index,
+                    latency.as_secs_f64() * 1000.0,
+                    part.caught_up,
+                )?;
+            }
+        }
+    }
+    out.flush()
 }
 
 pub fn print_latency(report: &LatencyReport, quiet: bool) {

@@ -22,8 +22,9 @@ use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
-use crate::follow::{self, Event};
+use crate::follow::{self, Event, Pace};
 use crate::latency::{self, SegmentLog};
+use crate::parts::PartLog;
 
 /// Where one connection's segments are listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +73,13 @@ pub struct Watcher {
     /// Per connection: the segment log of each playlist seen (a file, or a recording's media
     /// playlist URL).
     pub logs: Vec<BTreeMap<String, SegmentLog>>,
+    /// Per connection: the part log of each recording followed part by part ([`Pace::Parts`]).
+    pub part_logs: Vec<BTreeMap<String, PartLog>>,
+    /// Media playlist responses read.
+    pub responses: u64,
+    /// Blocking reloads answered `503`.
+    pub unavailable: u64,
+    pub pace: Pace,
     pub overflows: u64,
     /// Playback requests that failed (each is tried again).
     pub request_errors: u64,
@@ -82,9 +90,9 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Watches `entries` (connection n = entry n); relative paths are taken from the current
-    /// directory. Must run inside the tokio runtime.
-    pub fn new(entries: &[Entry]) -> io::Result<Watcher> {
+    /// Watches `entries` (connection n = entry n), following playback URLs at `pace`; relative
+    /// paths are taken from the current directory. Must run inside the tokio runtime.
+    pub fn new(entries: &[Entry], pace: Pace) -> io::Result<Watcher> {
         let cwd = std::env::current_dir()?;
         let events = Inotify::init()?.into_event_stream(vec![0; 64 * 1024])?;
         let watches = events.watches();
@@ -99,6 +107,10 @@ impl Watcher {
             followers: JoinSet::new(),
             followed,
             logs: vec![BTreeMap::new(); entries.len()],
+            part_logs: vec![BTreeMap::new(); entries.len()],
+            responses: 0,
+            unavailable: 0,
+            pace,
             overflows: 0,
             request_errors: 0,
             last_request_error: None,
@@ -111,7 +123,8 @@ impl Watcher {
         for (n, entry) in entries.iter().enumerate() {
             match entry {
                 Entry::Playback(url) => {
-                    let follower = follow::follow(client.clone(), n, url.clone(), report.clone());
+                    let follower =
+                        follow::follow(client.clone(), n, url.clone(), pace, report.clone());
                     watcher.followers.spawn(follower);
                 }
                 Entry::File(path) => watcher.add_file_entry(n, cwd.join(path))?,
@@ -169,8 +182,18 @@ impl Watcher {
                 connection,
                 recording,
                 playlist,
+                parts,
+                parts_timed,
                 seen,
+                seen_wall,
             } => {
+                self.responses += 1;
+                if let Some(parts) = parts {
+                    self.part_logs[connection]
+                        .entry(recording.clone())
+                        .or_default()
+                        .update(&parts, seen_wall, parts_timed);
+                }
                 self.logs[connection]
                     .entry(recording)
                     .or_default()
@@ -180,6 +203,7 @@ impl Watcher {
                 self.request_errors += 1;
                 self.last_request_error = Some(error);
             }
+            Event::Unavailable => self.unavailable += 1,
         }
     }
 
@@ -339,7 +363,7 @@ mod tests {
         let late = root.path().join("b/made/later.m3u8");
         let deep = root.path().join("c/x/live.m3u8");
         let entries = [&old, &late, &deep].map(|p| Entry::File(p.clone()));
-        let mut watcher = Watcher::new(&entries).unwrap();
+        let mut watcher = Watcher::new(&entries, Pace::Segments).unwrap();
 
         let make = async {
             tokio::time::sleep(Duration::from_millis(20)).await;
