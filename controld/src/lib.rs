@@ -21,7 +21,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::pipeline::PipelineManager;
 use crate::store::Store;
@@ -55,5 +55,11 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .merge(dashboard::router())
         .fallback(api::envelope::route_not_found)
-        .layer(TraceLayer::new_for_http())
+        // A 5xx is not an error of the server by itself: a held LL-HLS reload answers 503 when
+        // its part does not come (a publisher pausing); real faults are logged where they
+        // happen (`ApiError::internal`).
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
 }
