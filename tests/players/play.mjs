@@ -11,7 +11,8 @@
 // Printed: `latencyMs` samples once a second (hls.js: Date.now() − playingDate, i.e. the
 // PROGRAM-DATE-TIME of the frame on screen; dash.js: its live latency from the MPD's clock),
 // `fatal` errors, `stalls` (seconds in which playback did not advance while it should have),
-// `advancedSeconds` (media time played), `ended` ('ended' fired).
+// `advancedSeconds` (media time played), `ended` ('ended' fired), `atEnd` (played to within
+// 0.5 s of the duration).
 
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
@@ -45,7 +46,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>player</title>
 <video id="v" muted autoplay playsinline></video>
 <script src="/hls.js"></script><script src="/dash.js"></script>
 <script>
-window.report = { fatal: [], errors: [], latencyMs: [], stalls: 0, ended: false, playing: false, advancedSeconds: 0 };
+window.report = { fatal: [], errors: [], latencyMs: [], stalls: 0, ended: false, atEnd: false, playing: false, advancedSeconds: 0 };
 window.startPlayer = (kind, url) => {
   const video = document.getElementById("v");
   const r = window.report;
@@ -72,6 +73,8 @@ window.startPlayer = (kind, url) => {
     // The element's own ended state too: an 'ended' event can go by unseen (seen with dash.js
     // on a loaded machine, paused at the end of a recording).
     if (video.ended) r.ended = true;
+    // Played to the end of the presentation (whether or not the player then fires 'ended').
+    if (Number.isFinite(video.duration) && video.currentTime >= video.duration - 0.5) r.atEnd = true;
     if (r.ended) return;
     if (r.playing && last !== null) {
       const step = video.currentTime - last;
