@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
         let mut out = Vec::new();
         b.iter(|| {
             out.clear();
-            write_fragment(&header, &samples, &payload, &mut out).unwrap();
+            write_fragment(&header, &samples, &[&payload[..]], &mut out).unwrap();
             out.len()
         })
     });
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     let start = Instant::now();
     for _ in 0..runs {
         out.clear();
-        write_fragment(&header, &samples, &payload, &mut out).unwrap();
+        write_fragment(&header, &samples, &[&payload[..]], &mut out).unwrap();
         std::hint::black_box(out.len());
     }
     let per_part = start.elapsed().as_nanos() as f64 / runs as f64;
@@ -132,7 +132,7 @@ fn bench(c: &mut Criterion) {
     let start = Instant::now();
     for _ in 0..runs {
         out.clear();
-        write_fragment(&header, &tiny, &payload[..15], &mut out).unwrap();
+        write_fragment(&header, &tiny, &[&payload[..15]], &mut out).unwrap();
         std::hint::black_box(out.len());
     }
     let per_moof = start.elapsed().as_nanos() as f64 / runs as f64;

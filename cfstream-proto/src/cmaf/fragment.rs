@@ -31,17 +31,19 @@ pub struct FragmentHeader {
     pub composition_offsets: bool,
 }
 
-/// Appends `moof` + `mdat` of `samples` to `out`; `payload` is their data back to back (as long
-/// as the sum of their sizes).
-pub fn write_fragment(
+/// Appends `moof` + `mdat` of `samples` to `out`; `payload` is their data back to back, in as
+/// many pieces as the caller holds it (as long as the sum of their sizes): the samples are
+/// copied once, into `out`.
+pub fn write_fragment<P: AsRef<[u8]>>(
     header: &FragmentHeader,
     samples: &[FragmentSample],
-    payload: &[u8],
+    payload: &[P],
     out: &mut Vec<u8>,
 ) -> Result<(), mp4_atom::Error> {
+    let payload_len = payload.iter().map(|p| p.as_ref().len()).sum::<usize>();
     debug_assert_eq!(
         samples.iter().map(|s| s.size as usize).sum::<usize>(),
-        payload.len()
+        payload_len
     );
     let entries = samples
         .iter()
@@ -86,9 +88,9 @@ pub fn write_fragment(
     out.truncate(start);
     let mdat = Header {
         kind: FourCC::new(b"mdat"),
-        size: Some(payload.len()),
+        size: Some(payload_len),
     };
-    let mdat_header_size = if payload.len() + 8 > u32::MAX as usize {
+    let mdat_header_size = if payload_len + 8 > u32::MAX as usize {
         16
     } else {
         8
@@ -96,10 +98,12 @@ pub fn write_fragment(
     let data_offset =
         i32::try_from(moof_size + mdat_header_size).map_err(|_| mp4_atom::Error::InvalidSize)?;
     moof.traf[0].trun[0].data_offset = Some(data_offset);
-    out.reserve(moof_size + mdat_header_size + payload.len());
+    out.reserve(moof_size + mdat_header_size + payload_len);
     moof.encode(out)?;
     mdat.encode(out)?;
-    out.extend_from_slice(payload);
+    for piece in payload {
+        out.extend_from_slice(piece.as_ref());
+    }
     Ok(())
 }
 
@@ -131,7 +135,7 @@ mod tests {
             composition_offsets: true,
         };
         let mut out = vec![0xAA]; // appended to
-        write_fragment(&header, &samples, &[1, 2, 3, 4, 5], &mut out).unwrap();
+        write_fragment(&header, &samples, &[&[1u8, 2][..], &[3, 4, 5][..]], &mut out).unwrap();
         let bytes = &out[1..];
         let mut cursor = std::io::Cursor::new(bytes);
         let moof = Moof::decode(&mut cursor).unwrap();
@@ -174,7 +178,7 @@ mod tests {
             composition_offsets: false,
         };
         let mut out = Vec::new();
-        write_fragment(&header, &samples, &[9], &mut out).unwrap();
+        write_fragment(&header, &samples, &[[9]], &mut out).unwrap();
         let moof = Moof::decode(&mut std::io::Cursor::new(&out)).unwrap();
         let entry = moof.traf[0].trun[0].samples.get(0).unwrap();
         assert_eq!(entry.cts, None);

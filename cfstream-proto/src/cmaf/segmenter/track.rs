@@ -40,7 +40,9 @@ struct Held {
 #[derive(Default)]
 struct PartBuilder {
     samples: Vec<FragmentSample>,
-    payload: Vec<u8>,
+    /// The samples' data as handed over (shared, not copied until the fragment is written).
+    payload: Vec<Bytes>,
+    payload_len: usize,
     decode_time: u64,
     duration: u64,
 }
@@ -215,7 +217,8 @@ impl Track {
             sync: sample.sync,
             composition_offset: sample.composition_offset,
         });
-        self.part.payload.extend_from_slice(&sample.data);
+        self.part.payload_len += sample.data.len();
+        self.part.payload.push(sample.data);
         self.part.duration += duration;
         self.last_duration = Some(duration);
         self.end = sample.dts + duration;
@@ -273,7 +276,7 @@ impl Track {
         };
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
         let mut data =
-            Vec::with_capacity(self.part.payload.len() + 64 + 16 * self.part.samples.len());
+            Vec::with_capacity(self.part.payload_len + 64 + 16 * self.part.samples.len());
         if let Err(error) =
             write_fragment(&header, &self.part.samples, &self.part.payload, &mut data)
         {
@@ -299,6 +302,7 @@ impl Track {
         }
         self.part.samples.clear();
         self.part.payload.clear();
+        self.part.payload_len = 0;
         self.part.duration = 0;
     }
 
