@@ -764,3 +764,106 @@ async fn hide_live_viewer_count_answers_null_and_bad_ids_are_refused() {
         "a video has no live viewer count: {body}"
     );
 }
+
+impl Broadcast {
+    /// PUTs `body` on the broadcast's live input.
+    async fn update_input(&self, body: serde_json::Value) {
+        let request = Request::put(format!(
+            "/client/v4/accounts/{ACCOUNT}/stream/live_inputs/{}",
+            self.input
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+        let (status, body) = read(self.app.router.clone().oneshot(request).await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    async fn page(&self, path: &str, referer: Option<&str>) -> Response {
+        let mut request = Request::get(path);
+        if let Some(referer) = referer {
+            request = request.header(header::REFERER, referer);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        self.app.router.clone().oneshot(request).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_player_page_plays_its_own_manifest_and_may_be_framed_only_where_allowed() {
+    let b = broadcast(3, 0).await;
+    let iframe = format!("/{}/iframe?autoplay=true&muted=true", b.input);
+    let open = b.page(&iframe, None).await;
+    assert_eq!(open.status(), StatusCode::OK);
+    let csp = open.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.ends_with("; frame-ancestors *"), "{csp}");
+    assert_eq!(open.headers()[header::REFERRER_POLICY], "no-referrer");
+    let (_, html) = read(open).await;
+    for expected in [
+        "<script src=\"/assets/hls.min.js\"></script>",
+        "<script src=\"/assets/embed.js\"></script>",
+        " autoplay muted controls ",
+        "data-manifest=\"manifest/video.m3u8?vid=",
+    ] {
+        assert!(html.contains(expected), "{expected} missing:\n{html}");
+    }
+
+    b.update_input(
+        json!({"recording": {"allowedOrigins": ["customer.example", "*.customer.example"]}}),
+    )
+    .await;
+    for page in ["iframe", "watch"] {
+        let path = format!("/{}/{page}", b.input);
+        let allowed = b.page(&path, Some("https://customer.example/post")).await;
+        assert_eq!(allowed.status(), StatusCode::OK, "{page}");
+        let csp = allowed.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.ends_with("; frame-ancestors customer.example *.customer.example"),
+            "{csp}"
+        );
+        // Embedded elsewhere: the navigation's Referer is refused, and the CSP would refuse
+        // the framing of a page loaded without one.
+        let refused = b.page(&path, Some("https://elsewhere.example/")).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{page}");
+    }
+    let (status, body) = b.get(&format!("/{}/iframe?startTime=soon", b.input)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("startTime"), "{body}");
+}
+
+#[tokio::test]
+async fn the_player_page_of_a_signed_input_needs_its_token() {
+    let b = broadcast(3, 0).await;
+    b.update_input(json!({"recording": {"requireSignedURLs": true}}))
+        .await;
+    let (status, _) = b.get(&format!("/{}/iframe", b.input)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request = Request::post(format!(
+        "/client/v4/accounts/{ACCOUNT}/stream/{}/token",
+        b.input
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    .body(Body::empty())
+    .unwrap();
+    let (status, body) = read(b.app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = json["result"]["token"].as_str().unwrap();
+    let (status, html) = b.get(&format!("/{token}/iframe")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // The manifest URL is relative: the token in the page's path plays.
+    assert!(
+        html.contains("data-manifest=\"manifest/video.m3u8?vid="),
+        "{html}"
+    );
+    let (status, _) = b
+        .get(&format!("/{token}/manifest/video.m3u8?rec={}", b.video))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

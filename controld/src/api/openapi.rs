@@ -75,6 +75,8 @@ pub struct ErrorItem {
         super::playback::manifest_file,
         super::playback::lifecycle,
         super::playback::views::views,
+        super::playback::embed::iframe,
+        super::playback::embed::watch,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,

@@ -17,6 +17,7 @@
 mod access;
 pub(super) mod clock;
 mod dash;
+pub(super) mod embed;
 mod files;
 mod hls;
 mod recording;
@@ -45,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/{id}/manifest/{file}", get(manifest_file))
         .route("/{id}/lifecycle", get(lifecycle))
         .route("/{id}/views", get(views::views))
+        .route("/{id}/iframe", get(embed::iframe))
+        .route("/{id}/watch", get(embed::watch))
         .route("/time", get(clock::now))
 }
 
