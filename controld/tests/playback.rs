@@ -867,3 +867,26 @@ async fn the_player_page_of_a_signed_input_needs_its_token() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_playlist_url_with_a_vid_keeps_it_in_its_uris_once_the_recording_is_ready() {
+    let b = broadcast(3, 0).await;
+    let path = format!("/{}/manifest/media-v.m3u8?vid=abcdefghijkl", b.video);
+    let live = b.playlist(&path).await;
+    assert!(
+        live.contains("seg-00000000.v.m4s?vid=abcdefghijkl"),
+        "{live}"
+    );
+    b.writer().update(finish);
+    let video = b.video.clone();
+    b.app
+        .store
+        .write_blocking(move |c| videos::mark_ready(c, &video, 12.0, &timefmt::now()))
+        .unwrap();
+    let ended = b.playlist(&path).await;
+    assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
+    assert_eq!(check_reload_text(&live, &ended), Ok(vec![]));
+    // A new viewer of the finished video gets manifests without one.
+    let (_, entry) = b.get(&format!("/{}/manifest/video.m3u8", b.video)).await;
+    assert!(!entry.contains("vid="), "{entry}");
+}

@@ -65,7 +65,8 @@ impl View {
 
     /// The query string put on the URIs a manifest names (media playlists, segments), so that
     /// they show the same view of the same recording to the same viewer: `protocol`,
-    /// `dvrEnabled`, for a live input `rec`, and for a live recording `vid`.
+    /// `dvrEnabled`, for a live input `rec`, and `vid` (one minted for this request only while
+    /// the recording is live: only a live recording's viewers are counted).
     pub fn propagated(&self, recording: &Recording) -> String {
         let mut pairs = Vec::new();
         if self.low_latency {
@@ -77,9 +78,7 @@ impl View {
         if recording.of_input {
             pairs.push(format!("rec={}", recording.video_uid));
         }
-        // Only a live recording's viewers are counted; a finished one's manifests stay the
-        // same for everyone (and cacheable).
-        if let (Viewer::Id(id), true) = (&self.viewer, recording.live) {
+        if let Some(id) = self.viewer.handed_on(recording.live) {
             pairs.push(format!("vid={id}"));
         }
         pairs.join("&")

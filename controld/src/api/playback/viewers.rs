@@ -32,8 +32,12 @@ pub enum Viewer {
     /// Not identified yet (`View::parse` without a `vid`): not counted.
     #[default]
     Unknown,
-    /// `vid=` of the request, or minted for it.
+    /// `vid=` of the request: a URL that names it keeps naming it in the URIs its manifests
+    /// list, live or finished (a reload must not see its segments' URIs change).
     Id(String),
+    /// Minted for an entry manifest fetched without a `vid`; handed on only while the
+    /// recording is live (a finished one's manifests stay the same for everyone).
+    Minted(String),
     /// A hash of the request's address and `User-Agent`.
     Client(u64),
 }
@@ -49,7 +53,7 @@ impl Viewer {
         headers: &HeaderMap,
     ) -> Viewer {
         match named {
-            Viewer::Unknown if entry_manifest => Viewer::Id(ids::new_viewer_id()),
+            Viewer::Unknown if entry_manifest => Viewer::Minted(ids::new_viewer_id()),
             Viewer::Unknown => {
                 let mut hasher = DefaultHasher::new();
                 client.hash(&mut hasher);
@@ -57,6 +61,25 @@ impl Viewer {
                 Viewer::Client(hasher.finish())
             }
             named => named,
+        }
+    }
+}
+
+impl Viewer {
+    /// The `vid` to put into the URIs a manifest of a recording (`live` or not) names.
+    pub fn handed_on(&self, live: bool) -> Option<&str> {
+        match self {
+            Viewer::Id(id) => Some(id),
+            Viewer::Minted(id) if live => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The same viewer whether its id was minted for this request or named by it.
+    fn counted_as(&self) -> Viewer {
+        match self {
+            Viewer::Minted(id) => Viewer::Id(id.clone()),
+            other => other.clone(),
         }
     }
 }
@@ -125,7 +148,7 @@ fn log() -> MutexGuard<'static, ViewerLog> {
 /// that count (a finished one is a video played on demand).
 pub fn seen(recording: &Recording, viewer: &Viewer) {
     if recording.live && *viewer != Viewer::Unknown {
-        log().seen(&recording.input_uid, viewer, Instant::now());
+        log().seen(&recording.input_uid, &viewer.counted_as(), Instant::now());
     }
 }
 
@@ -184,8 +207,23 @@ mod tests {
     fn an_entry_manifest_without_a_vid_mints_one_and_others_count_by_client() {
         let headers = HeaderMap::new();
         let minted = Viewer::identify(Viewer::Unknown, true, None, &headers);
-        assert!(matches!(&minted, Viewer::Id(v) if ids::is_viewer_id(v)));
-        let named = Viewer::Id("abcdefghijkl".into());
+        assert!(matches!(&minted, Viewer::Minted(v) if ids::is_viewer_id(v)));
+        assert_eq!(
+            minted.handed_on(false),
+            None,
+            "not into a finished recording's URIs"
+        );
+        let Viewer::Minted(id) = &minted else {
+            unreachable!()
+        };
+        let named = Viewer::Id(id.clone());
+        assert_eq!(minted.counted_as(), named, "one viewer, minted or named");
+        assert_eq!(minted.handed_on(true), Some(id.as_str()));
+        assert_eq!(
+            named.handed_on(false),
+            Some(id.as_str()),
+            "a URL keeps its vid"
+        );
         assert_eq!(Viewer::identify(named.clone(), true, None, &headers), named);
         let mut other_browser = HeaderMap::new();
         other_browser.insert(header::USER_AGENT, "other".parse().unwrap());
