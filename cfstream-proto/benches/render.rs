@@ -122,6 +122,7 @@ fn bench(c: &mut Criterion) {
         minimum_update_period_ms: 2000,
         suggested_presentation_delay_ms: 6000,
         utc_timing: None,
+        location: None,
     };
     println!("mpd: {} bytes", render_mpd(&index, &mpd).len());
 

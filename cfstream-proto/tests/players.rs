@@ -175,6 +175,7 @@ fn ffprobe_reads_every_packet_through_the_multivariant_playlist_and_the_mpd() {
         minimum_update_period_ms: 2000,
         suggested_presentation_delay_ms: 4000,
         utc_timing: None,
+        location: None,
     };
     std::fs::write(dir.join("video.mpd"), render_mpd(&index, &mpd)).unwrap();
 

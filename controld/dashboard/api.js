@@ -52,11 +52,10 @@ async function request(session, method, path, body) {
 // An owner preview token lives 1 h (the server's cap); a new one is minted before that.
 const PREVIEW_TOKEN_RENEW_MS = 50 * 60 * 1000;
 
-// The manifest URL of an input's live preview, as an async function: it goes through an owner
-// preview token (`ownerPreview`, minted with the session's API token), which plays whatever the
-// input's requireSignedURLs and allowedOrigins say, so the account owner always sees the stream
-// while other sites stay refused. The token is minted again before it expires.
-function previewManifestUrl(session, uid) {
+// An owner preview token for `uid`, as an async function: minted with the session's API token,
+// it plays whatever the input's requireSignedURLs and allowedOrigins say, so the account owner
+// always sees the stream while other sites stay refused. It is minted again before it expires.
+function ownerPreviewToken(session, uid) {
   let token = null;
   let renewAt = 0;
   return async () => {
@@ -64,13 +63,37 @@ function previewManifestUrl(session, uid) {
       token = (await request(session, "POST", `/${encodeURIComponent(uid)}/token`, { ownerPreview: true })).token;
       renewAt = Date.now() + PREVIEW_TOKEN_RENEW_MS;
     }
-    // LL-HLS: the preview is for checking the feed, so it plays as close to live as it can.
-    return `/${encodeURIComponent(token)}/manifest/video.m3u8?protocol=llhls`;
+    return token;
   };
 }
 
+// `{liveViewers}` of an input (null when its recording.hideLiveViewerCount hides it).
+async function liveViewers(token) {
+  const response = await fetch(`/${encodeURIComponent(token)}/views`, { cache: "no-store" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !body) {
+    const message = body && body.errors && body.errors.length ? body.errors[0].message : `HTTP ${response.status}`;
+    throw new ApiError(response.status, message);
+  }
+  return body.liveViewers;
+}
+
+// A viewer id (`vid`, 12 URL-safe characters) for this page: its probe of the manifest and its
+// player then count as one viewer in the input's live viewer count.
+function newViewerId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
 export function api(session) {
+  const viewerId = newViewerId();
   const input = (uid) => `/live_inputs/${encodeURIComponent(uid)}`;
+  // One token per uid shown on the page, shared by its preview and its viewer count.
+  const tokens = new Map();
+  const previewToken = (uid) => {
+    if (!tokens.has(uid)) tokens.set(uid, ownerPreviewToken(session, uid));
+    return tokens.get(uid)();
+  };
   return {
     listInputs: () => request(session, "GET", "/live_inputs"),
     getInput: (uid) => request(session, "GET", input(uid)),
@@ -79,7 +102,9 @@ export function api(session) {
     setEnabled: (uid, enabled) => request(session, "POST", `${input(uid)}/${enabled ? "enable" : "disable"}`),
     rotateKeys: (uid) => request(session, "POST", `${input(uid)}/rotate_keys`),
     listRecordings: (uid) => request(session, "GET", `?live_input_id=${encodeURIComponent(uid)}`),
-    previewManifestUrl: (uid) => previewManifestUrl(session, uid),
+    // LL-HLS: the preview is for checking the feed, so it plays as close to live as it can.
+    previewManifestUrl: (uid) => async () => `/${encodeURIComponent(await previewToken(uid))}/manifest/video.m3u8?protocol=llhls&vid=${viewerId}`,
+    liveViewers: async (uid) => liveViewers(await previewToken(uid)),
     listOutputs: (uid) => request(session, "GET", `${input(uid)}/outputs`),
     addOutput: (uid, body) => request(session, "POST", `${input(uid)}/outputs`, body),
     setOutputEnabled: (uid, outputUid, enabled) =>

@@ -156,7 +156,8 @@ function previewDetails(section, client, input) {
   const video = h("video", { id: "preview", muted: true, autoplay: true, playsInline: true, controls: true, "aria-label": "Live preview" });
   const state = h("p", { class: "hint", role: "status", id: "preview-state" });
   const latency = h("p", { class: "hint", id: "preview-latency" });
-  section.replaceChildren(h("h2", { id: "preview-heading" }, "Live preview"), video, state, latency);
+  const viewers = h("p", { class: "hint", id: "preview-viewers" });
+  section.replaceChildren(h("h2", { id: "preview-heading" }, "Live preview"), video, state, latency, viewers);
   const report = (text) => (state.textContent = text);
   const showLatency = (ms) => (latency.textContent = `Latency ${(ms / 1000).toFixed(1)} s behind the server clock`);
   if (!input.recording || input.recording.mode !== "automatic") {
@@ -164,7 +165,17 @@ function previewDetails(section, client, input) {
     report("Live playback needs recording mode “automatic”; this input only relays.");
     return () => {};
   }
-  return startLivePreview(video, client.previewManifestUrl(input.uid), report, showLatency);
+  const stopPreview = startLivePreview(video, client.previewManifestUrl(input.uid), report, showLatency);
+  const stopViewers = poll(async (stopped) => {
+    const count = await client.liveViewers(input.uid).catch((err) => `unavailable (${err.message})`);
+    if (stopped()) return;
+    // This preview counts as one while it plays.
+    viewers.textContent = count === null ? "Live viewers: hidden (hideLiveViewerCount)" : `Live viewers: ${count}`;
+  });
+  return () => {
+    stopPreview();
+    stopViewers();
+  };
 }
 
 function recordingsSection(client) {

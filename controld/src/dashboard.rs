@@ -1,5 +1,6 @@
 //! The browser dashboard: static files from `controld/dashboard/`, embedded at build time and
-//! served at `/` and `/assets/<file>`. The pages call the same `/client/v4` API as any client.
+//! served at `/` and `/assets/<file>` (the embeddable player's script and hls.js among them).
+//! The pages call the same `/client/v4` API as any client.
 
 use axum::Router;
 use axum::http::header;
@@ -21,6 +22,13 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("outputs.js", JS, include_bytes!("../dashboard/outputs.js")),
     ("player.js", JS, include_bytes!("../dashboard/player.js")),
+    // The embeddable player's (`/{id}/iframe`, `/{id}/watch`; see api::playback::embed).
+    ("embed.js", JS, include_bytes!("../dashboard/embed.js")),
+    (
+        "embed.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../dashboard/embed.css"),
+    ),
     // The npm-installed hls.js, or a stand-in that explains why the preview is missing (build.rs).
     ("hls.min.js", JS, include_bytes!(env!("CONTROLD_HLS_JS"))),
     (

@@ -23,6 +23,20 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A playback viewer's id (`vid=` in playback URLs): 72 random bits as 12 URL-safe base64
+/// characters, short enough to ride on every segment URI.
+pub fn new_viewer_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 9]>())
+}
+
+/// Whether `s` has the shape of a viewer id.
+pub fn is_viewer_id(s: &str) -> bool {
+    s.len() == 12
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `s` has the shape of a uid; checked before any lookup or path use.
 pub fn is_uid(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -43,5 +57,9 @@ mod tests {
         assert_ne!(new_uid(), uid);
         assert!(!is_uid("../../etc/passwd"));
         assert!(!is_uid(&uid.to_uppercase()));
+        let viewer = new_viewer_id();
+        assert!(is_viewer_id(&viewer), "{viewer}");
+        assert_ne!(new_viewer_id(), viewer);
+        assert!(!is_viewer_id("a&b=cdefghij"));
     }
 }

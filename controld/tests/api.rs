@@ -598,3 +598,39 @@ async fn videos_carry_their_dash_manifest() {
         format!("http://controld.test/{uid}/manifest/video.m3u8")
     );
 }
+
+#[tokio::test]
+async fn videos_carry_their_thumbnail_watch_page_frame_size_and_bytes() {
+    let app = test_app().await;
+    let input = app.ok(api("POST", "/live_inputs").json(json!({}))).await;
+    let input = input["uid"].as_str().unwrap();
+    let measured = app.recording(input, None, 12.0);
+    let media = videos::RecordedMedia {
+        width: 1280,
+        height: 720,
+        size: 4_000_123,
+    };
+    app.store
+        .write_blocking(|c| videos::record_media(c, &measured, &media))
+        .unwrap();
+    let unknown = app.recording(input, None, 12.0);
+    let video = app.ok(api("GET", &format!("/{measured}"))).await;
+    assert_eq!(
+        video["thumbnail"],
+        format!("http://controld.test/{measured}/thumbnails/thumbnail.jpg")
+    );
+    assert_eq!(
+        video["preview"],
+        format!("http://controld.test/{measured}/watch")
+    );
+    assert_eq!(video["input"], json!({"width": 1280, "height": 720}));
+    assert_eq!(video["size"], 4_000_123);
+    let listed = app
+        .ok(api("GET", &format!("?live_input_id={input}&asc=true")))
+        .await;
+    assert_eq!(listed[0]["uid"], measured.as_str());
+    assert_eq!(listed[0]["input"], json!({"width": 1280, "height": 720}));
+    assert_eq!(listed[1]["uid"], unknown.as_str());
+    assert_eq!(listed[1]["input"], json!({"width": -1, "height": -1}));
+    assert_eq!(listed[1]["size"], 0);
+}

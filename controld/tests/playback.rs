@@ -318,8 +318,8 @@ async fn the_multivariant_playlist_names_codecs_and_both_media_playlists() {
         "#EXT-X-INDEPENDENT-SEGMENTS",
         "CODECS=\"avc1.64001f,mp4a.40.2\"",
         "RESOLUTION=640x360",
-        "URI=\"media-a.m3u8\"",
-        "\nmedia-v.m3u8\n",
+        "URI=\"media-a.m3u8?vid=",
+        "\nmedia-v.m3u8?vid=",
     ] {
         assert!(text.contains(expected), "{expected} missing:\n{text}");
     }
@@ -331,7 +331,7 @@ async fn the_multivariant_playlist_names_codecs_and_both_media_playlists() {
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    let query = format!("media-v.m3u8?protocol=llhls&rec={}", b.video);
+    let query = format!("media-v.m3u8?protocol=llhls&rec={}&vid=", b.video);
     assert!(text.contains(&query), "{text}");
 }
 
@@ -640,4 +640,253 @@ async fn a_log_that_is_not_an_index_is_an_internal_error() {
     let (status, body) = b.get(&format!("/{}/manifest/media-v.m3u8", b.video)).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert!(!body.contains("something"), "{body}");
+}
+
+/// The `vid` a manifest hands on in its URIs.
+fn viewer_id(text: &str) -> String {
+    let at = text
+        .find("vid=")
+        .unwrap_or_else(|| panic!("no vid in:\n{text}"))
+        + 4;
+    text[at..at + 12].to_owned()
+}
+
+impl Broadcast {
+    async fn live_viewers(&self) -> serde_json::Value {
+        let response = self
+            .get_response(&format!("/{}/views", self.input), None)
+            .await;
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        json["liveViewers"].clone()
+    }
+
+    async fn get_as(&self, path: &str, user_agent: &str) -> StatusCode {
+        let request = Request::get(path)
+            .header(header::USER_AGENT, user_agent)
+            .body(Body::empty())
+            .unwrap();
+        self.app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+#[tokio::test]
+async fn viewers_are_told_apart_by_the_vid_their_manifest_hands_on_or_by_browser() {
+    let b = broadcast(3, 1).await;
+    assert_eq!(b.live_viewers().await, 0);
+    let entry = format!("/{}/manifest/video.m3u8?rec={}", b.input, b.video);
+    let (_, first) = b.get(&entry).await;
+    let vid = viewer_id(&first);
+    assert_eq!(b.live_viewers().await, 1);
+    // Its media playlist hands the same vid on to every segment and part.
+    let media = b
+        .playlist(&format!(
+            "/{}/manifest/media-v.m3u8?protocol=llhls&rec={}&vid={vid}",
+            b.input, b.video
+        ))
+        .await;
+    assert!(
+        media.contains(&format!(
+            "seg-00000002.v.m4s?protocol=llhls&rec={}&vid={vid}",
+            b.video
+        )),
+        "{media}"
+    );
+    let segment = format!("/{}/manifest/init-00000000.v.mp4?vid={vid}", b.video);
+    std::fs::write(b.dir.join("init-00000000.v.mp4"), b"init").unwrap();
+    assert_eq!(b.get(&segment).await.0, StatusCode::OK);
+    assert_eq!(b.live_viewers().await, 1, "the same viewer");
+    // Another player behind the same address and browser gets its own vid.
+    let (_, second) = b.get(&entry).await;
+    assert_ne!(viewer_id(&second), vid);
+    // Through the video's own uid and DASH: the MPD's Location carries the vid.
+    let (_, mpd) = b.get(&format!("/{}/manifest/video.mpd", b.video)).await;
+    let location = mpd.split("<Location>").nth(1).expect("a Location");
+    assert!(location.starts_with("video.mpd?vid="), "{mpd}");
+    assert_eq!(b.live_viewers().await, 3);
+    // Without a vid: by address and User-Agent.
+    let bare = format!("/{}/manifest/init-00000000.v.mp4", b.video);
+    assert_eq!(b.get_as(&bare, "player a").await, StatusCode::OK);
+    assert_eq!(b.get_as(&bare, "player a").await, StatusCode::OK);
+    assert_eq!(b.live_viewers().await, 4);
+    assert_eq!(b.get_as(&bare, "player b").await, StatusCode::OK);
+    assert_eq!(b.live_viewers().await, 5);
+}
+
+#[tokio::test]
+async fn a_finished_recording_has_no_live_viewers_and_its_manifests_no_vid() {
+    let b = recording(videos::STATE_READY).await;
+    b.append_log(&log_of(&index(3, 0), true));
+    let (status, text) = b.get(&format!("/{}/manifest/video.m3u8", b.video)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(!text.contains("vid="), "{text}");
+    let (_, mpd) = b.get(&format!("/{}/manifest/video.mpd", b.video)).await;
+    assert!(!mpd.contains("Location"), "{mpd}");
+    assert_eq!(b.live_viewers().await, 0);
+}
+
+#[tokio::test]
+async fn hide_live_viewer_count_answers_null_and_bad_ids_are_refused() {
+    let b = broadcast(3, 0).await;
+    let (_, text) = b.get(&format!("/{}/manifest/video.m3u8", b.video)).await;
+    viewer_id(&text);
+    assert_eq!(b.live_viewers().await, 1);
+    let request = Request::put(format!(
+        "/client/v4/accounts/{ACCOUNT}/stream/live_inputs/{}",
+        b.input
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    .header(header::CONTENT_TYPE, "application/json")
+    .body(Body::from(
+        r#"{"recording": {"hideLiveViewerCount": true}}"#,
+    ))
+    .unwrap();
+    let (status, body) = read(b.app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(b.live_viewers().await, serde_json::Value::Null);
+    let (status, body) = b
+        .get(&format!("/{}/manifest/video.m3u8?vid=a%26b", b.video))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("vid"), "{body}");
+    let (status, body) = b.get(&format!("/{}/views", b.video)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a video has no live viewer count: {body}"
+    );
+}
+
+impl Broadcast {
+    /// PUTs `body` on the broadcast's live input.
+    async fn update_input(&self, body: serde_json::Value) {
+        let request = Request::put(format!(
+            "/client/v4/accounts/{ACCOUNT}/stream/live_inputs/{}",
+            self.input
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+        let (status, body) = read(self.app.router.clone().oneshot(request).await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    async fn page(&self, path: &str, referer: Option<&str>) -> Response {
+        let mut request = Request::get(path);
+        if let Some(referer) = referer {
+            request = request.header(header::REFERER, referer);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        self.app.router.clone().oneshot(request).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_player_page_plays_its_own_manifest_and_may_be_framed_only_where_allowed() {
+    let b = broadcast(3, 0).await;
+    let iframe = format!("/{}/iframe?autoplay=true&muted=true", b.input);
+    let open = b.page(&iframe, None).await;
+    assert_eq!(open.status(), StatusCode::OK);
+    let csp = open.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.ends_with("; frame-ancestors *"), "{csp}");
+    assert_eq!(open.headers()[header::REFERRER_POLICY], "no-referrer");
+    let (_, html) = read(open).await;
+    for expected in [
+        "<script src=\"/assets/hls.min.js\"></script>",
+        "<script src=\"/assets/embed.js\"></script>",
+        " autoplay muted controls ",
+        "data-manifest=\"manifest/video.m3u8?vid=",
+    ] {
+        assert!(html.contains(expected), "{expected} missing:\n{html}");
+    }
+
+    b.update_input(
+        json!({"recording": {"allowedOrigins": ["customer.example", "*.customer.example"]}}),
+    )
+    .await;
+    for page in ["iframe", "watch"] {
+        let path = format!("/{}/{page}", b.input);
+        let allowed = b.page(&path, Some("https://customer.example/post")).await;
+        assert_eq!(allowed.status(), StatusCode::OK, "{page}");
+        let csp = allowed.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.ends_with("; frame-ancestors customer.example *.customer.example"),
+            "{csp}"
+        );
+        // Embedded elsewhere: the navigation's Referer is refused, and the CSP would refuse
+        // the framing of a page loaded without one.
+        let refused = b.page(&path, Some("https://elsewhere.example/")).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{page}");
+    }
+    let (status, body) = b.get(&format!("/{}/iframe?startTime=soon", b.input)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("startTime"), "{body}");
+}
+
+#[tokio::test]
+async fn the_player_page_of_a_signed_input_needs_its_token() {
+    let b = broadcast(3, 0).await;
+    b.update_input(json!({"recording": {"requireSignedURLs": true}}))
+        .await;
+    let (status, _) = b.get(&format!("/{}/iframe", b.input)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request = Request::post(format!(
+        "/client/v4/accounts/{ACCOUNT}/stream/{}/token",
+        b.input
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    .body(Body::empty())
+    .unwrap();
+    let (status, body) = read(b.app.router.clone().oneshot(request).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = json["result"]["token"].as_str().unwrap();
+    let (status, html) = b.get(&format!("/{token}/iframe")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // The manifest URL is relative: the token in the page's path plays.
+    assert!(
+        html.contains("data-manifest=\"manifest/video.m3u8?vid="),
+        "{html}"
+    );
+    let (status, _) = b
+        .get(&format!("/{token}/manifest/video.m3u8?rec={}", b.video))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_playlist_url_with_a_vid_keeps_it_in_its_uris_once_the_recording_is_ready() {
+    let b = broadcast(3, 0).await;
+    let path = format!("/{}/manifest/media-v.m3u8?vid=abcdefghijkl", b.video);
+    let live = b.playlist(&path).await;
+    assert!(
+        live.contains("seg-00000000.v.m4s?vid=abcdefghijkl"),
+        "{live}"
+    );
+    b.writer().update(finish);
+    let video = b.video.clone();
+    b.app
+        .store
+        .write_blocking(move |c| videos::mark_ready(c, &video, 12.0, &timefmt::now()))
+        .unwrap();
+    let ended = b.playlist(&path).await;
+    assert!(ended.contains("#EXT-X-ENDLIST"), "{ended}");
+    assert_eq!(check_reload_text(&live, &ended), Ok(vec![]));
+    // A new viewer of the finished video gets manifests without one.
+    let (_, entry) = b.get(&format!("/{}/manifest/video.m3u8", b.video)).await;
+    assert!(!entry.contains("vid="), "{entry}");
 }

@@ -167,6 +167,8 @@ test("dashboard: sign in, create, publish, preview, outputs, rotate key, delete,
     // One 4 s GOP makes the first segment; the page polls every 2 s and hls.js needs a moment.
     assert.ok(startSeconds < 15, `the preview took ${startSeconds.toFixed(1)} s to start`);
     await whilePublishing(publisher, page.waitForFunction((t0) => document.getElementById("preview").currentTime > t0 + 1.5, started));
+    // The preview is the one viewer: its manifest probe and its player share the page's vid.
+    await whilePublishing(publisher, page.waitForFunction(() => document.getElementById("preview-viewers").textContent === "Live viewers: 1"));
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-input.png"), fullPage: true });
   });
 

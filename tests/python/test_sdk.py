@@ -161,6 +161,11 @@ video = wait_for(
     lambda: next((v for v in stream.list(account_id=account_id, live_input_id=live.uid) if v.status.state == "ready"), None),
 )
 check(video.live_input == live.uid and video.duration > 5, f"recording: {video}")
+check(
+    video.input.width == 320 and video.input.height == 240 and video.size > 0,
+    f"the recording's frame size and bytes: {video}",
+)
+check(video.preview.endswith(f"/{video.uid}/watch") and video.thumbnail.endswith("/thumbnails/thumbnail.jpg"), f"{video}")
 check(list(stream.list(account_id=account_id, live_input_id=UNKNOWN)) == [], "an unknown live_input_id lists nothing")
 check(stream.get(video.uid, account_id=account_id).uid == video.uid, "get the video")
 

@@ -47,6 +47,12 @@ fn openapi_document_validates_and_describes_the_api() {
             paths.keys().collect::<Vec<_>>()
         );
     }
+    for path in ["/{id}/views", "/{id}/iframe", "/{id}/watch"] {
+        assert!(
+            paths.get(path).is_some_and(|p| p.get("get").is_some()),
+            "GET {path} missing"
+        );
+    }
     // Generated from the handlers' types: the live input body names its fields.
     let schemas = &doc["components"]["schemas"];
     assert!(

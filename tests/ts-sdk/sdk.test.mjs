@@ -64,6 +64,8 @@ test("the TypeScript SDK against controld", { timeout: 240_000 }, async (t) => {
       return null;
     });
     assert.equal(video.creator, "ts-creator", "recordings inherit defaultCreator");
+    assert.deepEqual(video.input, { width: 320, height: 240 }, "the recording's frame size");
+    assert.ok(video.size > 0 && video.preview.endsWith(`/${video.uid}/watch`), `size and preview: ${JSON.stringify(video)}`);
     const none = [];
     for await (const v of client.stream.list({ account_id, live_input_id: UNKNOWN })) none.push(v);
     assert.deepEqual(none, [], "an unknown live_input_id lists nothing");

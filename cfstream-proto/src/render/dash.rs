@@ -62,6 +62,9 @@ pub struct MpdOptions<'a> {
     pub minimum_update_period_ms: u64,
     pub suggested_presentation_delay_ms: u64,
     pub utc_timing: Option<UtcTiming<'a>>,
+    /// `Location` of a dynamic MPD: the URL players reload it from (relative to the MPD's),
+    /// e.g. the request's with a viewer id added.
+    pub location: Option<&'a str>,
 }
 
 /// Segments of one track in one Period.
@@ -163,6 +166,11 @@ fn mpd_open(reference: Option<(&TrackIndex, bool)>, options: &MpdOptions, shown_
     }
     push_duration_attr(&mut out, "minBufferTime", target_ms.max(1000));
     out.push_str(">\n");
+    if let Some(location) = options.location.filter(|_| dynamic) {
+        out.push_str("  <Location>");
+        push_xml_attr(&mut out, &uri_text(location));
+        out.push_str("</Location>\n");
+    }
     if let Some(timing) = options.utc_timing.filter(|_| dynamic) {
         let _ = write!(
             out,
@@ -493,6 +501,7 @@ mod tests {
                 scheme: UtcTimingScheme::HttpIso,
                 url: "/time?x=1&y=2",
             }),
+            location: None,
         }
     }
 
@@ -605,6 +614,27 @@ mod tests {
             .unwrap();
         assert_eq!(utc.attribute("value"), Some("/time?x=1&y=2"));
         assert_eq!(periods[0].sets[1].2, vec![192_000, 192_000]);
+    }
+
+    #[test]
+    fn a_dynamic_mpd_names_its_location_and_a_static_one_does_not() {
+        let mut index = recording(video_track(2, 4));
+        let opts = MpdOptions {
+            location: Some("video.mpd?rec=r&vid=v"),
+            ..options(Window::Whole)
+        };
+        let text = render_mpd(&index, &opts);
+        let (doc, _) = parse(&text, 2);
+        let location = doc
+            .root_element()
+            .children()
+            .find(|n| n.has_tag_name("Location"))
+            .expect("a Location");
+        assert_eq!(location.text(), Some("video.mpd?rec=r&vid=v"));
+        for track in &mut index.tracks {
+            track.progress = Progress::Finished;
+        }
+        assert!(!render_mpd(&index, &opts).contains("Location"));
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub(crate) mod tests {
                     minimum_update_period_ms: u64::MAX,
                     suggested_presentation_delay_ms: u64::MAX,
                     utc_timing: None,
+                    location: Some("&<>\"x"),
                 };
                 let text = dash::render_mpd(&index, &mpd);
                 roxmltree::Document::parse(&text).unwrap();

@@ -74,6 +74,9 @@ pub struct ErrorItem {
         // Playback (no API token)
         super::playback::manifest_file,
         super::playback::lifecycle,
+        super::playback::views::views,
+        super::playback::embed::iframe,
+        super::playback::embed::watch,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,

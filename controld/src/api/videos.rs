@@ -18,6 +18,7 @@ use super::body::{self, JsonBody, present};
 use super::envelope::{ApiError, codes, ok};
 use super::live_inputs::InputPath;
 use super::openapi::Envelope;
+use crate::pipeline::recorded_media;
 use crate::store::videos::{self as rows, Details, ListFilter, STATE_LIVE, STATE_READY, Video};
 use crate::{AppState, ids, timefmt};
 
@@ -48,6 +49,14 @@ struct Playback {
     dash: String,
 }
 
+/// The recording's video frame size; -1 while unknown (no video, or a recording finished
+/// before controld stored it).
+#[derive(Serialize, ToSchema)]
+struct InputSize {
+    width: i64,
+    height: i64,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VideoView {
@@ -66,6 +75,13 @@ pub(crate) struct VideoView {
     require_signed_urls: bool,
     allowed_origins: Vec<String>,
     playback: Playback,
+    /// `{http}/{uid}/thumbnails/thumbnail.jpg`.
+    thumbnail: String,
+    /// The watch page, `{http}/{uid}/watch`.
+    preview: String,
+    input: InputSize,
+    /// Bytes of the recording on disk; while live, of its media listed so far.
+    size: u64,
     scheduled_deletion: Option<String>,
     thumbnail_timestamp_pct: f64,
     max_duration_seconds: Option<i64>,
@@ -73,7 +89,12 @@ pub(crate) struct VideoView {
     public_details: Option<serde_json::Value>,
 }
 
-fn view(state: &AppState, v: Video, details: Details) -> VideoView {
+/// A live recording's media is read from its writer; a finished one's was stored when it
+/// finished.
+fn view(state: &AppState, v: Video, mut details: Details) -> VideoView {
+    if v.state == STATE_LIVE && details.media.is_none() {
+        details.media = recorded_media::live(&state.pipelines.recording_dir(&v.live_input, &v.uid));
+    }
     VideoView::new(v, &state.urls.http, details)
 }
 
@@ -82,7 +103,16 @@ impl VideoView {
     /// playback URLs.
     pub(crate) fn new(v: Video, http_base: &str, details: Details) -> Self {
         let ready = v.state == STATE_READY;
+        let known = |n: u32| if n == 0 { -1 } else { i64::from(n) };
+        let media = details.media.unwrap_or_default();
         VideoView {
+            thumbnail: format!("{http_base}/{}/thumbnails/thumbnail.jpg", v.uid),
+            preview: format!("{http_base}/{}/watch", v.uid),
+            input: InputSize {
+                width: known(media.width),
+                height: known(media.height),
+            },
+            size: media.size,
             playback: Playback {
                 hls: format!("{http_base}/{}/manifest/video.m3u8", v.uid),
                 dash: format!("{http_base}/{}/manifest/video.mpd", v.uid),

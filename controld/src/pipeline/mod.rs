@@ -13,6 +13,7 @@
 mod build;
 mod outputs;
 mod playback;
+pub mod recorded_media;
 mod recovery;
 mod session;
 

@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::recorded_media;
 use crate::store::{Store, StoreError, status, videos};
 use crate::timefmt;
 use crate::webhooks::Webhooks;
@@ -35,7 +36,7 @@ pub async fn close_unfinished(
 /// waiting on it forever (its playlists would never get `EXT-X-ENDLIST`).
 pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, video_uid: String) {
     match finish(dir.clone()).await {
-        Ok(duration) => mark_ready(store, webhooks, video_uid, duration).await,
+        Ok(duration) => mark_ready(store, webhooks, &dir, video_uid, duration).await,
         Err(e) => {
             tracing::warn!(
                 "closing recording {}: {e}; retrying in the background",
@@ -48,7 +49,7 @@ pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, v
                     tokio::time::sleep(pause).await;
                     match finish(dir.clone()).await {
                         Ok(duration) => {
-                            break mark_ready(&store, &webhooks, video_uid, duration).await;
+                            break mark_ready(&store, &webhooks, &dir, video_uid, duration).await;
                         }
                         Err(e) => tracing::debug!("closing recording {}: {e}", dir.display()),
                     }
@@ -78,11 +79,23 @@ async fn finish(dir: PathBuf) -> io::Result<f64> {
     }
 }
 
-async fn mark_ready(store: &Store, webhooks: &Webhooks, video_uid: String, duration: f64) {
+async fn mark_ready(
+    store: &Store,
+    webhooks: &Webhooks,
+    dir: &Path,
+    video_uid: String,
+    duration: f64,
+) {
+    let media = recorded_media::measure_finished(dir.to_path_buf()).await;
     let now = timefmt::now();
     let uid = video_uid.clone();
     match store
-        .write(move |c| videos::mark_ready(c, &uid, duration, &now))
+        .write(move |c| {
+            if let Some(media) = &media {
+                videos::record_media(c, &uid, media)?;
+            }
+            videos::mark_ready(c, &uid, duration, &now)
+        })
         .await
     {
         Ok(()) => webhooks.video_ready(&video_uid).await,

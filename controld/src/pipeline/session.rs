@@ -14,7 +14,7 @@ use gstcfstream::contract::{DisconnectReason, ElementMessage};
 use tokio::sync::{Notify, oneshot};
 
 use super::outputs::Branches;
-use super::{Ingest, Inner, StartRequest, StopReason, build, lock, recovery};
+use super::{Ingest, Inner, StartRequest, StopReason, build, lock, recorded_media, recovery};
 use crate::metrics::Metrics;
 use crate::store::live_inputs::LiveInput;
 use crate::store::outputs as output_rows;
@@ -319,10 +319,16 @@ impl Session {
                 s.recording = None;
             }
         }
+        let media = recorded_media::measure_finished(finished.directory.into()).await;
         let now = timefmt::now();
         let uid = video.clone();
-        self.store_write(move |c| videos::mark_ready(c, &uid, seconds, &now))
-            .await;
+        self.store_write(move |c| {
+            if let Some(media) = &media {
+                videos::record_media(c, &uid, media)?;
+            }
+            videos::mark_ready(c, &uid, seconds, &now)
+        })
+        .await;
         self.inner.webhooks.video_ready(&video).await;
     }
 

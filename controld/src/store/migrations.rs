@@ -140,6 +140,14 @@ const V_LOW_LATENCY: &str = "
 ALTER TABLE live_inputs ADD COLUMN prefer_low_latency INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// A finished recording's frame size and bytes on disk (video objects' `input` and `size`),
+/// written when it becomes ready; unknown (NULL) for recordings finished before.
+const V_RECORDED_MEDIA: &str = "
+ALTER TABLE videos ADD COLUMN width INTEGER;
+ALTER TABLE videos ADD COLUMN height INTEGER;
+ALTER TABLE videos ADD COLUMN size INTEGER;
+";
+
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::new(vec![
         M::up(V1),
@@ -149,6 +157,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
         M::up(V_SRT),
         M::up(V_PLAYBACK),
         M::up(V_LOW_LATENCY),
+        M::up(V_RECORDED_MEDIA),
     ])
     .to_latest(conn)
 }

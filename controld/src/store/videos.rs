@@ -103,7 +103,26 @@ pub fn mark_ready(conn: &Connection, uid: &str, duration: f64, now: &str) -> rus
     Ok(())
 }
 
-/// What the API edits beyond the recorder's columns (`POST /stream/{uid}`).
+/// A finished recording's video frame size (0 × 0 without video) and bytes on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordedMedia {
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+}
+
+/// Stores what the finished recording holds (before `mark_ready`, so that the video webhook
+/// shows it).
+pub fn record_media(conn: &Connection, uid: &str, media: &RecordedMedia) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE videos SET width = ?2, height = ?3, size = ?4 WHERE uid = ?1",
+        params![uid, media.width, media.height, media.size],
+    )?;
+    Ok(())
+}
+
+/// What the API edits beyond the recorder's columns (`POST /stream/{uid}`), and what the
+/// finished recording holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Details {
     /// When the retention sweeper deletes the video (RFC 3339 as `timefmt` writes it), if ever.
@@ -114,19 +133,32 @@ pub struct Details {
     pub max_duration_seconds: Option<i64>,
     /// `{title, share_link, channel_link, logo}` as given.
     pub public_details: Option<serde_json::Value>,
+    /// Written when the recording finished (`record_media`); not by edits.
+    pub media: Option<RecordedMedia>,
 }
 
-const DETAIL_COLUMNS: &str =
-    "scheduled_deletion, thumbnail_timestamp_pct, max_duration_seconds, public_details";
+const DETAIL_COLUMNS: &str = "scheduled_deletion, thumbnail_timestamp_pct, max_duration_seconds, \
+    public_details, width, height, size";
 
 /// `Details` from the `DETAIL_COLUMNS` that start at column `at`.
 fn details_from_row(r: &Row, at: usize) -> rusqlite::Result<Details> {
     let public: Option<String> = r.get(at + 3)?;
+    let (width, height, size): (Option<u32>, Option<u32>, Option<u64>) =
+        (r.get(at + 4)?, r.get(at + 5)?, r.get(at + 6)?);
+    let media = match (width, height, size) {
+        (Some(width), Some(height), Some(size)) => Some(RecordedMedia {
+            width,
+            height,
+            size,
+        }),
+        _ => None,
+    };
     Ok(Details {
         scheduled_deletion: r.get(at)?,
         thumbnail_timestamp_pct: r.get(at + 1)?,
         max_duration_seconds: r.get(at + 2)?,
         public_details: public.map(|p| super::json_column(Some(p))),
+        media,
     })
 }
 

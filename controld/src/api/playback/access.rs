@@ -74,6 +74,8 @@ pub(super) struct Cors {
     allow_origin: Option<HeaderValue>,
     /// The answer depends on `Origin`/`Referer`: caches must key on them.
     varies: bool,
+    /// The `allowedOrigins` that applied (`None`: any site), for pages that restrict framing.
+    pub(super) allowed_origins: Option<Vec<String>>,
 }
 
 impl Cors {
@@ -127,14 +129,19 @@ pub(super) fn authorize(
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
+    let allowed_origins = allowed
+        .filter(|list| !list.is_empty())
+        .map(<[String]>::to_vec);
     let cors = match origins::check(allowed, header(header::ORIGIN), header(header::REFERER)) {
         OriginCheck::Unrestricted => Cors {
             allow_origin: Some(HeaderValue::from_static("*")),
             varies: false,
+            allowed_origins,
         },
         OriginCheck::Allowed(origin) => Cors {
             allow_origin: origin.and_then(|o| HeaderValue::from_str(&o).ok()),
             varies: true,
+            allowed_origins,
         },
         OriginCheck::Refused(what) => {
             return Err(forbidden(format!(

@@ -1,6 +1,7 @@
 //! DASH: `video.mpd`, dynamic while the recording is live (its `availabilityStartTime` fixed for
 //! the recording, `timeShiftBufferDepth` the live window, `UTCTiming` pointing at our `/time`),
-//! static once finished. The same CMAF files as HLS.
+//! static once finished. The same CMAF files as HLS. A dynamic MPD names its `Location`: the
+//! request's URL with the propagated query (the viewer id among it).
 
 use axum::response::Response;
 use cfstream_proto::index::{Progress, RecordingIndex, TrackKind};
@@ -32,6 +33,9 @@ pub async fn mpd(state: &AppState, target: &Target, view: &View) -> Result<Respo
         Window::Whole
     };
     let query = view.propagated(&recording);
+    // Players reload the MPD from its Location: with `vid` (and `rec`) they stay the viewer
+    // they were, on the broadcast they started.
+    let location = format!("video.mpd?{query}");
     let clock = format!("{}/time", state.urls.http);
     let created_ms = recording.created.as_deref().and_then(rfc3339_ms);
     let (text, finished) = source.read(|index| {
@@ -50,6 +54,7 @@ pub async fn mpd(state: &AppState, target: &Target, view: &View) -> Result<Respo
                 scheme: UtcTimingScheme::HttpIso,
                 url: &clock,
             }),
+            location: Some(&location),
         };
         let finished = index
             .tracks

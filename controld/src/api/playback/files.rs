@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::access::{Target, not_found};
 use super::recording::{Recording, View};
 use super::source::Source;
+use super::viewers;
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 
@@ -126,6 +127,7 @@ pub async fn serve(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found("segment")),
         Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
     };
+    viewers::seen(&recording, &view.viewer);
     let len = file
         .metadata()
         .await

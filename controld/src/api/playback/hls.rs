@@ -23,14 +23,16 @@ use tokio::time::Instant;
 use super::access::{Target, not_found};
 use super::recording::{Recording, View, has_media};
 use super::source::Source;
+use super::viewers;
 use super::{manifest, no_content};
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 
-/// The recording and its index, or the answer for "nothing to play yet": 204 for a live input
-/// (its URL is static), 404 for a video whose first segment is not written yet.
+/// The recording and its index (its viewer noted), or the answer for "nothing to play yet":
+/// 204 for a live input (its URL is static), 404 for a video whose first segment is not
+/// written yet.
 pub async fn open(
     state: &AppState,
     target: &Target,
@@ -49,6 +51,7 @@ pub async fn open(
     if !source.read(has_media) {
         return not_ready();
     }
+    viewers::seen(&recording, &view.viewer);
     Ok(Ok((recording, source)))
 }
 

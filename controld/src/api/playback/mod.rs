@@ -10,16 +10,20 @@
 //! Query parameters: `protocol=llhls` (LL-HLS, also the input's `preferLowLatency`),
 //! `dvrEnabled=true` (a live input's whole recording as an EVENT playlist), `rec=<video uid>`
 //! (which broadcast of a live input: put into media URIs so that a viewer keeps the broadcast it
-//! started on and sees it end with `EXT-X-ENDLIST`), and LL-HLS's `_HLS_msn`, `_HLS_part`,
-//! `_HLS_skip`.
+//! started on and sees it end with `EXT-X-ENDLIST`), `vid=<viewer id>` (minted for an entry
+//! manifest fetched without one and put into every URI it names, so that viewers are counted
+//! apart), and LL-HLS's `_HLS_msn`, `_HLS_part`, `_HLS_skip`.
 
 mod access;
 pub(super) mod clock;
 mod dash;
+pub(super) mod embed;
 mod files;
 mod hls;
 mod recording;
 mod source;
+mod viewers;
+pub(super) mod views;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -31,6 +35,7 @@ use serde_json::json;
 
 use self::access::{ClientAddr, Target, authorize, not_found};
 use self::recording::View;
+use self::viewers::Viewer;
 use super::envelope::ApiError;
 use super::openapi::Envelope;
 use crate::AppState;
@@ -40,6 +45,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{id}/manifest/{file}", get(manifest_file))
         .route("/{id}/lifecycle", get(lifecycle))
+        .route("/{id}/views", get(views::views))
+        .route("/{id}/iframe", get(embed::iframe))
+        .route("/{id}/watch", get(embed::watch))
         .route("/time", get(clock::now))
 }
 
@@ -86,6 +94,7 @@ fn manifest(text: String, content_type: &'static str, finished: bool) -> Respons
         ("protocol" = Option<String>, Query, description = "`llhls`: low-latency HLS (parts, blocking reload)"),
         ("dvrEnabled" = Option<bool>, Query, description = "`true`: a live input's whole recording so far (EVENT playlist)"),
         ("rec" = Option<String>, Query, description = "A live input's recording (video uid) to serve; set in the URIs of the input's manifests"),
+        ("vid" = Option<String>, Query, description = "Viewer id (12 URL-safe characters), minted by `video.m3u8` / `video.mpd` when absent and set in the URIs they name; counts the viewer for `/{id}/views`"),
         ("_HLS_msn" = Option<u64>, Query, description = "LL-HLS blocking reload: hold until this media sequence number is listed"),
         ("_HLS_part" = Option<u64>, Query, description = "LL-HLS blocking reload: and this part of it"),
         ("_HLS_skip" = Option<String>, Query, description = "`YES` or `v2`: a delta update (EXT-X-SKIP)"),
@@ -115,7 +124,9 @@ async fn manifest_file(
 ) -> Result<Response, ApiError> {
     let (target, cors) = authorize(&state, &id, client, &headers)?;
     let query = query.unwrap_or_default();
-    let view = View::parse(&query)?;
+    let mut view = View::parse(&query)?;
+    let entry_manifest = matches!(file.as_str(), "video.m3u8" | "video.mpd");
+    view.viewer = Viewer::identify(view.viewer, entry_manifest, client, &headers);
     let mut response = match file.as_str() {
         "video.m3u8" => hls::multivariant(&state, &target, &view).await?,
         "media-v.m3u8" => hls::media(&state, &target, &view, TrackKind::Video, &query).await?,

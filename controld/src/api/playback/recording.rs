@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use cfstream_proto::index::RecordingIndex;
 
 use super::access::{Target, not_found};
+use super::viewers::Viewer;
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 use crate::ids;
@@ -13,7 +14,7 @@ use crate::store::live_inputs;
 use crate::store::videos::{self, STATE_LIVE};
 
 /// The query parameters that choose what a manifest shows (the `_HLS_*` directives are read
-/// by the media playlist handler).
+/// by the media playlist handler), and who is watching.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct View {
     /// `protocol=llhls`.
@@ -22,6 +23,8 @@ pub struct View {
     pub dvr: bool,
     /// `rec=<video uid>`: a live input's recording.
     pub recording: Option<String>,
+    /// `vid=<viewer id>`, or who the request turned out to be (`Viewer::identify`).
+    pub viewer: Viewer,
 }
 
 fn bad_parameter(name: &str, value: &str, expected: &str) -> ApiError {
@@ -52,6 +55,8 @@ impl View {
                 },
                 "rec" if ids::is_uid(value) => view.recording = Some(value.to_owned()),
                 "rec" => return Err(bad_parameter(key, value, "a video uid")),
+                "vid" if ids::is_viewer_id(value) => view.viewer = Viewer::Id(value.to_owned()),
+                "vid" => return Err(bad_parameter(key, value, "a viewer id")),
                 _ => {}
             }
         }
@@ -59,8 +64,9 @@ impl View {
     }
 
     /// The query string put on the URIs a manifest names (media playlists, segments), so that
-    /// they show the same view of the same recording: `protocol`, `dvrEnabled` and, for a live
-    /// input, `rec`.
+    /// they show the same view of the same recording to the same viewer: `protocol`,
+    /// `dvrEnabled`, for a live input `rec`, and `vid` (one minted for this request only while
+    /// the recording is live: only a live recording's viewers are counted).
     pub fn propagated(&self, recording: &Recording) -> String {
         let mut pairs = Vec::new();
         if self.low_latency {
@@ -71,6 +77,9 @@ impl View {
         }
         if recording.of_input {
             pairs.push(format!("rec={}", recording.video_uid));
+        }
+        if let Some(id) = self.viewer.handed_on(recording.live) {
+            pairs.push(format!("vid={id}"));
         }
         pairs.join("&")
     }
