@@ -74,6 +74,7 @@ pub struct ErrorItem {
         // Playback (no API token)
         super::playback::manifest_file,
         super::playback::lifecycle,
+        super::playback::thumbnail_jpg,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,
