@@ -332,20 +332,22 @@ mod tests {
             offset,
             geometry,
         };
-        let (decoded, nice) = std::thread::scope(|scope| {
+        let nice = || {
+            // SAFETY: getpriority only reads its arguments.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        };
+        let (decoded, before, after) = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
+                    let before = nice();
                     super::super::lower_priority();
-                    // SAFETY: getpriority only reads its arguments.
-                    let nice = unsafe {
-                        libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
-                    };
-                    (decode(job(Duration::from_millis(500))), nice)
+                    let after = nice();
+                    (decode(job(Duration::from_millis(500))), before, after)
                 })
                 .join()
                 .unwrap()
         });
-        assert_eq!(nice, super::super::DECODE_NICE);
+        assert_eq!(after, (before + super::super::DECODE_NICE_STEPS).min(19));
         // `decode` refuses to answer when a buffer came on another thread.
         let decoded = decoded.unwrap();
         assert_eq!(jpeg_size(&decoded.jpeg), (100, 100));

@@ -3,7 +3,7 @@
 //!
 //! The cost is bounded so that thumbnails cannot take CPU from live inputs: at most
 //! `--thumbnail-concurrency` decodes run at once (`limiter`; a few requests wait, more are
-//! answered 503), each on its own thread at nice [`DECODE_NICE`] (GStreamer runs the whole
+//! answered 503), each on its own thread [`DECODE_NICE_STEPS`] nicer than controld (GStreamer runs the whole
 //! decode in that thread, `decode`), and encoded thumbnails are kept (`cache`) so that asking
 //! again is free.
 
@@ -29,9 +29,12 @@ pub const DEFAULT_CONCURRENCY: usize = 1;
 /// Bytes of JPEG kept in memory (about a thousand 640×360 thumbnails).
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// The decode threads' nice value: the scheduler gives live inputs (nice 0) about ten times
-/// the CPU of a decode when both want it, and a decode still progresses.
-pub const DECODE_NICE: i32 = 10;
+/// How much nicer than controld the decode threads are: at 10 steps the scheduler gives live
+/// inputs about ten times the CPU of a decode when both want it, and a decode still progresses.
+pub const DECODE_NICE_STEPS: i32 = 10;
+
+/// The highest nice value (the lowest priority) Linux has.
+const LOWEST_PRIORITY: i32 = 19;
 
 /// Why there is no thumbnail.
 #[derive(Debug)]
@@ -127,15 +130,18 @@ fn read(source: &Source) -> Result<Vec<u8>, String> {
     Ok(media)
 }
 
-/// Lowers this thread's priority to [`DECODE_NICE`]: on Linux the nice value is per thread,
-/// and threads this one creates inherit it.
+/// Lowers this thread's priority by [`DECODE_NICE_STEPS`] (to at most nice 19, the lowest):
+/// on Linux the nice value is per thread, and threads this one creates inherit it. Relative, so
+/// that a controld started at a low priority never has its thumbnails raised above itself.
 fn lower_priority() {
-    // SAFETY: setpriority only reads its arguments; `gettid` names the calling thread.
+    // SAFETY: gettid, getpriority and setpriority only read their arguments.
     let set = unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        let current = libc::getpriority(libc::PRIO_PROCESS, thread);
         libc::setpriority(
             libc::PRIO_PROCESS,
-            libc::gettid() as libc::id_t,
-            DECODE_NICE,
+            thread,
+            (current + DECODE_NICE_STEPS).min(LOWEST_PRIORITY),
         )
     };
     if set != 0 {
