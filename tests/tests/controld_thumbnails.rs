@@ -2,7 +2,8 @@
 //! whose gray level says the second it was made at, controld decodes the asked frame, and
 //! ffmpeg decodes the JPEG back: its size is the asked one and its luma the asked second's. The
 //! live input's thumbnail follows the live edge; each fit has its size; bad queries are 400
-//! naming the parameter, unknown ids 404, and requireSignedURLs is honoured.
+//! naming the parameter, unknown ids 404, a burst beyond the decode slots 503, and
+//! requireSignedURLs is honoured.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,6 +17,8 @@ const PICTURE: &str = "nullsrc=s=320x180:r=30,geq=lum='mod(floor(T)*30,240)':cb=
 const SECONDS: f64 = 10.0;
 /// JPEG and H.264 round trips of a flat picture stay this close.
 const LUMA_TOLERANCE: f64 = 8.0;
+/// Parallel requests of distinct thumbnails: far more than one decode slot and its 8 waiting.
+const BURST: u32 = 100;
 
 fn luma_of_second(second: u32) -> f64 {
     f64::from(second * 30 % 240)
@@ -260,6 +263,42 @@ fn thumbnails_show_the_asked_frame_at_the_asked_size() {
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(named), "{query}: {message}");
     }
+    // A burst of distinct thumbnails (none cached) beyond one decode slot and its wait queue:
+    // the excess is refused at once with Retry-After, the rest are made.
+    let base = controld.base_url();
+    let burst: Vec<_> = (0..BURST)
+        .map(|i| {
+            let url = format!(
+                "{base}/{video}/thumbnails/thumbnail.jpg?time=6s&width={}",
+                100 + i
+            );
+            std::thread::spawn(move || {
+                match ureq::get(&url).timeout(Duration::from_secs(60)).call() {
+                    Ok(r) => (r.status(), None),
+                    Err(ureq::Error::Status(status, r)) => {
+                        (status, r.header("retry-after").map(str::to_owned))
+                    }
+                    Err(e) => panic!("GET {url}: {e}"),
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<_> = burst.into_iter().map(|t| t.join().unwrap()).collect();
+    let made = answers.iter().filter(|a| a.0 == 200).count();
+    let refused = answers.iter().filter(|a| a.0 == 503).count();
+    assert!(made >= 1 && refused >= 1, "{answers:?}");
+    assert_eq!(made + refused, BURST as usize, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.0 == 200 || a.1.as_deref() == Some("1"))
+    );
+    assert_luma(
+        &picture(&controld, &video, "time=1s&width=99"),
+        1,
+        "after the burst",
+    );
+
     let unknown = "0123456789abcdef0123456789abcdef";
     assert_eq!(thumbnail(&controld, unknown, "time=1s").0, 404);
 
