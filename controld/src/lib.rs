@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod retention;
 pub mod store;
+pub mod thumbnails;
 pub mod timefmt;
 pub mod tls;
 pub mod webhooks;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub urls: Arc<PublicUrls>,
     /// `totalStorageMinutesLimit` of `GET /stream/storage-usage` (`--storage-minutes-limit`).
     pub storage_minutes_limit: Option<u64>,
+    /// Decodes, limits and caches thumbnails (`--thumbnail-concurrency`).
+    pub thumbnails: Arc<thumbnails::Thumbnails>,
 }
 
 pub fn app(state: AppState) -> Router {

@@ -110,6 +110,12 @@ struct ServeArgs {
     /// `totalStorageMinutesLimit` of GET /stream/storage-usage (none when unset).
     #[arg(long, env = "CONTROLD_STORAGE_MINUTES_LIMIT")]
     storage_minutes_limit: Option<u64>,
+    /// Thumbnails decoded at once (each on one thread at low priority); a few more requests
+    /// wait for a turn, further ones are answered 503 with Retry-After.
+    #[arg(long, env = "CONTROLD_THUMBNAIL_CONCURRENCY",
+          default_value_t = controld::thumbnails::DEFAULT_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    thumbnail_concurrency: usize,
 }
 
 /// Half a second: LL-HLS players hold back three part targets (`PART-HOLD-BACK`), so they sit
@@ -349,6 +355,9 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
         pipelines: pipelines.clone(),
         urls: Arc::new(urls),
         storage_minutes_limit: args.storage_minutes_limit,
+        thumbnails: Arc::new(controld::thumbnails::Thumbnails::new(
+            args.thumbnail_concurrency,
+        )),
     };
     // The peer address feeds `ip.src` access rules of signed-URL tokens.
     let app = controld::app(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -28,6 +28,9 @@ pub struct Media {
     pub seconds: f64,
     pub fps: &'static str,
     pub size: &'static str,
+    /// A lavfi video graph replacing testsrc2 (it must make `size` at `fps` itself), e.g. a
+    /// picture that encodes its time; `None` for testsrc2.
+    pub picture: Option<&'static str>,
     /// Keyframe interval in seconds (x264 `keyint` = fps × this, scene cuts off).
     pub keyint_seconds: f64,
     /// Extra x264 options appended to `-x264-params`, e.g. `open-gop=1`.
@@ -55,6 +58,7 @@ impl Default for Media {
             seconds: 10.0,
             fps: "30",
             size: "320x240",
+            picture: None,
             keyint_seconds: 4.0,
             x264_params: "",
             preset: Some("ultrafast"),
@@ -83,7 +87,10 @@ pub fn ffmpeg_args(media: &Media) -> Vec<String> {
         .map(String::from)
         .into();
     args.extend(["-f".into(), "lavfi".into(), "-i".into()]);
-    args.push(format!("testsrc2=size={}:rate={}", media.size, media.fps));
+    args.push(match media.picture {
+        Some(graph) => graph.to_owned(),
+        None => format!("testsrc2=size={}:rate={}", media.size, media.fps),
+    });
     if !media.audio.is_empty() {
         args.extend(["-f", "lavfi", "-i", media.tone].map(String::from));
     }

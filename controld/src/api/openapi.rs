@@ -77,6 +77,7 @@ pub struct ErrorItem {
         super::playback::views::views,
         super::playback::embed::iframe,
         super::playback::embed::watch,
+        super::playback::thumbnail_jpg,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,

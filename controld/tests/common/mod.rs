@@ -58,6 +58,7 @@ pub async fn test_app() -> TestApp {
             srt: Some("srt://controld.test:9000".into()),
         }),
         storage_minutes_limit: Some(STORAGE_LIMIT),
+        thumbnails: Arc::new(controld::thumbnails::Thumbnails::new(1)),
     };
     TestApp {
         _dir: dir,

@@ -3,7 +3,8 @@
 //! signed-URL token naming one (`sub`): `video.m3u8` (HLS multivariant), `media-v.m3u8` /
 //! `media-a.m3u8` (media playlists, LL-HLS), `video.mpd` (DASH), and the CMAF files
 //! `init-*.mp4` / `seg-*.m4s` they name; `GET /{id}/lifecycle`; `GET /time` (the clock DASH
-//! players synchronise with). Every manifest is rendered from the recording's index
+//! players synchronise with); `GET /{id}/thumbnails/thumbnail.jpg` (a frame as JPEG,
+//! `thumbnail`). Every manifest is rendered from the recording's index
 //! (`source`); `access::authorize` applies `requireSignedURLs`, the token's access rules and
 //! `allowedOrigins` to every request, media files included.
 //!
@@ -24,6 +25,7 @@ mod recording;
 mod source;
 mod viewers;
 pub(super) mod views;
+mod thumbnail;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/{id}/views", get(views::views))
         .route("/{id}/iframe", get(embed::iframe))
         .route("/{id}/watch", get(embed::watch))
+        .route("/{id}/thumbnails/thumbnail.jpg", get(thumbnail_jpg))
         .route("/time", get(clock::now))
 }
 
@@ -178,4 +181,37 @@ async fn lifecycle(
         axum::Json(body),
     )
         .into_response())
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "playback_thumbnail",
+    path = "/{id}/thumbnails/thumbnail.jpg",
+    tag = "playback",
+    params(
+        ("id" = String, Path, description = "Video or live input uid, or a signed-URL token naming one"),
+        ("time" = Option<String>, Query, description = "Offset from the recording's start: `1.5s`, `68s`, `2m`, `5m2s`, `1h2m3s` or plain seconds. Default: a video's `thumbnailTimestampPct` of its duration; a live input (or a video still recording) its latest complete segment's keyframe"),
+        ("width" = Option<u32>, Query, description = "Pixels, 1 to 2000. Only one of width and height: the other follows the frame's aspect ratio; neither: the frame fits 640×640"),
+        ("height" = Option<u32>, Query, description = "Pixels, 1 to 2000"),
+        ("fit" = Option<String>, Query, description = "With both width and height: `crop` (default: cover the box, cut what overflows), `clip` (the whole frame inside the box, the image smaller than the box), `scale` (stretched to the box), `fill` (the whole frame inside the box, the rest black)"),
+        ("Origin" = Option<String>, Header, description = "Checked against allowedOrigins"),
+    ),
+    responses(
+        (status = 200, description = "The frame", content((Vec<u8> = "image/jpeg"))),
+        (status = "4XX", description = "Refused (401 signed URL required or token invalid, 403 origin or access rule), a bad query (400 naming the parameter: `time` past the end of the recording, a size outside 1–2000, an unknown `fit`), not found (404: unknown id, a live input not live, no video frame recorded yet)", body = Envelope<Option<String>>),
+        (status = 503, description = "Too many thumbnails being made (`--thumbnail-concurrency`): try again after `Retry-After` seconds", body = Envelope<Option<String>>),
+    ),
+    security(()),
+)]
+async fn thumbnail_jpg(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ClientAddr(client): ClientAddr,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (target, cors) = authorize(&state, &id, client, &headers)?;
+    let mut response = thumbnail::serve(&state, &target, &query.unwrap_or_default()).await?;
+    response.headers_mut().extend(cors.headers());
+    Ok(response)
 }
