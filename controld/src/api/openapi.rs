@@ -66,6 +66,9 @@ pub struct ErrorItem {
         super::videos::edit,
         super::videos::delete,
         super::videos::storage_usage,
+        super::downloads::create,
+        super::downloads::list,
+        super::downloads::delete,
         // Signing keys and tokens (signed URLs)
         super::signing_keys::create,
         super::signing_keys::list,
@@ -74,6 +77,8 @@ pub struct ErrorItem {
         // Playback (no API token)
         super::playback::manifest_file,
         super::playback::lifecycle,
+        super::playback::mp4::clip_mp4,
+        super::playback::mp4::download_mp4,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,

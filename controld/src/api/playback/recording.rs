@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use cfstream_proto::index::RecordingIndex;
 
 use super::access::{Target, not_found};
+use super::excerpt::{Excerpt, parse_seconds};
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 use crate::ids;
@@ -22,6 +23,8 @@ pub struct View {
     pub dvr: bool,
     /// `rec=<video uid>`: a live input's recording.
     pub recording: Option<String>,
+    /// `duration` (a preview) or `time` and `duration` (a clip).
+    pub excerpt: Option<Excerpt>,
 }
 
 fn bad_parameter(name: &str, value: &str, expected: &str) -> ApiError {
@@ -37,6 +40,7 @@ impl View {
     /// they cannot have are a 400 naming them.
     pub fn parse(query: &str) -> Result<View, ApiError> {
         let mut view = View::default();
+        let (mut time, mut duration) = (None, None);
         let pairs = query.split('&').filter(|p| !p.is_empty());
         for (key, value) in pairs.map(|p| p.split_once('=').unwrap_or((p, ""))) {
             match key {
@@ -52,15 +56,18 @@ impl View {
                 },
                 "rec" if ids::is_uid(value) => view.recording = Some(value.to_owned()),
                 "rec" => return Err(bad_parameter(key, value, "a video uid")),
+                "time" => time = Some(parse_seconds(key, value)?),
+                "duration" => duration = Some(parse_seconds(key, value)?),
                 _ => {}
             }
         }
+        view.excerpt = Excerpt::from_parameters(time, duration)?;
         Ok(view)
     }
 
     /// The query string put on the URIs a manifest names (media playlists, segments), so that
-    /// they show the same view of the same recording: `protocol`, `dvrEnabled` and, for a live
-    /// input, `rec`.
+    /// they show the same view of the same recording: `protocol`, `dvrEnabled`, the excerpt and,
+    /// for a live input, `rec`.
     pub fn propagated(&self, recording: &Recording) -> String {
         let mut pairs = Vec::new();
         if self.low_latency {
@@ -68,6 +75,9 @@ impl View {
         }
         if self.dvr {
             pairs.push("dvrEnabled=true".to_owned());
+        }
+        if let Some(excerpt) = self.excerpt {
+            pairs.push(excerpt.query());
         }
         if recording.of_input {
             pairs.push(format!("rec={}", recording.video_uid));
