@@ -4,13 +4,14 @@
 //! the download of a whole finished recording (`GET /{video uid}/downloads/default.mp4`, once
 //! `POST …/downloads` created it). The `moov` is built from the segment files' `moof`s (read
 //! without their `mdat`s), then the file is streamed from the segment files; a `Range` is
-//! answered from the same layout.
+//! answered from the same layout, kept for the next requests (`LAYOUTS`).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, RawQuery, State};
@@ -186,26 +187,22 @@ async fn respond(
         None => None,
         Some(value) => Some(parse_range(value.to_str().unwrap_or_default()).map_err(bad_request)?),
     };
-    let plan = source.read(|index| plan(index, &sequences));
-    let dir = recording.dir.clone();
-    let (mp4, files) = tokio::task::spawn_blocking(move || build(&dir, plan))
-        .await
-        .map_err(ApiError::internal)??;
+    let layout = layout(recording, source, sequences).await?;
+    let size = layout.mp4.size;
     let (status, offset, length) = match range {
-        None => (StatusCode::OK, 0, mp4.size),
-        Some(range) => match range.resolve(mp4.size) {
+        None => (StatusCode::OK, 0, size),
+        Some(range) => match range.resolve(size) {
             Some((offset, length)) => (StatusCode::PARTIAL_CONTENT, offset, length),
             None => {
                 return Ok((
                     StatusCode::RANGE_NOT_SATISFIABLE,
-                    [(header::CONTENT_RANGE, format!("bytes */{}", mp4.size))],
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
                 )
                     .into_response());
             }
         },
     };
-    let size = mp4.size;
-    let body = body(Arc::new(Layout::new(mp4, files)), offset, offset + length);
+    let body = body(layout, offset, offset + length);
     let mut response = (
         status,
         [
@@ -227,6 +224,53 @@ async fn respond(
         h.insert(header::CONTENT_RANGE, value);
     }
     Ok(response)
+}
+
+/// Layouts built last, so that the range requests of one player (and several players of one
+/// clip) read the segment files' `moof`s once. A segment once listed never changes, so a
+/// layout stays right as long as its recording exists.
+static LAYOUTS: LazyLock<Mutex<Layouts>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Layouts kept at most (a 4 h download's is about 9 MB).
+const LAYOUT_CAPACITY: usize = 4;
+
+/// A recording's directory and the segments of the file.
+type LayoutKey = (PathBuf, u64, u64);
+/// Each layout with when it was last used.
+type Layouts = HashMap<LayoutKey, (Arc<Layout>, Instant)>;
+
+fn layouts() -> std::sync::MutexGuard<'static, Layouts> {
+    LAYOUTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The layout of segments `sequences` of the recording, from the cache or built.
+async fn layout(
+    recording: &Recording,
+    source: &Source,
+    sequences: RangeInclusive<u64>,
+) -> Result<Arc<Layout>, ApiError> {
+    let key = (recording.dir.clone(), *sequences.start(), *sequences.end());
+    if let Some((layout, used)) = layouts().get_mut(&key) {
+        *used = Instant::now();
+        return Ok(layout.clone());
+    }
+    let plan = source.read(|index| plan(index, &sequences));
+    let dir = recording.dir.clone();
+    let (mp4, files) = tokio::task::spawn_blocking(move || build(&dir, plan))
+        .await
+        .map_err(ApiError::internal)??;
+    let layout = Arc::new(Layout::new(mp4, files));
+    let mut cache = layouts();
+    if cache.len() >= LAYOUT_CAPACITY
+        && let Some(oldest) = (cache.iter())
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())
+    {
+        cache.remove(&oldest);
+    }
+    cache.insert(key, (layout.clone(), Instant::now()));
+    Ok(layout)
 }
 
 /// One segment of a track in the file: its init and segment file names.
