@@ -14,6 +14,7 @@ pub mod cmaf;
 pub mod flv;
 pub mod h264;
 pub mod index;
+pub mod mp4file;
 pub mod mpegts;
 pub mod render;
 pub mod rtmp;

@@ -14,6 +14,9 @@ mod fragment;
 mod init;
 mod segmenter;
 
+/// Parameter sets and configurations other modules' tests build CMAF files from.
+#[cfg(test)]
+pub(crate) use codec::tests as test_configs;
 pub use codec::{AudioConfig, CodecError, VideoConfig, stream_info};
 pub use fragment::{
     FragmentHeader, FragmentSample, NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS, write_fragment,

@@ -14,6 +14,7 @@
 //! one ended, across discontinuities too (the time a publisher was away is not on the media
 //! timeline; `program_date_time_ms` keeps the wall clock). Nothing here does I/O or reads a clock.
 
+pub mod excerpt;
 pub mod log;
 
 use std::collections::VecDeque;

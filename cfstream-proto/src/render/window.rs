@@ -17,6 +17,9 @@ pub enum Window {
     /// A sliding live window lasting at least `min_duration_ms` and at least three target
     /// durations (whichever is longer), when that many segments are listed.
     Live { min_duration_ms: u64 },
+    /// From the segment of this media sequence number (or the first after it) to the end: a
+    /// window chosen on one track and shown on every track alike (a preview).
+    FromSequence(u64),
 }
 
 impl Window {
@@ -25,6 +28,9 @@ impl Window {
         match self {
             Window::Whole => 0,
             Window::Live { min_duration_ms } => live_window_start(track, min_duration_ms),
+            Window::FromSequence(sequence) => {
+                track.segments.partition_point(|s| s.sequence < sequence)
+            }
         }
     }
 }
@@ -70,6 +76,15 @@ mod tests {
         let track = track_with_durations(&[4.0; 2], 4);
         assert_eq!(live_window_start(&track, 0), 0);
         assert_eq!(live_window_start(&video_track(0, 4), 0), 0);
+    }
+
+    #[test]
+    fn from_sequence_starts_at_that_segment_or_the_first_after_it() {
+        let mut track = track_with_durations(&[4.0; 6], 4);
+        track.segments.pop_front();
+        assert_eq!(Window::FromSequence(3).first_index(&track), 2);
+        assert_eq!(Window::FromSequence(0).first_index(&track), 0);
+        assert_eq!(Window::FromSequence(99).first_index(&track), 5);
     }
 
     #[test]

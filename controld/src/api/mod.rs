@@ -1,8 +1,10 @@
 //! The HTTP API: Cloudflare's v4 API under `/client/v4/accounts/{account_id}/stream`, and
-//! playback (`/{uid}/manifest/…`, `/{uid}/lifecycle`).
+//! playback (`/{uid}/manifest/…`, `/{uid}/lifecycle`, `/{uid}/clip.mp4`,
+//! `/{uid}/downloads/default.mp4`).
 
 mod auth;
 mod body;
+mod downloads;
 pub mod envelope;
 mod live_inputs;
 pub mod openapi;
@@ -24,6 +26,7 @@ const MAX_BODY: usize = 64 * 1024;
 pub fn router() -> Router<AppState> {
     let stream = live_inputs::router()
         .merge(videos::router())
+        .merge(downloads::router())
         .merge(signing_keys::router())
         .merge(signed_urls::router())
         .merge(webhooks::router())

@@ -66,6 +66,9 @@ pub struct ErrorItem {
         super::videos::edit,
         super::videos::delete,
         super::videos::storage_usage,
+        super::downloads::create,
+        super::downloads::list,
+        super::downloads::delete,
         // Signing keys and tokens (signed URLs)
         super::signing_keys::create,
         super::signing_keys::list,
@@ -78,6 +81,8 @@ pub struct ErrorItem {
         super::playback::embed::iframe,
         super::playback::embed::watch,
         super::playback::thumbnail_jpg,
+        super::playback::mp4::clip_mp4,
+        super::playback::mp4::download_mp4,
         super::playback::clock::now,
         // Webhook
         super::webhooks::get_one,

@@ -46,7 +46,7 @@ fn resolve(state: &AppState, id: &str) -> Result<Target, ApiError> {
 
 /// The peer's address (absent when the app is served without connect info, as in unit tests:
 /// then no `ip.src` rule matches).
-pub(super) struct ClientAddr(pub Option<IpAddr>);
+pub(in crate::api) struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
@@ -99,11 +99,47 @@ pub(super) fn authorize(
     client: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<(Target, Cors), ApiError> {
-    let (target, signed, owner_preview) = if ids::is_uid(id) {
-        (resolve(state, id)?, false, false)
+    let grant = grant(state, id, client, headers)?;
+    Ok((grant.target, grant.cors))
+}
+
+/// `authorize` for a download (an MP4 file of a recording): a video that requires signed URLs
+/// also requires its token to say `downloadable: true`.
+pub(super) fn authorize_download(
+    state: &AppState,
+    id: &str,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(Target, Cors), ApiError> {
+    let grant = grant(state, id, client, headers)?;
+    if grant.require_signed && !grant.downloadable {
+        return Err(forbidden(
+            "this video requires signed URLs: downloading it needs a token with downloadable: true",
+        ));
+    }
+    Ok((grant.target, grant.cors))
+}
+
+/// What `authorize` decided, and what a download needs to know besides.
+struct Grant {
+    target: Target,
+    cors: Cors,
+    require_signed: bool,
+    /// The token says `downloadable: true` (or is the owner's preview token).
+    downloadable: bool,
+}
+
+fn grant(
+    state: &AppState,
+    id: &str,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<Grant, ApiError> {
+    let (target, signed, owner_preview, downloadable) = if ids::is_uid(id) {
+        (resolve(state, id)?, false, false, false)
     } else if stored_tokens::looks_like_token(id) {
-        let (target, owner_preview) = resolve_token(state, id, client)?;
-        (target, true, owner_preview)
+        let (target, owner_preview, downloadable) = resolve_token(state, id, client)?;
+        (target, true, owner_preview, downloadable || owner_preview)
     } else {
         return Err(not_found("video or live input"));
     };
@@ -149,16 +185,22 @@ pub(super) fn authorize(
             )));
         }
     };
-    Ok((target, cors))
+    Ok(Grant {
+        target,
+        cors,
+        require_signed,
+        downloadable,
+    })
 }
 
 /// Verifies a signed-URL token and returns what its `sub` names, which must belong to the
-/// account of the key that signed it, and whether it is an owner preview token.
+/// account of the key that signed it, whether it is an owner preview token and whether it
+/// says `downloadable`.
 fn resolve_token(
     state: &AppState,
     token: &str,
     client: Option<IpAddr>,
-) -> Result<(Target, bool), ApiError> {
+) -> Result<(Target, bool, bool), ApiError> {
     let verified = match stored_tokens::verify(&state.store, token) {
         Ok(verified) => verified,
         Err(Refusal::Token(e)) => return Err(unauthorized(e.to_string())),
@@ -176,7 +218,7 @@ fn resolve_token(
         ));
     }
     match rules::evaluate(&claims.access_rules, client) {
-        Verdict::Allowed => Ok((target, claims.owner_preview)),
+        Verdict::Allowed => Ok((target, claims.owner_preview, claims.downloadable)),
         Verdict::Refused(why) => Err(forbidden(why)),
     }
 }

@@ -4,13 +4,15 @@
 //! Which segments a media playlist shows: a live input's URL slides (`Window::Live`, at least
 //! three target durations, RFC 8216 §6.2.2), or with `dvrEnabled=true` shows the whole recording
 //! as EVENT; a video's own URL always shows the whole recording (EVENT while live, VOD once
-//! finished), so that its media sequence never goes back between reloads.
+//! finished), so that its media sequence never goes back between reloads. A preview or a
+//! clip (`excerpt`) shows a part of it: see there.
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use cfstream_proto::index::{Progress, TrackKind};
+use cfstream_proto::index::excerpt::clip_index;
+use cfstream_proto::index::{Progress, RecordingIndex, TrackKind};
 use cfstream_proto::render::SegmentUris;
 use cfstream_proto::render::blocking::{PlaylistRequest, Readiness, decide, max_hold_ms};
 use cfstream_proto::render::hls::{
@@ -21,6 +23,7 @@ use cfstream_proto::render::window::Window;
 use tokio::time::Instant;
 
 use super::access::{Target, not_found};
+use super::excerpt::{Excerpt, clip_range, preview_first_sequence, preview_headers};
 use super::recording::{Recording, View, has_media};
 use super::source::Source;
 use super::viewers;
@@ -73,19 +76,58 @@ pub async fn multivariant(
             format!("{name}?{query}")
         }
     };
-    let (text, finished) = source.read(|index| {
+    let rendered = source.read(|index| -> Result<_, ApiError> {
+        let clip;
+        let index = match view.excerpt {
+            Some(Excerpt::Clip { time, seconds }) => {
+                clip = clip_index(index, &clip_range(index, time, seconds)?);
+                &clip
+            }
+            _ => index,
+        };
         let finished = index
             .tracks
             .iter()
             .all(|t| t.progress == Progress::Finished);
-        (render_multivariant(index, &media_uri), finished)
+        let preview = preview_of(index, view, &recording);
+        Ok((render_multivariant(index, &media_uri), finished, preview))
     });
+    let (text, finished, preview) = rendered?;
     // An input's URL names a different broadcast tomorrow: never cached long.
-    Ok(manifest(
-        text,
-        PLAYLIST_TYPE,
-        finished && !recording.of_input,
-    ))
+    let mut response = manifest(text, PLAYLIST_TYPE, finished && !recording.of_input);
+    response.headers_mut().extend(preview.into_iter().flatten());
+    Ok(response)
+}
+
+/// A clip's multivariant playlist (`clip.m3u8`): a video's recording, `time` and `duration`
+/// required.
+pub async fn clip(state: &AppState, target: &Target, view: &View) -> Result<Response, ApiError> {
+    if !matches!(target, Target::Video(_)) {
+        return Err(bad_request(
+            "a clip names a video uid (the recording), not a live input".into(),
+        ));
+    }
+    if !matches!(view.excerpt, Some(Excerpt::Clip { .. })) {
+        return Err(bad_request(
+            "clip.m3u8 needs the query parameters time and duration (e.g. time=600s&duration=30s)"
+                .into(),
+        ));
+    }
+    multivariant(state, target, view).await
+}
+
+/// The headers of a preview (`preview-start-seconds`, `stream-media-id`), when `view` asks
+/// for one.
+fn preview_of(
+    index: &RecordingIndex,
+    view: &View,
+    recording: &Recording,
+) -> Option<[(HeaderName, HeaderValue); 2]> {
+    let Some(Excerpt::Preview { seconds }) = view.excerpt else {
+        return None;
+    };
+    let first = preview_first_sequence(index, seconds)?;
+    Some(preview_headers(index, first, &recording.video_uid))
 }
 
 pub async fn media(
@@ -108,8 +150,23 @@ pub async fn media(
         Window::Whole
     };
     let query = view.propagated(&recording);
-    let rendered = source.read(|index| {
-        let track = index.track(kind)?;
+    let rendered = source.read(|index| -> Result<_, ApiError> {
+        let clip;
+        let (index, window) = match view.excerpt {
+            Some(Excerpt::Clip { time, seconds }) => {
+                clip = clip_index(index, &clip_range(index, time, seconds)?);
+                (&clip, Window::Whole)
+            }
+            Some(Excerpt::Preview { seconds }) => (
+                index,
+                preview_first_sequence(index, seconds).map_or(window, Window::FromSequence),
+            ),
+            None => (index, window),
+        };
+        let preview = preview_of(index, view, &recording);
+        let Some(track) = index.track(kind) else {
+            return Ok(None);
+        };
         let live = track.progress == Progress::Live;
         let options = MediaPlaylistOptions {
             window,
@@ -121,11 +178,17 @@ pub async fn media(
             delta_updates: live.then_some(MIN_SKIP_UNTIL_TARGET_DURATIONS),
             skip_requested: request.skip,
         };
-        Some((render_media_playlist(track, &options), !live))
+        Ok(Some((
+            render_media_playlist(track, &options),
+            !live,
+            preview,
+        )))
     });
-    let (text, finished) = rendered.ok_or_else(|| not_found("track"))?;
+    let (text, finished, preview) = rendered?.ok_or_else(|| not_found("track"))?;
     // With `rec` an input's playlist names one recording, which never changes once finished.
-    Ok(manifest(text, PLAYLIST_TYPE, finished))
+    let mut response = manifest(text, PLAYLIST_TYPE, finished);
+    response.headers_mut().extend(preview.into_iter().flatten());
+    Ok(response)
 }
 
 fn bad_request(message: String) -> ApiError {

@@ -13,14 +13,18 @@
 //! (which broadcast of a live input: put into media URIs so that a viewer keeps the broadcast it
 //! started on and sees it end with `EXT-X-ENDLIST`), `vid=<viewer id>` (minted for an entry
 //! manifest fetched without one and put into every URI it names, so that viewers are counted
-//! apart), and LL-HLS's `_HLS_msn`, `_HLS_part`, `_HLS_skip`.
+//! apart), LL-HLS's `_HLS_msn`, `_HLS_part`, `_HLS_skip`; `duration` (a preview) and `time`
+//! with `duration` (a clip, also `clip.m3u8`), see `excerpt`. `GET /{video uid}/clip.mp4` and
+//! `/{video uid}/downloads/default.mp4` serve MP4s remuxed from the recording (`mp4`).
 
 mod access;
 pub(super) mod clock;
 mod dash;
 pub(super) mod embed;
+mod excerpt;
 mod files;
 mod hls;
+pub(super) mod mp4;
 mod recording;
 mod source;
 mod viewers;
@@ -38,7 +42,7 @@ use serde_json::json;
 use self::access::{ClientAddr, Target, authorize, not_found};
 use self::recording::View;
 use self::viewers::Viewer;
-use super::envelope::ApiError;
+use super::envelope::{ApiError, codes};
 use super::openapi::Envelope;
 use crate::AppState;
 use crate::store::videos::STATE_LIVE;
@@ -51,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/{id}/iframe", get(embed::iframe))
         .route("/{id}/watch", get(embed::watch))
         .route("/{id}/thumbnails/thumbnail.jpg", get(thumbnail_jpg))
+        .route("/{id}/clip.mp4", get(mp4::clip_mp4))
+        .route("/{id}/downloads/default.mp4", get(mp4::download_mp4))
         .route("/time", get(clock::now))
 }
 
@@ -86,6 +92,15 @@ fn manifest(text: String, content_type: &'static str, finished: bool) -> Respons
         .into_response()
 }
 
+/// Previews and clips are HLS playlists (as on Cloudflare).
+fn hls_only() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_REQUEST,
+        "time and duration (previews, clips) apply to HLS playlists only",
+    )
+}
+
 #[utoipa::path(
     get,
     operation_id = "playback_manifest_file",
@@ -93,11 +108,13 @@ fn manifest(text: String, content_type: &'static str, finished: bool) -> Respons
     tag = "playback",
     params(
         ("id" = String, Path, description = "Video or live input uid, or a signed-URL token naming one"),
-        ("file" = String, Path, description = "`video.m3u8` (multivariant), `media-v.m3u8` / `media-a.m3u8` (media playlists), `video.mpd` (DASH), or a CMAF file `init-NNNNNNNN.v.mp4`, `seg-NNNNNNNN.v.m4s` (`.a.` for audio)"),
+        ("file" = String, Path, description = "`video.m3u8` (multivariant), `clip.m3u8` (a clip's multivariant: a video uid, `time` and `duration` required), `media-v.m3u8` / `media-a.m3u8` (media playlists), `video.mpd` (DASH), or a CMAF file `init-NNNNNNNN.v.mp4`, `seg-NNNNNNNN.v.m4s` (`.a.` for audio)"),
         ("protocol" = Option<String>, Query, description = "`llhls`: low-latency HLS (parts, blocking reload)"),
         ("dvrEnabled" = Option<bool>, Query, description = "`true`: a live input's whole recording so far (EVENT playlist)"),
         ("rec" = Option<String>, Query, description = "A live input's recording (video uid) to serve; set in the URIs of the input's manifests"),
         ("vid" = Option<String>, Query, description = "Viewer id (12 URL-safe characters), minted by `video.m3u8` / `video.mpd` when absent and set in the URIs they name; counts the viewer for `/{id}/views`"),
+        ("duration" = Option<String>, Query, description = "Alone: a preview, the last `30s` / `3m` (at most 5 minutes) of the broadcast or recording, cut at segment boundaries (headers `preview-start-seconds`, `stream-media-id`); with `time`: a clip's length, at most 60 s"),
+        ("time" = Option<String>, Query, description = "A clip's start (`600s`, `10m`) from the recording's start; it starts at the keyframe at or before it (whole segments)"),
         ("_HLS_msn" = Option<u64>, Query, description = "LL-HLS blocking reload: hold until this media sequence number is listed"),
         ("_HLS_part" = Option<u64>, Query, description = "LL-HLS blocking reload: and this part of it"),
         ("_HLS_skip" = Option<String>, Query, description = "`YES` or `v2`: a delta update (EXT-X-SKIP)"),
@@ -113,7 +130,7 @@ fn manifest(text: String, content_type: &'static str, finished: bool) -> Respons
         )),
         (status = 206, description = "A byte range of a media file"),
         (status = 204, description = "A live input that is not live"),
-        (status = "4XX", description = "Refused (401 signed URL required or token invalid, 403 origin or access rule), malformed query (400: an `_HLS_*` value, or `_HLS_msn` too far ahead), not found (404), unsatisfiable range (416)", body = Envelope<Option<String>>),
+        (status = "4XX", description = "Refused (401 signed URL required or token invalid, 403 origin or access rule), malformed query (400: an `_HLS_*`, `time` or `duration` value, `_HLS_msn` too far ahead, a clip's time past the recording's end), not found (404), unsatisfiable range (416)", body = Envelope<Option<String>>),
         (status = 503, description = "A blocking reload waited three target durations for its part", body = Envelope<Option<String>>),
     ),
     security(()),
@@ -132,8 +149,10 @@ async fn manifest_file(
     view.viewer = Viewer::identify(view.viewer, entry_manifest, client, &headers);
     let mut response = match file.as_str() {
         "video.m3u8" => hls::multivariant(&state, &target, &view).await?,
+        "clip.m3u8" => hls::clip(&state, &target, &view).await?,
         "media-v.m3u8" => hls::media(&state, &target, &view, TrackKind::Video, &query).await?,
         "media-a.m3u8" => hls::media(&state, &target, &view, TrackKind::Audio, &query).await?,
+        "video.mpd" if view.excerpt.is_some() => return Err(hls_only()),
         "video.mpd" => dash::mpd(&state, &target, &view).await?,
         name => match parse_media_name(name) {
             Some(media) => files::serve(&state, &target, &view, name, media, &headers).await?,

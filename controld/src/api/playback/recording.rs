@@ -7,6 +7,7 @@ use cfstream_proto::index::RecordingIndex;
 
 use super::access::{Target, not_found};
 use super::viewers::Viewer;
+use super::excerpt::{Excerpt, parse_seconds};
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 use crate::ids;
@@ -25,6 +26,8 @@ pub struct View {
     pub recording: Option<String>,
     /// `vid=<viewer id>`, or who the request turned out to be (`Viewer::identify`).
     pub viewer: Viewer,
+    /// `duration` (a preview) or `time` and `duration` (a clip).
+    pub excerpt: Option<Excerpt>,
 }
 
 fn bad_parameter(name: &str, value: &str, expected: &str) -> ApiError {
@@ -40,6 +43,7 @@ impl View {
     /// they cannot have are a 400 naming them.
     pub fn parse(query: &str) -> Result<View, ApiError> {
         let mut view = View::default();
+        let (mut time, mut duration) = (None, None);
         let pairs = query.split('&').filter(|p| !p.is_empty());
         for (key, value) in pairs.map(|p| p.split_once('=').unwrap_or((p, ""))) {
             match key {
@@ -57,16 +61,19 @@ impl View {
                 "rec" => return Err(bad_parameter(key, value, "a video uid")),
                 "vid" if ids::is_viewer_id(value) => view.viewer = Viewer::Id(value.to_owned()),
                 "vid" => return Err(bad_parameter(key, value, "a viewer id")),
+                "time" => time = Some(parse_seconds(key, value)?),
+                "duration" => duration = Some(parse_seconds(key, value)?),
                 _ => {}
             }
         }
+        view.excerpt = Excerpt::from_parameters(time, duration)?;
         Ok(view)
     }
 
     /// The query string put on the URIs a manifest names (media playlists, segments), so that
     /// they show the same view of the same recording to the same viewer: `protocol`,
-    /// `dvrEnabled`, for a live input `rec`, and `vid` (one minted for this request only while
-    /// the recording is live: only a live recording's viewers are counted).
+    /// `dvrEnabled`, the excerpt, for a live input `rec`, and `vid` (one minted for this request
+    /// only while the recording is live: only a live recording's viewers are counted).
     pub fn propagated(&self, recording: &Recording) -> String {
         let mut pairs = Vec::new();
         if self.low_latency {
@@ -74,6 +81,9 @@ impl View {
         }
         if self.dvr {
             pairs.push("dvrEnabled=true".to_owned());
+        }
+        if let Some(excerpt) = self.excerpt {
+            pairs.push(excerpt.query());
         }
         if recording.of_input {
             pairs.push(format!("rec={}", recording.video_uid));
