@@ -7,9 +7,6 @@ use std::time::Duration;
 /// Largest width or height served: a thumbnail is not a frame export.
 pub const MAX_SIZE: u32 = 2000;
 
-/// A recording is never longer than this; a larger `time` is refused before any arithmetic.
-const MAX_TIME: Duration = Duration::from_secs(366 * 24 * 3600);
-
 /// What to do when the asked box does not have the frame's aspect ratio.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Fit {
@@ -48,7 +45,7 @@ impl Request {
             match key {
                 "time" if value.is_empty() => request.time = None,
                 "time" => {
-                    let time = parse_time(value)
+                    let time = crate::timefmt::parse_offset(value)
                         .ok_or_else(|| bad(key, value, "a time such as 1.5s, 68s, 2m or 5m2s"))?;
                     request.time = Some(time);
                 }
@@ -79,69 +76,9 @@ fn parse_fit(value: &str) -> Result<Fit, String> {
     }
 }
 
-/// `1h2m3.5s`-style offsets: numbers each followed by a unit (`h`, `m`, `s`, largest first,
-/// each at most once), or one plain number of seconds.
-pub fn parse_time(text: &str) -> Option<Duration> {
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return seconds_to_duration(seconds);
-    }
-    let mut total = 0.0;
-    let mut rest = text;
-    let mut units = ["h", "m", "s"].as_slice();
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (number, tail) = rest.split_at(digits);
-        let unit_at = units.iter().position(|u| tail.starts_with(u))?;
-        let value: f64 = number.parse().ok()?;
-        total += value * [3600.0, 60.0, 1.0][3 - units.len() + unit_at];
-        units = &units[unit_at + 1..];
-        rest = &tail[1..];
-    }
-    seconds_to_duration(total)
-}
-
-fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| *d <= MAX_TIME)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_read_as_cloudflare_writes_them() {
-        let ms = |ms| Some(Duration::from_millis(ms));
-        assert_eq!(parse_time("68s"), ms(68_000));
-        assert_eq!(parse_time("1.5s"), ms(1_500));
-        assert_eq!(parse_time("2m"), ms(120_000));
-        assert_eq!(parse_time("5m2s"), ms(302_000));
-        assert_eq!(parse_time("1h0m30s"), ms(3_630_000));
-        assert_eq!(parse_time("0s"), ms(0));
-        assert_eq!(parse_time("12"), ms(12_000));
-        assert_eq!(parse_time("0.25"), ms(250));
-        for bad in [
-            "",
-            "s",
-            "-1s",
-            "-1",
-            "1x",
-            "2s5m",
-            "1m1m",
-            "1.2.3s",
-            "abc",
-            "1e400",
-            "inf",
-            "NaN",
-            "99999999h",
-        ] {
-            assert_eq!(parse_time(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn queries_parse_or_name_the_bad_parameter() {

@@ -69,23 +69,6 @@ fn flag(query: &HashMap<String, String>, name: &str, default: bool) -> Result<bo
     }
 }
 
-/// Seconds as a number (`90`, `12.5`) or as `1h12m27s` (any of the parts, in that order).
-fn parse_start_time(text: &str) -> Option<f64> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then_some(seconds);
-    }
-    let mut rest = text;
-    let mut total = 0.0;
-    for (unit, scale) in [('h', 3600.0), ('m', 60.0), ('s', 1.0)] {
-        if let Some((number, after)) = rest.split_once(unit) {
-            let n = number.parse::<u32>().ok()?;
-            total += f64::from(n) * scale;
-            rest = after;
-        }
-    }
-    (rest.is_empty() && !text.is_empty()).then_some(total)
-}
-
 impl PlayerOptions {
     fn parse(query: &HashMap<String, String>) -> Result<PlayerOptions, ApiError> {
         let poster = match query.get("poster") {
@@ -101,7 +84,8 @@ impl PlayerOptions {
         };
         let start_seconds = match query.get("startTime") {
             None => 0.0,
-            Some(t) => parse_start_time(t)
+            Some(t) => crate::timefmt::parse_offset(t)
+                .map(|d| d.as_secs_f64())
                 .ok_or_else(|| bad_option("startTime", t, "seconds, or a time like 1h12m27s"))?,
         };
         let preload = match query.get("preload").map(String::as_str) {
@@ -309,18 +293,6 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         PlayerOptions::parse(&query)
-    }
-
-    #[test]
-    fn start_times_are_seconds_or_hours_minutes_seconds() {
-        assert_eq!(parse_start_time("90"), Some(90.0));
-        assert_eq!(parse_start_time("12.5"), Some(12.5));
-        assert_eq!(parse_start_time("1h12m27s"), Some(4347.0));
-        assert_eq!(parse_start_time("2m"), Some(120.0));
-        assert_eq!(parse_start_time("45s"), Some(45.0));
-        for bad in ["", "-1", "1x", "m", "1s2m", "NaN", "inf"] {
-            assert_eq!(parse_start_time(bad), None, "{bad}");
-        }
     }
 
     #[test]

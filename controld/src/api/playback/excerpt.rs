@@ -1,7 +1,8 @@
 //! Live instant clipping's query parameters: `duration` alone asks for a preview (the last
 //! `duration` of the broadcast or recording, at most 5 minutes), `time` with `duration` for a
-//! clip (at most 60 s, from `time` seconds after the recording's start). Both are a whole
-//! number of seconds (`30s`) or minutes (`3m`), as on Cloudflare.
+//! clip (at most 60 s, from `time` seconds after the recording's start). Both are written as
+//! on Cloudflare (`30s`, `3m`; also `1m30s` or plain seconds, as thumbnails' `time`); a fraction
+//! of a second is dropped.
 //!
 //! A preview is a window of the recording's own playlists: while live it slides (no
 //! `EXT-X-PLAYLIST-TYPE`, like a live input's URL; an EVENT playlist may never drop a segment,
@@ -37,23 +38,16 @@ fn bad(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
 }
 
-/// `30s` or `3m`: seconds.
+/// `30s`, `3m`, `1m30s` (`crate::timefmt::parse_offset`): whole seconds (a fraction is
+/// dropped: clips and previews are cut at segment boundaries anyway).
 pub fn parse_seconds(key: &str, value: &str) -> Result<u64, ApiError> {
-    let expected = || {
-        bad(format!(
-            "query parameter {key}={value:?}: expected a number of seconds (30s) or minutes (3m)"
-        ))
-    };
-    let (digits, unit) = value.split_at(value.len().saturating_sub(1));
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
-        return Err(expected());
-    }
-    let number: u64 = digits.parse().map_err(|_| expected())?;
-    match unit {
-        "s" => Ok(number),
-        "m" => Ok(number * 60),
-        _ => Err(expected()),
-    }
+    crate::timefmt::parse_offset(value)
+        .map(|offset| offset.as_secs())
+        .ok_or_else(|| {
+            bad(format!(
+                "query parameter {key}={value:?}: expected a time like 30s, 3m or 1m30s"
+            ))
+        })
 }
 
 impl Excerpt {
@@ -142,7 +136,8 @@ mod tests {
     fn durations_are_seconds_or_minutes_within_their_limits() {
         assert_eq!(parse_seconds("duration", "30s").unwrap(), 30);
         assert_eq!(parse_seconds("duration", "3m").unwrap(), 180);
-        for bad in ["", "s", "30", "1.5s", "-3s", "3h", "30 s", "9999999999s"] {
+        assert_eq!(parse_seconds("time", "1m30.5s").unwrap(), 90);
+        for bad in ["", "s", "-3s", "30 s", "8x", "9999999999h"] {
             assert!(parse_seconds("duration", bad).is_err(), "{bad}");
         }
         let ok = |t, d| Excerpt::from_parameters(t, d).unwrap();
