@@ -40,7 +40,7 @@ fn segment(track_id: u32, video: bool, parts: &[&[FragmentSample]], fill: u8) ->
             composition_offsets: video,
         };
         let len: u32 = samples.iter().map(|s| s.size).sum();
-        write_fragment(&header, samples, &vec![fill; len as usize], &mut out).unwrap();
+        write_fragment(&header, samples, &[vec![fill; len as usize]], &mut out).unwrap();
     }
     out
 }
