@@ -40,7 +40,7 @@ fn moof(track_id: u32, n: usize, duration: u32, video: bool) -> Vec<u8> {
         composition_offsets: video,
     };
     let mut out = Vec::new();
-    write_fragment(&header, &samples, &vec![0; n * 1000], &mut out).unwrap();
+    write_fragment(&header, &samples, &[vec![0u8; n * 1000]], &mut out).unwrap();
     let moof = box_header(&out, out.len() as u64).unwrap();
     out.truncate(moof.size as usize);
     out

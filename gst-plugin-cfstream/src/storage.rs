@@ -153,7 +153,10 @@ mod tests {
         dir.delete("seg-00000000.v.m4s").unwrap();
         dir.create("seg-00000000.v.m4s").unwrap();
         dir.append("seg-00000000.v.m4s", b"ef").unwrap();
-        assert_eq!(fs::read(dir.path().join("seg-00000000.v.m4s")).unwrap(), b"ef");
+        assert_eq!(
+            fs::read(dir.path().join("seg-00000000.v.m4s")).unwrap(),
+            b"ef"
+        );
         // More files appended to than are kept open.
         for n in 1..=2 * OPEN_FOR_APPEND {
             let name = format!("seg-{n:08}.a.m4s");

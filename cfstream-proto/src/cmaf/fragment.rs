@@ -135,7 +135,13 @@ mod tests {
             composition_offsets: true,
         };
         let mut out = vec![0xAA]; // appended to
-        write_fragment(&header, &samples, &[&[1u8, 2][..], &[3, 4, 5][..]], &mut out).unwrap();
+        write_fragment(
+            &header,
+            &samples,
+            &[&[1u8, 2][..], &[3, 4, 5][..]],
+            &mut out,
+        )
+        .unwrap();
         let bytes = &out[1..];
         let mut cursor = std::io::Cursor::new(bytes);
         let moof = Moof::decode(&mut cursor).unwrap();

@@ -27,9 +27,9 @@ mod hls;
 pub(super) mod mp4;
 mod recording;
 mod source;
+mod thumbnail;
 mod viewers;
 pub(super) mod views;
-mod thumbnail;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};

@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use cfstream_proto::index::RecordingIndex;
 
 use super::access::{Target, not_found};
-use super::viewers::Viewer;
 use super::excerpt::{Excerpt, parse_seconds};
+use super::viewers::Viewer;
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
 use crate::ids;
