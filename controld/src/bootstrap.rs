@@ -1,7 +1,13 @@
 //! Accounts and tokens at startup and from `controld token create`.
 
 use crate::ids;
-use crate::store::{Store, StoreError, accounts};
+use crate::store::{Conn, Store, StoreError, accounts, sql};
+
+impl From<sql::Error> for BootstrapError {
+    fn from(e: sql::Error) -> Self {
+        BootstrapError::Store(e.into())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -21,43 +27,47 @@ pub fn ensure_credentials(
     account_id: Option<&str>,
     token: Option<&str>,
 ) -> Result<(String, Option<String>), BootstrapError> {
-    store.write_blocking(|c| -> rusqlite::Result<Result<_, BootstrapError>> {
-        let tx = c.unchecked_transaction()?;
-        let account = match account_id {
-            Some(id) if !valid_account_id(id) => {
-                return Ok(Err(BootstrapError::BadAccountId(id.to_owned())));
+    store.write_blocking(|c| Ok(c.transaction(|tx| credentials_in(tx, account_id, token))))?
+}
+
+fn credentials_in(
+    tx: &Conn,
+    account_id: Option<&str>,
+    token: Option<&str>,
+) -> Result<(String, Option<String>), BootstrapError> {
+    let account = match account_id {
+        Some(id) if !valid_account_id(id) => {
+            return Err(BootstrapError::BadAccountId(id.to_owned()));
+        }
+        Some(id) => {
+            accounts::ensure(tx, id)?;
+            id.to_owned()
+        }
+        None => match accounts::first(tx)? {
+            Some(id) => id,
+            None => {
+                let id = ids::new_uid();
+                accounts::ensure(tx, &id)?;
+                id
             }
-            Some(id) => {
-                accounts::ensure(&tx, id)?;
-                id.to_owned()
+        },
+    };
+    let new_token = match token {
+        Some(t) => {
+            accounts::add_token(tx, &account, t)?;
+            if accounts::account_for_token(tx, t)?.as_deref() != Some(account.as_str()) {
+                return Err(BootstrapError::TokenOfOtherAccount(account));
             }
-            None => match accounts::first(&tx)? {
-                Some(id) => id,
-                None => {
-                    let id = ids::new_uid();
-                    accounts::ensure(&tx, &id)?;
-                    id
-                }
-            },
-        };
-        let new_token = match token {
-            Some(t) => {
-                accounts::add_token(&tx, &account, t)?;
-                if accounts::account_for_token(&tx, t)?.as_deref() != Some(account.as_str()) {
-                    return Ok(Err(BootstrapError::TokenOfOtherAccount(account)));
-                }
-                None
-            }
-            None if !accounts::has_tokens(&tx, &account)? => {
-                let t = ids::new_api_token();
-                accounts::add_token(&tx, &account, &t)?;
-                Some(t)
-            }
-            None => None,
-        };
-        tx.commit()?;
-        Ok(Ok((account, new_token)))
-    })?
+            None
+        }
+        None if !accounts::has_tokens(tx, &account)? => {
+            let t = ids::new_api_token();
+            accounts::add_token(tx, &account, &t)?;
+            Some(t)
+        }
+        None => None,
+    };
+    Ok((account, new_token))
 }
 
 /// `controld token create --account ID`: a new token (the account is created if needed).

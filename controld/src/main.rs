@@ -23,6 +23,11 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// PostgreSQL holding the state instead of <data-dir>/controld.sqlite3, for several nodes
+    /// sharing it: `postgres://user:password@host/db` (`?host=/run/postgresql` for a socket).
+    #[arg(long, env = "CONTROLD_DATABASE_URL", global = true, hide_env_values = true,
+          value_parser = parse_database_url)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -168,11 +173,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Token(TokenCommand::Create { account })) => {
-            create_token(&cli.data_dir, &account)
+            create_token(&cli.data_dir, cli.database_url.as_deref(), &account)
         }
         None => tokio::runtime::Runtime::new()
             .map_err(Into::into)
-            .and_then(|rt| rt.block_on(serve(cli.data_dir, cli.serve))),
+            .and_then(|rt| rt.block_on(serve(cli.data_dir, cli.database_url, cli.serve))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -226,21 +231,39 @@ fn raise_open_file_limit() {
     );
 }
 
-fn open_store(data_dir: &std::path::Path) -> Result<Store, BoxError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
-    Ok(Store::open(&data_dir.join("controld.sqlite3"))?)
+fn parse_database_url(url: &str) -> Result<String, String> {
+    match controld::store::is_postgres_url(url) {
+        true => Ok(url.to_owned()),
+        false => Err("expected a postgres:// or postgresql:// URL".into()),
+    }
 }
 
-fn create_token(data_dir: &std::path::Path, account: &str) -> Result<(), BoxError> {
-    let store = open_store(data_dir)?;
+fn open_store(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<Store, BoxError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
+    Ok(match database_url {
+        Some(url) => Store::connect(url)?,
+        None => Store::open(&data_dir.join("controld.sqlite3"))?,
+    })
+}
+
+fn create_token(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    account: &str,
+) -> Result<(), BoxError> {
+    let store = open_store(data_dir, database_url)?;
     let token = bootstrap::create_token(&store, account)?;
     println!("{token}");
     Ok(())
 }
 
-async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), BoxError> {
-    let store = open_store(&data_dir)?;
+async fn serve(
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    args: ServeArgs,
+) -> Result<(), BoxError> {
+    let store = open_store(&data_dir, database_url.as_deref())?;
     let (account, new_token) = bootstrap::ensure_credentials(
         &store,
         args.account_id.as_deref(),

@@ -62,6 +62,9 @@ pub struct Controld {
     /// test fixed one with `start_on_rtmp`.
     rtmp_listen: SocketAddr,
     extra_args: Vec<String>,
+    /// The state's PostgreSQL database when `CONTROLD_TEST_DATABASE_URL` is set (SQLite in the
+    /// data dir otherwise); it goes with the data dir across restarts (`database_of`).
+    database: Option<String>,
     child: Child,
 }
 
@@ -88,7 +91,12 @@ impl Controld {
         rtmp_listen: SocketAddr,
         extra_args: Vec<String>,
     ) -> Controld {
-        let mut child = Command::new(workspace_binary("controld"))
+        let database = database_of(data_dir.path());
+        let mut command = Command::new(workspace_binary("controld"));
+        if let Some(url) = &database {
+            command.env("CONTROLD_DATABASE_URL", url);
+        }
+        let mut child = command
             .args(["--http", "127.0.0.1:0", "--rtmp"])
             .arg(rtmp_listen.to_string())
             .arg("--data-dir")
@@ -135,6 +143,7 @@ impl Controld {
             data_dir,
             rtmp_listen,
             extra_args,
+            database,
             child,
         }
     }
@@ -159,7 +168,11 @@ impl Controld {
 
     /// `controld token create --account …` against this data dir (while running).
     pub fn create_token(&self, account: &str) -> String {
-        let out = Command::new(workspace_binary("controld"))
+        let mut command = Command::new(workspace_binary("controld"));
+        if let Some(url) = &self.database {
+            command.env("CONTROLD_DATABASE_URL", url);
+        }
+        let out = command
             .args(["token", "create", "--account", account, "--data-dir"])
             .arg(self.data_dir.path())
             .output()
@@ -467,6 +480,19 @@ impl Controld {
     pub fn start_in_dir(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Controld {
         Self::start_in(data_dir, any_port(), strings(extra_args))
     }
+}
+
+/// The PostgreSQL database of a data dir's state when the tests run on PostgreSQL: made with the
+/// data dir and named in it, so that a restart on the data dir finds the same state. Left on
+/// the server after the test (scripts/test.sh drops them before the next run).
+fn database_of(data_dir: &Path) -> Option<String> {
+    let marker = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    let url = cfstream_testservices::ScratchDatabase::from_env()?.keep();
+    std::fs::write(&marker, &url).expect("writing test-database-url");
+    Some(url)
 }
 
 /// `127.0.0.1:0`: a port chosen by the OS.

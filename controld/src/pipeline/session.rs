@@ -466,7 +466,7 @@ impl Session {
     /// Bookkeeping writes: a failure is logged, the broadcast goes on.
     async fn store_write<F>(&self, f: F)
     where
-        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+        F: FnOnce(&crate::store::Conn) -> crate::store::sql::Result<()> + Send + 'static,
     {
         if let Err(e) = self.inner.store.write(f).await {
             tracing::error!(input = self.input.uid, "recording state: {e}");
@@ -567,7 +567,7 @@ mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         // Every write now fails, as on a full disk.
         store
-            .write_blocking(|c| c.pragma_update(None, "query_only", true))
+            .write_blocking(|c| c.execute("PRAGMA query_only = true", &[]))
             .unwrap();
         let sink = gst::ElementFactory::make("cfhlssink").build().unwrap();
         connect_recording_name(&sink, store, Arc::new(input()));

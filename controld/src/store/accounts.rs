@@ -1,11 +1,12 @@
 //! Accounts and their API tokens (stored as SHA-256 hashes).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::{self, Conn};
+use crate::params;
 
 use crate::{ids, timefmt};
 
 /// Creates the account if it does not exist; returns whether it was created.
-pub fn ensure(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub fn ensure(conn: &Conn, id: &str) -> sql::Result<bool> {
     let n = conn.execute(
         "INSERT INTO accounts (id, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![id, timefmt::now()],
@@ -13,25 +14,24 @@ pub fn ensure(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
     Ok(n == 1)
 }
 
-pub fn first(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
+pub fn first(conn: &Conn) -> sql::Result<Option<String>> {
+    conn.query_opt(
         "SELECT id FROM accounts ORDER BY created LIMIT 1",
-        [],
+        &[],
         |r| r.get(0),
     )
-    .optional()
 }
 
-pub fn has_tokens(conn: &Connection, account_id: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn has_tokens(conn: &Conn, account_id: &str) -> sql::Result<bool> {
+    conn.query_one(
         "SELECT EXISTS(SELECT 1 FROM api_tokens WHERE account_id = ?1)",
-        [account_id],
+        params![account_id],
         |r| r.get(0),
     )
 }
 
 /// Registers `token` for the account; a token already registered keeps its account.
-pub fn add_token(conn: &Connection, account_id: &str, token: &str) -> rusqlite::Result<()> {
+pub fn add_token(conn: &Conn, account_id: &str, token: &str) -> sql::Result<()> {
     conn.execute(
         "INSERT INTO api_tokens (token_hash, account_id, created) VALUES (?1, ?2, ?3) \
          ON CONFLICT DO NOTHING",
@@ -41,8 +41,10 @@ pub fn add_token(conn: &Connection, account_id: &str, token: &str) -> rusqlite::
 }
 
 /// The account a token belongs to.
-pub fn account_for_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT account_id FROM api_tokens WHERE token_hash = ?1")?
-        .query_row([ids::token_hash(token)], |r| r.get(0))
-        .optional()
+pub fn account_for_token(conn: &Conn, token: &str) -> sql::Result<Option<String>> {
+    conn.query_opt(
+        "SELECT account_id FROM api_tokens WHERE token_hash = ?1",
+        params![ids::token_hash(token)],
+        |r| r.get(0),
+    )
 }

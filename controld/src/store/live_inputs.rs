@@ -1,6 +1,7 @@
 //! Live input rows.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{self, Conn, Row};
+use crate::params;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,7 +71,7 @@ const COLUMNS: &str = "uid, account_id, created, modified, meta, enabled, \
     require_signed_urls, allowed_origins, hide_live_viewer_count, stream_key, keys_rotated_at, \
     srt_passphrase, playback_key, srt_playback_passphrase";
 
-fn from_row(r: &Row) -> rusqlite::Result<LiveInput> {
+fn from_row(r: &Row) -> sql::Result<LiveInput> {
     let mode: String = r.get(8)?;
     let origins: Option<String> = r.get(11)?;
     Ok(LiveInput {
@@ -103,95 +104,101 @@ fn from_row(r: &Row) -> rusqlite::Result<LiveInput> {
 
 /// Inserts a new row or updates every column of an existing one (in place: `INSERT OR
 /// REPLACE` would delete the row and cascade to its status history).
-pub fn save(conn: &Connection, input: &LiveInput) -> rusqlite::Result<()> {
+pub fn save(conn: &Conn, input: &LiveInput) -> sql::Result<()> {
     let origins = input
         .recording
         .allowed_origins
         .as_ref()
         .map(|o| serde_json::to_string(o).unwrap_or_default());
-    conn.prepare_cached(&format!(
-        "INSERT INTO live_inputs ({COLUMNS}) \
+    conn.execute(
+        &format!(
+            "INSERT INTO live_inputs ({COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
          ON CONFLICT(uid) DO UPDATE SET modified = ?4, meta = ?5, enabled = ?6, \
          delete_recording_after_days = ?7, default_creator = ?8, recording_mode = ?9, \
          timeout_seconds = ?10, require_signed_urls = ?11, allowed_origins = ?12, \
          hide_live_viewer_count = ?13, stream_key = ?14, keys_rotated_at = ?15, \
          srt_passphrase = ?16, playback_key = ?17, srt_playback_passphrase = ?18"
-    ))?
-    .execute(params![
-        input.uid,
-        input.account_id,
-        input.created,
-        input.modified,
-        input.meta.to_string(),
-        input.enabled,
-        input.delete_recording_after_days,
-        input.default_creator,
-        input.recording.mode.as_str(),
-        input.recording.timeout_seconds,
-        input.recording.require_signed_urls,
-        origins,
-        input.recording.hide_live_viewer_count,
-        input.stream_key,
-        input.keys_rotated_at,
-        input.srt_passphrase,
-        input.playback_key,
-        input.srt_playback_passphrase,
-    ])?;
+        ),
+        params![
+            input.uid,
+            input.account_id,
+            input.created,
+            input.modified,
+            input.meta.to_string(),
+            input.enabled,
+            input.delete_recording_after_days,
+            input.default_creator,
+            input.recording.mode.as_str(),
+            input.recording.timeout_seconds,
+            input.recording.require_signed_urls,
+            origins,
+            input.recording.hide_live_viewer_count,
+            input.stream_key,
+            input.keys_rotated_at,
+            input.srt_passphrase,
+            input.playback_key,
+            input.srt_playback_passphrase,
+        ],
+    )?;
     Ok(())
 }
 
-pub fn get(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<Option<LiveInput>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1 AND account_id = ?2"
-    ))?
-    .query_row([uid, account_id], from_row)
-    .optional()
+pub fn get(conn: &Conn, account_id: &str, uid: &str) -> sql::Result<Option<LiveInput>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1 AND account_id = ?2"),
+        params![uid, account_id],
+        from_row,
+    )
 }
 
 /// Looks an input up by uid alone (playback, which has no account).
-pub fn get_any(conn: &Connection, uid: &str) -> rusqlite::Result<Option<LiveInput>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1"))?
-        .query_row([uid], from_row)
-        .optional()
+pub fn get_any(conn: &Conn, uid: &str) -> sql::Result<Option<LiveInput>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM live_inputs WHERE uid = ?1"),
+        params![uid],
+        from_row,
+    )
 }
 
-pub fn list(conn: &Connection, account_id: &str) -> rusqlite::Result<Vec<LiveInput>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM live_inputs WHERE account_id = ?1 ORDER BY created DESC"
-    ))?
-    .query_map([account_id], from_row)?
-    .collect()
+pub fn list(conn: &Conn, account_id: &str) -> sql::Result<Vec<LiveInput>> {
+    conn.query_map(
+        &format!("SELECT {COLUMNS} FROM live_inputs WHERE account_id = ?1 ORDER BY created DESC"),
+        params![account_id],
+        from_row,
+    )
 }
 
 /// Every input of every account: the pipeline manager's key index at startup.
-pub fn all(conn: &Connection) -> rusqlite::Result<Vec<LiveInput>> {
-    conn.prepare(&format!("SELECT {COLUMNS} FROM live_inputs"))?
-        .query_map([], from_row)?
-        .collect()
+pub fn all(conn: &Conn) -> sql::Result<Vec<LiveInput>> {
+    conn.query_map(&format!("SELECT {COLUMNS} FROM live_inputs"), &[], from_row)
 }
 
 /// Whether the input asks for low-latency HLS (`preferLowLatency`); false for an unknown uid.
 /// Kept out of [`LiveInput`] so that the many places building one need not know about it.
-pub fn prefer_low_latency(conn: &Connection, uid: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT prefer_low_latency FROM live_inputs WHERE uid = ?1")?
-        .query_row([uid], |r| r.get(0))
-        .optional()
-        .map(|found| found.unwrap_or(false))
+pub fn prefer_low_latency(conn: &Conn, uid: &str) -> sql::Result<bool> {
+    conn.query_opt(
+        "SELECT prefer_low_latency FROM live_inputs WHERE uid = ?1",
+        params![uid],
+        |r| r.get(0),
+    )
+    .map(|found| found.unwrap_or(false))
 }
 
 /// Sets `preferLowLatency` of a saved input.
-pub fn set_prefer_low_latency(conn: &Connection, uid: &str, prefer: bool) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE live_inputs SET prefer_low_latency = ?2 WHERE uid = ?1")?
-        .execute(params![uid, prefer])?;
+pub fn set_prefer_low_latency(conn: &Conn, uid: &str, prefer: bool) -> sql::Result<()> {
+    conn.execute(
+        "UPDATE live_inputs SET prefer_low_latency = ?2 WHERE uid = ?1",
+        params![uid, prefer],
+    )?;
     Ok(())
 }
 
 /// Deletes the row; returns whether it existed.
-pub fn delete(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Conn, account_id: &str, uid: &str) -> sql::Result<bool> {
     let n = conn.execute(
         "DELETE FROM live_inputs WHERE uid = ?1 AND account_id = ?2",
-        [uid, account_id],
+        params![uid, account_id],
     )?;
     Ok(n == 1)
 }

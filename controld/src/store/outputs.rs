@@ -1,7 +1,8 @@
 //! The `live_input_outputs` table: simulcast outputs of live inputs (`api::outputs`,
 //! attached to running pipelines by `pipeline::outputs`).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{self, Conn, Row};
+use crate::params;
 
 /// An output as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -15,7 +16,7 @@ pub struct Output {
 
 const COLUMNS: &str = "uid, url, stream_key, enabled";
 
-fn from_row(r: &Row) -> rusqlite::Result<Output> {
+fn from_row(r: &Row) -> sql::Result<Output> {
     Ok(Output {
         uid: r.get(0)?,
         url: r.get(1)?,
@@ -25,33 +26,35 @@ fn from_row(r: &Row) -> rusqlite::Result<Output> {
 }
 
 /// Oldest first.
-pub fn list(conn: &Connection, input_uid: &str) -> rusqlite::Result<Vec<Output>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM live_input_outputs WHERE input_uid = ?1 ORDER BY created, uid"
-    ))?
-    .query_map([input_uid], from_row)?
-    .collect()
+pub fn list(conn: &Conn, input_uid: &str) -> sql::Result<Vec<Output>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM live_input_outputs WHERE input_uid = ?1 ORDER BY created, uid"
+        ),
+        params![input_uid],
+        from_row,
+    )
 }
 
-pub fn get(conn: &Connection, input_uid: &str, uid: &str) -> rusqlite::Result<Option<Output>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM live_input_outputs WHERE input_uid = ?1 AND uid = ?2"
-    ))?
-    .query_row([input_uid, uid], from_row)
-    .optional()
+pub fn get(conn: &Conn, input_uid: &str, uid: &str) -> sql::Result<Option<Output>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM live_input_outputs WHERE input_uid = ?1 AND uid = ?2"),
+        params![input_uid, uid],
+        from_row,
+    )
 }
 
 /// Inserts unless the input already has `max` outputs; returns whether it was inserted.
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn,
     input_uid: &str,
     o: &Output,
     created: &str,
     max: usize,
-) -> rusqlite::Result<bool> {
+) -> sql::Result<bool> {
     let n = conn.execute(
         "INSERT INTO live_input_outputs (uid, input_uid, created, url, stream_key, enabled) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         SELECT ?1, ?2, ?3, ?4, ?5, CAST(?6 AS BOOLEAN) \
          WHERE (SELECT COUNT(*) FROM live_input_outputs WHERE input_uid = ?2) < ?7",
         params![
             o.uid,
@@ -66,12 +69,7 @@ pub fn insert(
     Ok(n == 1)
 }
 
-pub fn set_enabled(
-    conn: &Connection,
-    input_uid: &str,
-    uid: &str,
-    enabled: bool,
-) -> rusqlite::Result<bool> {
+pub fn set_enabled(conn: &Conn, input_uid: &str, uid: &str, enabled: bool) -> sql::Result<bool> {
     let n = conn.execute(
         "UPDATE live_input_outputs SET enabled = ?3 WHERE input_uid = ?1 AND uid = ?2",
         params![input_uid, uid, enabled],
@@ -79,10 +77,10 @@ pub fn set_enabled(
     Ok(n == 1)
 }
 
-pub fn delete(conn: &Connection, input_uid: &str, uid: &str) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Conn, input_uid: &str, uid: &str) -> sql::Result<bool> {
     let n = conn.execute(
         "DELETE FROM live_input_outputs WHERE input_uid = ?1 AND uid = ?2",
-        [input_uid, uid],
+        params![input_uid, uid],
     )?;
     Ok(n == 1)
 }

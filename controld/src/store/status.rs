@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Row, params};
+use super::sql::{self, Conn, Row};
+use crate::params;
 use serde::Serialize;
 
 /// Entries kept per input, so that a flapping encoder cannot grow the database without bound.
@@ -23,7 +24,7 @@ pub struct StatusEntry {
     pub error_message: Option<String>,
 }
 
-fn from_row(r: &Row) -> rusqlite::Result<StatusEntry> {
+fn from_row(r: &Row) -> sql::Result<StatusEntry> {
     Ok(StatusEntry {
         state: r.get(0)?,
         reason: r.get(1)?,
@@ -35,12 +36,10 @@ fn from_row(r: &Row) -> rusqlite::Result<StatusEntry> {
     })
 }
 
-pub fn push(conn: &Connection, input_uid: &str, e: &StatusEntry) -> rusqlite::Result<()> {
-    let inserted = conn.execute(
-        "INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, \
+pub fn push(conn: &Conn, input_uid: &str, e: &StatusEntry) -> sql::Result<()> {
+    let inserted = conn.execute("INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, \
          last_seen, error_code, error_message) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM live_inputs WHERE uid = ?1)",
-        params![
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM live_inputs WHERE uid = ?1)", params![
             input_uid,
             e.state,
             e.reason,
@@ -49,8 +48,7 @@ pub fn push(conn: &Connection, input_uid: &str, e: &StatusEntry) -> rusqlite::Re
             e.status_last_seen,
             e.error_code,
             e.error_message
-        ],
-    )?;
+        ])?;
     if inserted == 1 {
         conn.execute(
             "DELETE FROM live_input_status WHERE input_uid = ?1 AND id NOT IN \
@@ -62,48 +60,46 @@ pub fn push(conn: &Connection, input_uid: &str, e: &StatusEntry) -> rusqlite::Re
 }
 
 /// Marks the current status as still observed at `now`.
-pub fn touch(conn: &Connection, input_uid: &str, now: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn touch(conn: &Conn, input_uid: &str, now: &str) -> sql::Result<()> {
+    conn.execute(
         "UPDATE live_input_status SET last_seen = ?2 WHERE id = \
          (SELECT MAX(id) FROM live_input_status WHERE input_uid = ?1)",
-    )?
-    .execute([input_uid, now])?;
-    Ok(())
-}
-
-/// Newest first; empty before the first connection.
-pub fn history(conn: &Connection, input_uid: &str) -> rusqlite::Result<Vec<StatusEntry>> {
-    conn.prepare_cached(
-        "SELECT state, reason, ingest_protocol, entered_at, last_seen, error_code, error_message \
-         FROM live_input_status WHERE input_uid = ?1 ORDER BY id DESC",
-    )?
-    .query_map([input_uid], from_row)?
-    .collect()
-}
-
-/// After a restart, inputs whose status still says a publisher is there are marked
-/// disconnected (the publisher was cut by the crash).
-pub fn close_open(conn: &Connection, now: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, last_seen) \
-         SELECT input_uid, 'disconnected', 'server_restart', ingest_protocol, ?1, ?1 \
-         FROM live_input_status s \
-         WHERE id = (SELECT MAX(id) FROM live_input_status WHERE input_uid = s.input_uid) \
-         AND state IN ('connected', 'reconnected', 'reconnecting')",
-        [now],
+        params![input_uid, now],
     )?;
     Ok(())
 }
 
+/// Newest first; empty before the first connection.
+pub fn history(conn: &Conn, input_uid: &str) -> sql::Result<Vec<StatusEntry>> {
+    conn.query_map(
+        "SELECT state, reason, ingest_protocol, entered_at, last_seen, error_code, error_message \
+         FROM live_input_status WHERE input_uid = ?1 ORDER BY id DESC",
+        params![input_uid],
+        from_row,
+    )
+}
+
+/// After a restart, inputs whose status still says a publisher is there are marked
+/// disconnected (the publisher was cut by the crash).
+pub fn close_open(conn: &Conn, now: &str) -> sql::Result<()> {
+    conn.execute("INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, last_seen) \
+         SELECT input_uid, 'disconnected', 'server_restart', ingest_protocol, ?1, ?1 \
+         FROM live_input_status s \
+         WHERE id = (SELECT MAX(id) FROM live_input_status WHERE input_uid = s.input_uid) \
+         AND state IN ('connected', 'reconnected', 'reconnecting')", params![now])?;
+    Ok(())
+}
+
 /// Count of inputs by the state of their latest status entry (`idle` without one).
-pub fn count_by_state(conn: &Connection) -> rusqlite::Result<BTreeMap<String, u64>> {
-    conn.prepare_cached(
+pub fn count_by_state(conn: &Conn) -> sql::Result<BTreeMap<String, u64>> {
+    conn.query_map(
         "SELECT COALESCE((SELECT state FROM live_input_status s WHERE s.input_uid = i.uid \
          ORDER BY s.id DESC LIMIT 1), 'idle') AS state, COUNT(*) \
          FROM live_inputs i GROUP BY state",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-    .collect()
+        &[],
+        |r| Ok((r.get(0)?, r.get::<u64>(1)?)),
+    )
+    .map(|rows| rows.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Video rows: one per recorded broadcast.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{self, Conn, Row};
+use crate::params;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -30,7 +31,7 @@ const COLUMNS: &str = "uid, account_id, live_input, created, modified, state, \
     ready_to_stream_at, duration, meta, creator, require_signed_urls, allowed_origins";
 const COLUMN_COUNT: usize = 12;
 
-fn from_row(r: &Row) -> rusqlite::Result<Video> {
+fn from_row(r: &Row) -> sql::Result<Video> {
     let origins: Option<String> = r.get(11)?;
     Ok(Video {
         uid: r.get(0)?,
@@ -54,13 +55,11 @@ fn origins_column(origins: &Option<Vec<String>>) -> Option<String> {
         .map(|o| serde_json::to_string(o).unwrap_or_default())
 }
 
-pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
+pub fn insert(conn: &Conn, v: &Video) -> sql::Result<()> {
     let origins = origins_column(&v.allowed_origins);
-    conn.execute(
-        &format!(
+    conn.execute(&format!(
             "INSERT INTO videos ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ),
-        params![
+        ), params![
             v.uid,
             v.account_id,
             v.live_input,
@@ -73,23 +72,21 @@ pub fn insert(conn: &Connection, v: &Video) -> rusqlite::Result<()> {
             v.creator,
             v.require_signed_urls,
             origins
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
 /// Marks a recording finished and playable as VOD, and schedules its deletion when its live
 /// input has `deleteRecordingAfterDays` (counted from now, the time it became ready), unless an
 /// edit (`POST /stream/{uid}`) already set `scheduledDeletion` while it was recording.
-pub fn mark_ready(conn: &Connection, uid: &str, duration: f64, now: &str) -> rusqlite::Result<()> {
+pub fn mark_ready(conn: &Conn, uid: &str, duration: f64, now: &str) -> sql::Result<()> {
     let days: Option<u32> = conn
-        .query_row(
+        .query_opt(
             "SELECT l.delete_recording_after_days FROM videos v \
              JOIN live_inputs l ON l.uid = v.live_input WHERE v.uid = ?1",
-            [uid],
+            params![uid],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .flatten();
     let scheduled = days.and_then(|days| {
         let ready = OffsetDateTime::parse(now, &Rfc3339).ok()?;
@@ -113,7 +110,7 @@ pub struct RecordedMedia {
 
 /// Stores what the finished recording holds (before `mark_ready`, so that the video webhook
 /// shows it).
-pub fn record_media(conn: &Connection, uid: &str, media: &RecordedMedia) -> rusqlite::Result<()> {
+pub fn record_media(conn: &Conn, uid: &str, media: &RecordedMedia) -> sql::Result<()> {
     conn.execute(
         "UPDATE videos SET width = ?2, height = ?3, size = ?4 WHERE uid = ?1",
         params![uid, media.width, media.height, media.size],
@@ -141,7 +138,7 @@ const DETAIL_COLUMNS: &str = "scheduled_deletion, thumbnail_timestamp_pct, max_d
     public_details, width, height, size";
 
 /// `Details` from the `DETAIL_COLUMNS` that start at column `at`.
-fn details_from_row(r: &Row, at: usize) -> rusqlite::Result<Details> {
+fn details_from_row(r: &Row, at: usize) -> sql::Result<Details> {
     let public: Option<String> = r.get(at + 3)?;
     let (width, height, size): (Option<u32>, Option<u32>, Option<u64>) =
         (r.get(at + 4)?, r.get(at + 5)?, r.get(at + 6)?);
@@ -162,17 +159,17 @@ fn details_from_row(r: &Row, at: usize) -> rusqlite::Result<Details> {
     })
 }
 
-pub fn details(conn: &Connection, uid: &str) -> rusqlite::Result<Option<Details>> {
-    conn.prepare_cached(&format!(
-        "SELECT {DETAIL_COLUMNS} FROM videos WHERE uid = ?1"
-    ))?
-    .query_row([uid], |r| details_from_row(r, 0))
-    .optional()
+pub fn details(conn: &Conn, uid: &str) -> sql::Result<Option<Details>> {
+    conn.query_opt(
+        &format!("SELECT {DETAIL_COLUMNS} FROM videos WHERE uid = ?1"),
+        params![uid],
+        |r| details_from_row(r, 0),
+    )
 }
 
 /// Writes what an edit may change: `meta`, `creator`, `requireSignedURLs`, `allowedOrigins`,
 /// `modified` and the details. Returns whether the video exists.
-pub fn update(conn: &Connection, v: &Video, d: &Details) -> rusqlite::Result<bool> {
+pub fn update(conn: &Conn, v: &Video, d: &Details) -> sql::Result<bool> {
     let n = conn.execute(
         "UPDATE videos SET modified = ?3, meta = ?4, creator = ?5, require_signed_urls = ?6, \
          allowed_origins = ?7, scheduled_deletion = ?8, thumbnail_timestamp_pct = ?9, \
@@ -196,44 +193,43 @@ pub fn update(conn: &Connection, v: &Video, d: &Details) -> rusqlite::Result<boo
 
 /// Recorded media of an account's finished videos (seconds) and its video count, all states,
 /// optionally of one creator.
-pub fn usage(
-    conn: &Connection,
-    account_id: &str,
-    creator: Option<&str>,
-) -> rusqlite::Result<(f64, u64)> {
-    conn.prepare_cached(
+pub fn usage(conn: &Conn, account_id: &str, creator: Option<&str>) -> sql::Result<(f64, u64)> {
+    conn.query_one(
         "SELECT COALESCE(SUM(CASE WHEN duration > 0 THEN duration ELSE 0 END), 0), COUNT(*) \
-         FROM videos WHERE account_id = ?1 AND (?2 IS NULL OR creator = ?2)",
-    )?
-    .query_row(params![account_id, creator], |r| {
-        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-    })
+         FROM videos WHERE account_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR creator = ?2)",
+        params![account_id, creator],
+        |r| Ok((r.get(0)?, r.get::<i64>(1)? as u64)),
+    )
 }
 
 /// Finished videos whose scheduled deletion is at or before `now` (RFC 3339 in the one format
 /// `timefmt` writes, so text order is time order), oldest first.
-pub fn due_for_deletion(conn: &Connection, now: &str, limit: u32) -> rusqlite::Result<Vec<Video>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM videos WHERE scheduled_deletion IS NOT NULL \
+pub fn due_for_deletion(conn: &Conn, now: &str, limit: u32) -> sql::Result<Vec<Video>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM videos WHERE scheduled_deletion IS NOT NULL \
          AND scheduled_deletion <= ?1 AND state = ?2 ORDER BY scheduled_deletion LIMIT ?3"
-    ))?
-    .query_map(params![now, STATE_READY, limit], from_row)?
-    .collect()
+        ),
+        params![now, STATE_READY, limit],
+        from_row,
+    )
 }
 
-pub fn get(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<Option<Video>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM videos WHERE uid = ?1 AND account_id = ?2"
-    ))?
-    .query_row([uid, account_id], from_row)
-    .optional()
+pub fn get(conn: &Conn, account_id: &str, uid: &str) -> sql::Result<Option<Video>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM videos WHERE uid = ?1 AND account_id = ?2"),
+        params![uid, account_id],
+        from_row,
+    )
 }
 
 /// Looks a video up by uid alone (playback, which has no account).
-pub fn get_any(conn: &Connection, uid: &str) -> rusqlite::Result<Option<Video>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM videos WHERE uid = ?1"))?
-        .query_row([uid], from_row)
-        .optional()
+pub fn get_any(conn: &Conn, uid: &str) -> sql::Result<Option<Video>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM videos WHERE uid = ?1"),
+        params![uid],
+        from_row,
+    )
 }
 
 /// `GET /stream` filters; `None` matches everything, a value that matches nothing lists nothing.
@@ -245,42 +241,37 @@ pub struct ListFilter {
     pub limit: u32,
 }
 
-pub fn list(
-    conn: &Connection,
-    account_id: &str,
-    f: &ListFilter,
-) -> rusqlite::Result<Vec<(Video, Details)>> {
+pub fn list(conn: &Conn, account_id: &str, f: &ListFilter) -> sql::Result<Vec<(Video, Details)>> {
     let order = if f.ascending { "ASC" } else { "DESC" };
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, {DETAIL_COLUMNS} FROM videos WHERE account_id = ?1 \
-         AND (?2 IS NULL OR live_input = ?2) AND (?3 IS NULL OR state = ?3) \
-         AND (?4 IS NULL OR creator = ?4) ORDER BY created {order}, uid LIMIT ?5"
-    ))?
-    .query_map(
+    conn.query_map(
+        &format!(
+            "SELECT {COLUMNS}, {DETAIL_COLUMNS} FROM videos WHERE account_id = ?1 \
+         AND (CAST(?2 AS TEXT) IS NULL OR live_input = ?2) AND (CAST(?3 AS TEXT) IS NULL OR state = ?3) \
+         AND (CAST(?4 AS TEXT) IS NULL OR creator = ?4) ORDER BY created {order}, uid LIMIT ?5"
+        ),
         params![account_id, f.live_input, f.state, f.creator, f.limit],
         |r| Ok((from_row(r)?, details_from_row(r, COLUMN_COUNT)?)),
-    )?
-    .collect()
+    )
 }
 
 /// Recordings a crash left open (`live-inprogress` at startup).
-pub fn unfinished(conn: &Connection) -> rusqlite::Result<Vec<Video>> {
-    conn.prepare(&format!("SELECT {COLUMNS} FROM videos WHERE state = ?1"))?
-        .query_map([STATE_LIVE], from_row)?
-        .collect()
+pub fn unfinished(conn: &Conn) -> sql::Result<Vec<Video>> {
+    conn.query_map(
+        &format!("SELECT {COLUMNS} FROM videos WHERE state = ?1"),
+        params![STATE_LIVE],
+        from_row,
+    )
 }
 
 /// Every video's uid (the retention sweep's owners of recording directories).
-pub fn all_uids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare("SELECT uid FROM videos")?
-        .query_map([], |r| r.get(0))?
-        .collect()
+pub fn all_uids(conn: &Conn) -> sql::Result<Vec<String>> {
+    conn.query_map("SELECT uid FROM videos", &[], |r| r.get(0))
 }
 
-pub fn delete(conn: &Connection, account_id: &str, uid: &str) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Conn, account_id: &str, uid: &str) -> sql::Result<bool> {
     let n = conn.execute(
         "DELETE FROM videos WHERE uid = ?1 AND account_id = ?2",
-        [uid, account_id],
+        params![uid, account_id],
     )?;
     Ok(n == 1)
 }

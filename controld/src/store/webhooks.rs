@@ -1,7 +1,8 @@
 //! The `webhooks` (one subscription per account) and `webhook_outbox` tables (`api::webhooks`,
 //! delivered by the `webhooks` task).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::{self, Conn};
+use crate::params;
 
 /// An account's subscription, as the API shows it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -13,62 +14,62 @@ pub struct Subscription {
     pub secret: String,
 }
 
-pub fn get(conn: &Connection, account_id: &str) -> rusqlite::Result<Option<Subscription>> {
-    conn.prepare_cached(
+pub fn get(conn: &Conn, account_id: &str) -> sql::Result<Option<Subscription>> {
+    conn.query_opt(
         "SELECT notification_url, modified, secret FROM webhooks WHERE account_id = ?1",
-    )?
-    .query_row([account_id], |r| {
-        Ok(Subscription {
-            notification_url: r.get(0)?,
-            modified: r.get(1)?,
-            secret: r.get(2)?,
-        })
-    })
-    .optional()
+        params![account_id],
+        |r| {
+            Ok(Subscription {
+                notification_url: r.get(0)?,
+                modified: r.get(1)?,
+                secret: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Creates or updates the subscription; an existing secret is kept so that receivers keep
 /// verifying across URL changes.
 pub fn put(
-    conn: &Connection,
+    conn: &Conn,
     account_id: &str,
     url: &str,
     new_secret: &str,
     now: &str,
-) -> rusqlite::Result<Subscription> {
+) -> sql::Result<Subscription> {
     conn.execute(
         "INSERT INTO webhooks (account_id, notification_url, secret, modified) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT(account_id) DO UPDATE SET \
          notification_url = ?2, modified = ?4",
         params![account_id, url, new_secret, now],
     )?;
-    get(conn, account_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+    get(conn, account_id)?.ok_or(sql::Error::NoRow)
 }
 
 /// Removes the subscription and the events still waiting for it; returns whether it existed.
-pub fn delete(conn: &Connection, account_id: &str) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Conn, account_id: &str) -> sql::Result<bool> {
     conn.execute(
         "DELETE FROM webhook_outbox WHERE account_id = ?1",
-        [account_id],
+        params![account_id],
     )?;
-    Ok(conn.execute("DELETE FROM webhooks WHERE account_id = ?1", [account_id])? == 1)
+    Ok(conn.execute(
+        "DELETE FROM webhooks WHERE account_id = ?1",
+        params![account_id],
+    )? == 1)
 }
 
 /// Queues an event if the account has a subscription; evicts the account's oldest events
 /// beyond `cap`. Returns how many were evicted.
 pub fn enqueue(
-    conn: &Connection,
+    conn: &Conn,
     account_id: &str,
     event_type: &str,
     body: &str,
     now_ms: i64,
     cap: u32,
-) -> rusqlite::Result<usize> {
-    let queued = conn.execute(
-        "INSERT INTO webhook_outbox (account_id, event_type, body, next_attempt_ms) \
-         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM webhooks WHERE account_id = ?1)",
-        params![account_id, event_type, body, now_ms],
-    )?;
+) -> sql::Result<usize> {
+    let queued = conn.execute("INSERT INTO webhook_outbox (account_id, event_type, body, next_attempt_ms) \
+         SELECT ?1, ?2, ?3, CAST(?4 AS BIGINT) WHERE EXISTS (SELECT 1 FROM webhooks WHERE account_id = ?1)", params![account_id, event_type, body, now_ms])?;
     if queued == 0 {
         return Ok(0);
     }
@@ -93,41 +94,41 @@ pub struct Pending {
 }
 
 /// Each account's oldest event: events of an account go out in order, one at a time.
-pub fn heads(conn: &Connection) -> rusqlite::Result<Vec<Pending>> {
-    conn.prepare_cached(
+pub fn heads(conn: &Conn) -> sql::Result<Vec<Pending>> {
+    conn.query_map(
         "SELECT o.id, o.account_id, o.event_type, o.body, o.attempts, o.next_attempt_ms, \
          w.notification_url, w.secret FROM webhook_outbox o \
          JOIN webhooks w ON w.account_id = o.account_id \
          WHERE o.id IN (SELECT MIN(id) FROM webhook_outbox GROUP BY account_id)",
-    )?
-    .query_map([], |r| {
-        Ok(Pending {
-            id: r.get(0)?,
-            account_id: r.get(1)?,
-            event_type: r.get(2)?,
-            body: r.get(3)?,
-            attempts: r.get(4)?,
-            next_attempt_ms: r.get(5)?,
-            url: r.get(6)?,
-            secret: r.get(7)?,
-        })
-    })?
-    .collect()
+        &[],
+        |r| {
+            Ok(Pending {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                event_type: r.get(2)?,
+                body: r.get(3)?,
+                attempts: r.get(4)?,
+                next_attempt_ms: r.get(5)?,
+                url: r.get(6)?,
+                secret: r.get(7)?,
+            })
+        },
+    )
 }
 
 /// Delivered, or given up on.
-pub fn remove(conn: &Connection, id: i64) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM webhook_outbox WHERE id = ?1", [id])?;
+pub fn remove(conn: &Conn, id: i64) -> sql::Result<()> {
+    conn.execute("DELETE FROM webhook_outbox WHERE id = ?1", params![id])?;
     Ok(())
 }
 
 pub fn reschedule(
-    conn: &Connection,
+    conn: &Conn,
     id: i64,
     attempts: u32,
     next_attempt_ms: i64,
     error: &str,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     conn.execute(
         "UPDATE webhook_outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 \
          WHERE id = ?1",

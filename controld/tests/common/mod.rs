@@ -1,11 +1,14 @@
-//! What the in-process test files share: `controld::app(state)` over a temporary SQLite store
-//! and media directory, with the pipeline manager's listeners on OS-chosen loopback ports.
+//! What the in-process test files share: `controld::app(state)` over a temporary store and
+//! media directory, with the pipeline manager's listeners on OS-chosen loopback ports. The store
+//! is SQLite, or a database of its own on the PostgreSQL server that
+//! `CONTROLD_TEST_DATABASE_URL` names (scripts/test.sh runs these tests both ways).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use cfstream_testservices::ScratchDatabase;
 use controld::pipeline::{IngestConfig, PipelineManager};
 use controld::store::Store;
 use controld::{AppState, PublicUrls, bootstrap};
@@ -20,6 +23,7 @@ pub const STORAGE_LIMIT: u64 = 6000;
 #[allow(dead_code, reason = "each test file uses part of it")]
 pub struct TestApp {
     pub _dir: tempfile::TempDir,
+    pub _database: Option<ScratchDatabase>,
     pub store: Store,
     pub router: Router,
     /// Where recordings are written: `<media>/<input uid>/<video uid>/`.
@@ -28,7 +32,7 @@ pub struct TestApp {
 
 pub async fn test_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("controld.sqlite3")).unwrap();
+    let (store, database) = test_store(&dir);
     bootstrap::ensure_credentials(&store, Some(ACCOUNT), Some(TOKEN)).unwrap();
     bootstrap::ensure_credentials(&store, Some("other"), Some(OTHER_TOKEN)).unwrap();
     let media = dir.path().join("media");
@@ -62,8 +66,20 @@ pub async fn test_app() -> TestApp {
     };
     TestApp {
         _dir: dir,
+        _database: database,
         store,
         router: controld::app(state),
         media,
+    }
+}
+
+/// The store a test runs on: see the module's comment.
+pub fn test_store(dir: &tempfile::TempDir) -> (Store, Option<ScratchDatabase>) {
+    match ScratchDatabase::from_env() {
+        Some(database) => (Store::connect(&database.url).unwrap(), Some(database)),
+        None => (
+            Store::open(&dir.path().join("controld.sqlite3")).unwrap(),
+            None,
+        ),
     }
 }
