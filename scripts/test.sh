@@ -9,6 +9,8 @@ scripts/setup.sh
 scripts/setup-dashboard.sh
 scripts/setup-python-venv.sh
 postgres_url=$(scripts/setup-postgres.sh)
+# Tests about PostgreSQL itself (several nodes on one database) use this server in every pass.
+export CFSTREAM_TEST_POSTGRES=$postgres_url
 
 cargo build --workspace --all-targets
 scripts/check-meson.sh

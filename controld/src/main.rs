@@ -115,6 +115,11 @@ struct ServeArgs {
     /// `totalStorageMinutesLimit` of GET /stream/storage-usage (none when unset).
     #[arg(long, env = "CONTROLD_STORAGE_MINUTES_LIMIT")]
     storage_minutes_limit: Option<u64>,
+    /// This node's name among the nodes sharing one --database-url (in input leases and logs);
+    /// the same across restarts, so that a restarted node takes its inputs back at once.
+    /// Default: the host name.
+    #[arg(long, env = "CONTROLD_NODE_ID")]
+    node_id: Option<String>,
     /// Thumbnails decoded at once (each on one thread at low priority); a few more requests
     /// wait for a turn, further ones are answered 503 with Retry-After.
     #[arg(long, env = "CONTROLD_THUMBNAIL_CONCURRENCY",
@@ -160,7 +165,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CONTROLD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // refinery logs every migration's whole SQL at info.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,refinery_core=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -229,6 +235,14 @@ fn raise_open_file_limit() {
         hard = limit.rlim_max,
         "open files limit"
     );
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "controld".into())
 }
 
 fn parse_database_url(url: &str) -> Result<String, String> {
@@ -321,6 +335,7 @@ async fn serve(
                 max_connections: args.max_connections,
                 max_unauthenticated_per_address: args.max_unauthenticated_per_address,
             },
+            node_id: args.node_id.clone().unwrap_or_else(host_name),
         },
         std::time::Duration::from_millis(args.webhook_retry_base_ms),
     )

@@ -475,6 +475,16 @@ impl Controld {
         self.child.id()
     }
 
+    /// Starts a node named `node_id` with its state in the PostgreSQL database `database_url`
+    /// (shared with other nodes) and a data dir of its own.
+    pub fn start_node(database_url: &str, node_id: &str, extra_args: &[&str]) -> Controld {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(data_dir.path().join(DATABASE_MARKER), database_url).unwrap();
+        let mut args = strings(extra_args);
+        args.extend(["--node-id".to_owned(), node_id.to_owned()]);
+        Self::start_in(data_dir, any_port(), args)
+    }
+
     /// Starts on a data directory prepared by the test (e.g. with `media/` on a small tmpfs);
     /// extra arguments as in `start_with_args`.
     pub fn start_in_dir(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Controld {
@@ -482,11 +492,14 @@ impl Controld {
     }
 }
 
+/// Names the PostgreSQL database of a data dir's state (see `database_of`).
+const DATABASE_MARKER: &str = "test-database-url";
+
 /// The PostgreSQL database of a data dir's state when the tests run on PostgreSQL: made with the
 /// data dir and named in it, so that a restart on the data dir finds the same state. Left on
 /// the server after the test (scripts/test.sh drops them before the next run).
 fn database_of(data_dir: &Path) -> Option<String> {
-    let marker = data_dir.join("test-database-url");
+    let marker = data_dir.join(DATABASE_MARKER);
     if let Ok(url) = std::fs::read_to_string(&marker) {
         return Some(url);
     }

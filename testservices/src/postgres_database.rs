@@ -1,6 +1,10 @@
 //! A database of its own for one test, on the server `CONTROLD_TEST_DATABASE_URL` names (an
 //! admin URL: scripts/setup-postgres.sh prints one); dropped with the test.
 
+/// The PostgreSQL server every test that needs one uses (scripts/test.sh sets it to what
+/// scripts/setup-postgres.sh prints).
+pub const SERVER_ENV: &str = "CFSTREAM_TEST_POSTGRES";
+
 /// The admin URL the tests run PostgreSQL cases against, if set.
 pub fn test_database_url() -> Option<String> {
     std::env::var("CONTROLD_TEST_DATABASE_URL")
@@ -19,6 +23,15 @@ impl ScratchDatabase {
     /// A new database when `CONTROLD_TEST_DATABASE_URL` is set.
     pub fn from_env() -> Option<ScratchDatabase> {
         test_database_url().map(|admin| ScratchDatabase::create(&admin))
+    }
+
+    /// A new database on the `CFSTREAM_TEST_POSTGRES` server, for tests that are about
+    /// PostgreSQL (several nodes on one database) whatever the run's default store.
+    pub fn on_test_server() -> ScratchDatabase {
+        let admin = std::env::var(SERVER_ENV).unwrap_or_else(|_| {
+            panic!("{SERVER_ENV} is not set: run scripts/setup-postgres.sh and set it to the URL it prints")
+        });
+        ScratchDatabase::create(&admin)
     }
 
     pub fn create(admin: &str) -> ScratchDatabase {

@@ -11,6 +11,7 @@
 //! video records and tears it down.
 
 mod build;
+mod leases;
 mod outputs;
 mod playback;
 pub mod recorded_media;
@@ -33,8 +34,8 @@ use gstcfstream::srt::{self, CallerRequest, Lookup, UnknownStreamHandler};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::live_inputs::LiveInput;
+use crate::store::{Conn, Store, live_inputs};
 use crate::webhooks::Webhooks;
 
 /// `recording.timeoutSeconds: 0` means this many seconds: long enough for an encoder's
@@ -60,6 +61,9 @@ pub struct IngestConfig {
     /// Caps on RTMP(S) connections (`max-connections` and `max-unauthenticated-per-address`
     /// of `cfrtmpsrc`).
     pub limits: AdmissionLimits,
+    /// This node's name in input leases and logs (`--node-id`): unique among the nodes that
+    /// share a database, and the same across restarts.
+    pub node_id: String,
 }
 
 /// The protocol a publisher came in with: the status' `ingestProtocol`.
@@ -94,6 +98,8 @@ pub enum StopReason {
     Deleted,
     KeysRotated,
     Shutdown,
+    /// Another node holds the input's lease (this one was cut off from the database).
+    LeaseLost,
 }
 
 /// A bound listener and the `location` that makes `cfrtmpsrc` share it.
@@ -121,6 +127,21 @@ impl KeyIndex {
 
     fn by_playback_key(&self, key: &str) -> Option<&Arc<LiveInput>> {
         self.by_uid.get(self.uid_of_playback_key.get(key)?)
+    }
+
+    /// Indexes `input`; returns it as it was indexed before.
+    fn insert(&mut self, input: &LiveInput) -> Option<Arc<LiveInput>> {
+        let old = self
+            .by_uid
+            .insert(input.uid.clone(), Arc::new(input.clone()));
+        if let Some(old) = &old {
+            self.forget_keys(old);
+        }
+        self.uid_of_key
+            .insert(input.stream_key.clone(), input.uid.clone());
+        self.uid_of_playback_key
+            .insert(input.playback_key.clone(), input.uid.clone());
+        old
     }
 
     /// Drops the keys of `input` (as indexed before).
@@ -171,6 +192,7 @@ struct Inner {
     /// For cfhlssink's `part-target`, in milliseconds.
     part_target_ms: u32,
     limits: AdmissionLimits,
+    node_id: String,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
@@ -207,7 +229,7 @@ impl PipelineManager {
         };
         let metrics = Arc::new(Metrics::default());
         let webhooks = Webhooks::start(store.clone(), metrics.clone(), webhook_retry_base);
-        recovery::close_unfinished(&store, &webhooks, &media_dir).await?;
+        recovery::close_unfinished(&store, &webhooks, &media_dir, &ingest.node_id).await?;
         let inputs = store.read(crate::store::live_inputs::all)?;
         let (starts, start_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -221,6 +243,7 @@ impl PipelineManager {
             read_interval_ms: interval,
             part_target_ms: ingest.part_target_ms,
             limits: ingest.limits,
+            node_id: ingest.node_id,
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
             session_ended: Notify::new(),
@@ -231,6 +254,7 @@ impl PipelineManager {
             manager.index_input(input);
         }
         tokio::spawn(run_starts(Arc::downgrade(&manager.inner), start_rx));
+        tokio::spawn(leases::renew(Arc::downgrade(&manager.inner)));
         for listener in [Some(&manager.inner.rtmp), manager.inner.rtmps.as_ref()]
             .into_iter()
             .flatten()
@@ -250,6 +274,7 @@ impl PipelineManager {
         }
         tracing::info!(
             inputs = inputs.len(),
+            node = manager.inner.node_id,
             part_target_ms = manager.inner.part_target_ms,
             "pipeline manager ready"
         );
@@ -380,30 +405,21 @@ impl PipelineManager {
 
     /// Updates the index; returns the input as it was indexed before.
     fn index_input(&self, input: &LiveInput) -> Option<Arc<LiveInput>> {
-        let mut index = write(&self.inner.index);
-        let old = index
-            .by_uid
-            .insert(input.uid.clone(), Arc::new(input.clone()));
-        if let Some(old) = &old {
-            index.forget_keys(old);
-        }
-        index
-            .uid_of_key
-            .insert(input.stream_key.clone(), input.uid.clone());
-        index
-            .uid_of_playback_key
-            .insert(input.playback_key.clone(), input.uid.clone());
-        old
+        write(&self.inner.index).insert(input)
     }
 
     fn stop(&self, uid: &str, reason: StopReason) {
-        if let Some(stop) = lock(&self.inner.sessions)
-            .get_mut(uid)
-            .and_then(|s| s.stop.take())
-        {
-            tracing::info!(input = uid, ?reason, "stopping live pipeline");
-            let _ = stop.send(reason);
-        }
+        stop_session(&self.inner, uid, reason);
+    }
+}
+
+fn stop_session(inner: &Inner, uid: &str, reason: StopReason) {
+    if let Some(stop) = lock(&inner.sessions)
+        .get_mut(uid)
+        .and_then(|s| s.stop.take())
+    {
+        tracing::info!(input = uid, ?reason, "stopping live pipeline");
+        let _ = stop.send(reason);
     }
 }
 
@@ -468,8 +484,10 @@ impl UnknownStreamHandler for SrtCallers {
             return KeyDecision::Reject("server is shutting down".into());
         };
         let remote = request.remote;
-        let found = |index: &KeyIndex| index.by_uid.get(&request.stream_id).cloned();
-        start_session(&inner, remote, Ingest::Srt, found)
+        let id = request.stream_id.as_str();
+        let found = |index: &KeyIndex| index.by_uid.get(id).cloned();
+        let stored = |c: &Conn| live_inputs::get_any(c, id);
+        start_session(&inner, remote, Ingest::Srt, found, stored)
     }
 
     fn lookup_play(&self, stream_id: &str) -> Lookup {
@@ -498,22 +516,31 @@ fn on_publish(inner: &Weak<Inner>, req: &PublishRequest) -> KeyDecision {
         ));
     }
     let protocol = if req.tls { Ingest::Rtmps } else { Ingest::Rtmp };
-    let found = |index: &KeyIndex| index.by_key(&req.stream_key).cloned();
-    start_session(&inner, req.remote, protocol, found)
+    let key = req.stream_key.as_str();
+    let found = |index: &KeyIndex| index.by_key(key).cloned();
+    let stored = |c: &Conn| live_inputs::by_stream_key(c, key);
+    start_session(&inner, req.remote, protocol, found, stored)
 }
 
-/// Accepts a publisher of the input `find` finds if it is enabled and not still ending its
-/// previous broadcast, and queues its pipeline's start.
+/// Accepts a publisher of the input `find` finds in the index (or `stored` in the store: an
+/// input another node made) if it is enabled, not still ending its previous broadcast and this
+/// node can take its lease, and queues its pipeline's start.
 fn start_session(
     inner: &Inner,
     remote: SocketAddr,
     protocol: Ingest,
     find: impl FnOnce(&KeyIndex) -> Option<Arc<LiveInput>>,
+    stored: impl FnOnce(&Conn) -> crate::store::sql::Result<Option<LiveInput>> + Send,
 ) -> KeyDecision {
     // Looking the input up under the sessions lock closes the race with `configure`: it updates
     // the index before it looks for a session to stop.
     let mut sessions = lock(&inner.sessions);
-    let Some(input) = find(&read(&inner.index)) else {
+    let indexed = find(&read(&inner.index));
+    let Some(input) = indexed.or_else(|| {
+        let input = inner.store.read(stored).ok().flatten()?;
+        write(&inner.index).insert(&input);
+        read(&inner.index).by_uid.get(&input.uid).cloned()
+    }) else {
         tracing::info!(%remote, "publish refused: unknown stream key or id");
         return KeyDecision::Reject("unknown stream key".into());
     };
@@ -526,6 +553,10 @@ fn start_session(
             "the previous broadcast of this live input is still ending; retry in a few seconds"
                 .into(),
         );
+    }
+    if let Err(refusal) = leases::take(inner, &input.uid) {
+        tracing::info!(input = input.uid, %remote, "publish refused: {refusal}");
+        return KeyDecision::Reject(refusal);
     }
     let (stop_tx, stop) = oneshot::channel();
     let outputs_changed = Arc::new(Notify::new());
@@ -551,6 +582,7 @@ fn start_session(
     };
     if inner.starts.send(request).is_err() {
         sessions.remove(&uid);
+        leases::give_up(inner, &uid);
         return KeyDecision::Reject("server is shutting down".into());
     }
     KeyDecision::Accept

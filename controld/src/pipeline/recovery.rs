@@ -1,23 +1,35 @@
 //! Closing recordings that were not finished by their pipeline (crash, or a sink that failed).
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::recorded_media;
-use crate::store::{Store, StoreError, status, videos};
+use crate::store::{Store, StoreError, leases, status, videos};
 use crate::timefmt;
 use crate::webhooks::Webhooks;
 
-/// At startup: every video still `live-inprogress` was cut by a crash. Its directory is closed
-/// (`end` appended to its index.log, media files it does not list deleted) and the video marked
-/// ready; statuses that still say connected are closed too.
+/// At startup: every video still `live-inprogress` was cut by a crash, but those of inputs
+/// another node holds the lease of (live there). Its directory is closed (`end` appended to its
+/// index.log, media files it does not list deleted) and the video marked ready; statuses that
+/// still say connected are closed too.
 pub async fn close_unfinished(
     store: &Store,
     webhooks: &Webhooks,
     media_dir: &Path,
+    node: &str,
 ) -> Result<(), StoreError> {
-    for video in store.read(videos::unfinished)? {
+    let now_ms = super::leases::now_ms();
+    let live_elsewhere: HashSet<String> = store
+        .read(|c| leases::held_by_others(c, node, now_ms))?
+        .into_iter()
+        .collect();
+    let unfinished = store.read(videos::unfinished)?;
+    for video in unfinished {
+        if live_elsewhere.contains(&video.live_input) {
+            continue;
+        }
         tracing::info!(
             video = video.uid,
             "closing a recording interrupted by a restart"
@@ -26,7 +38,10 @@ pub async fn close_unfinished(
         close_recording(store, webhooks, dir, video.uid).await;
     }
     let now = timefmt::now();
-    store.write(move |c| status::close_open(c, &now)).await?;
+    let node = node.to_owned();
+    store
+        .write(move |c| status::close_open(c, &now, &node, now_ms))
+        .await?;
     Ok(())
 }
 

@@ -97,6 +97,8 @@ pub(super) async fn run(inner: Arc<Inner>, request: StartRequest) {
     hub.end();
     session.finish(end).await;
     lock(&inner.sessions).remove(&uid);
+    let releasing = inner.clone();
+    let _ = tokio::task::spawn_blocking(move || super::leases::give_up(&releasing, &uid)).await;
     inner.session_ended.notify_waiters();
 }
 
@@ -369,6 +371,7 @@ impl Session {
                     StopReason::Deleted => "input_deleted",
                     StopReason::KeysRotated => "keys_rotated",
                     StopReason::Shutdown => "server_shutdown",
+                    StopReason::LeaseLost => "lease_lost",
                 }
                 .to_owned(),
                 None,

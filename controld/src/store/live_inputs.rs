@@ -169,6 +169,15 @@ pub fn list(conn: &Conn, account_id: &str) -> sql::Result<Vec<LiveInput>> {
     )
 }
 
+/// The input a stream key belongs to.
+pub fn by_stream_key(conn: &Conn, key: &str) -> sql::Result<Option<LiveInput>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM live_inputs WHERE stream_key = ?1"),
+        params![key],
+        from_row,
+    )
+}
+
 /// Every input of every account: the pipeline manager's key index at startup.
 pub fn all(conn: &Conn) -> sql::Result<Vec<LiveInput>> {
     conn.query_map(&format!("SELECT {COLUMNS} FROM live_inputs"), &[], from_row)
@@ -201,4 +210,25 @@ pub fn delete(conn: &Conn, account_id: &str, uid: &str) -> sql::Result<bool> {
         params![uid, account_id],
     )?;
     Ok(n == 1)
+}
+
+/// A live input of account `a` for tests.
+#[cfg(test)]
+pub fn sample(uid: &str) -> LiveInput {
+    LiveInput {
+        uid: uid.into(),
+        account_id: "a".into(),
+        created: "t".into(),
+        modified: "t".into(),
+        meta: serde_json::json!({}),
+        enabled: true,
+        delete_recording_after_days: None,
+        default_creator: None,
+        recording: RecordingSettings::default(),
+        stream_key: format!("key-{uid}"),
+        srt_passphrase: format!("passphrase-{uid}"),
+        playback_key: "playback".into(),
+        srt_playback_passphrase: "srt-playback".into(),
+        keys_rotated_at: None,
+    }
 }

@@ -151,6 +151,23 @@ ALTER TABLE videos ADD COLUMN height INTEGER;
 ALTER TABLE videos ADD COLUMN size INTEGER;
 ";
 
+/// Which node owns a live input while it is live (`store::leases`).
+const V_LEASES: &str = "
+CREATE TABLE live_input_leases (
+    input_uid TEXT PRIMARY KEY REFERENCES live_inputs(uid) ON DELETE CASCADE,
+    node_id TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+";
+
+const PG_V2_LEASES: &str = "
+CREATE TABLE live_input_leases (
+    input_uid TEXT PRIMARY KEY REFERENCES live_inputs(uid) ON DELETE CASCADE,
+    node_id TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+";
+
 pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
     Migrations::new(vec![
         M::up(V1),
@@ -161,12 +178,13 @@ pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
         M::up(V_PLAYBACK),
         M::up(V_LOW_LATENCY),
         M::up(V_RECORDED_MEDIA),
+        M::up(V_LEASES),
     ])
     .to_latest(conn)
     .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// The PostgreSQL schema started where SQLite's stands after `V_RECORDED_MEDIA`, in one step.
+/// The PostgreSQL schema started where SQLite's stood after `V_RECORDED_MEDIA`, in one step.
 /// Booleans are `BOOLEAN` and integers `BIGINT`: `sql::Value` converts to what a column is.
 const PG_V1: &str = "
 CREATE TABLE accounts (
@@ -281,7 +299,10 @@ const MIGRATION_LOCK: i64 = 0x6366_7374_7265_616d; // "cfstream"
 
 pub fn postgres(client: &mut postgres::Client) -> Result<(), StoreError> {
     let failed = |e: &dyn std::fmt::Display| StoreError::Migration(e.to_string());
-    let steps = [refinery::Migration::unapplied("V1__initial", PG_V1).map_err(|e| failed(&e))?];
+    let steps = [("V1__initial", PG_V1), ("V2__leases", PG_V2_LEASES)]
+        .into_iter()
+        .map(|(name, sql)| refinery::Migration::unapplied(name, sql).map_err(|e| failed(&e)))
+        .collect::<Result<Vec<_>, _>>()?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .map_err(|e| failed(&e))?;

@@ -11,6 +11,7 @@
 //! workers; GStreamer threads, which may block, use `Store::write_blocking`.
 
 pub mod accounts;
+pub mod leases;
 pub mod live_inputs;
 mod migrations;
 pub mod outputs;

@@ -80,13 +80,16 @@ pub fn history(conn: &Conn, input_uid: &str) -> sql::Result<Vec<StatusEntry>> {
 }
 
 /// After a restart, inputs whose status still says a publisher is there are marked
-/// disconnected (the publisher was cut by the crash).
-pub fn close_open(conn: &Conn, now: &str) -> sql::Result<()> {
+/// disconnected (the publisher was cut by the crash), but those live on another node (holding
+/// their lease at `now_ms`).
+pub fn close_open(conn: &Conn, now: &str, node: &str, now_ms: i64) -> sql::Result<()> {
     conn.execute("INSERT INTO live_input_status (input_uid, state, reason, ingest_protocol, entered_at, last_seen) \
          SELECT input_uid, 'disconnected', 'server_restart', ingest_protocol, ?1, ?1 \
          FROM live_input_status s \
          WHERE id = (SELECT MAX(id) FROM live_input_status WHERE input_uid = s.input_uid) \
-         AND state IN ('connected', 'reconnected', 'reconnecting')", params![now])?;
+         AND state IN ('connected', 'reconnected', 'reconnecting') \
+         AND input_uid NOT IN (SELECT input_uid FROM live_input_leases \
+         WHERE node_id <> ?2 AND expires_ms > ?3)", params![now, node, now_ms])?;
     Ok(())
 }
 
@@ -105,7 +108,7 @@ pub fn count_by_state(conn: &Conn) -> sql::Result<BTreeMap<String, u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::live_inputs::{self, LiveInput, RecordingSettings};
+    use crate::store::live_inputs;
     use crate::store::{Store, accounts};
 
     fn entry(state: &str, at: &str) -> StatusEntry {
@@ -120,25 +123,6 @@ mod tests {
         }
     }
 
-    fn input(uid: &str) -> LiveInput {
-        LiveInput {
-            uid: uid.into(),
-            account_id: "a".into(),
-            created: "t".into(),
-            modified: "t".into(),
-            meta: serde_json::json!({}),
-            enabled: true,
-            delete_recording_after_days: None,
-            default_creator: None,
-            recording: RecordingSettings::default(),
-            stream_key: format!("key-{uid}"),
-            srt_passphrase: format!("passphrase-{uid}"),
-            playback_key: "playback".into(),
-            srt_playback_passphrase: "srt-playback".into(),
-            keys_rotated_at: None,
-        }
-    }
-
     #[test]
     fn history_is_bounded_newest_first_and_survives_updates() {
         let dir = tempfile::tempdir().unwrap();
@@ -146,12 +130,12 @@ mod tests {
         store
             .write_blocking(|c| {
                 accounts::ensure(c, "a")?;
-                live_inputs::save(c, &input("i1"))?;
+                live_inputs::save(c, &live_inputs::sample("i1"))?;
                 for n in 0..25 {
                     push(c, "i1", &entry("connected", &format!("{n:02}")))?;
                 }
                 // An update of the input (e.g. rotate_keys) keeps its history.
-                let mut updated = input("i1");
+                let mut updated = live_inputs::sample("i1");
                 updated.stream_key = "rotated".into();
                 live_inputs::save(c, &updated)?;
                 // Entries for an input that no longer exists are dropped, not stored.

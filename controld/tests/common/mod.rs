@@ -47,6 +47,7 @@ pub async fn test_app() -> TestApp {
             read_interval_ms: 40,
             part_target_ms: 500,
             limits: Default::default(),
+            node_id: "test-node".into(),
         },
         Duration::from_secs(2),
     )
