@@ -72,6 +72,14 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     family(
         &mut out,
+        "cfstream_node_info",
+        "gauge",
+        "This node's --node-id (every other family is this node's, but cfstream_live_inputs: the \
+         inputs of the database the nodes share).",
+        [(Some(("node", pipelines.node_id())), 1)],
+    );
+    family(
+        &mut out,
         "cfstream_live_inputs",
         "gauge",
         "Live inputs by their current status state (idle: never connected).",

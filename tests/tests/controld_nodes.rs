@@ -15,6 +15,12 @@ fn a_live_key_belongs_to_one_node_until_that_node_dies() {
     let database = ScratchDatabase::on_test_server().keep();
     let a = Controld::start_node(&database, "node-a", &[]);
     let b = Controld::start_node(&database, "node-b", &[]);
+    for (node, name) in [(&a, "node-a"), (&b, "node-b")] {
+        let (_, _, metrics) = http_get(&format!("{}/metrics", node.base_url()));
+        let metrics = String::from_utf8(metrics).unwrap();
+        let info = format!("cfstream_node_info{{node=\"{name}\"}} 1");
+        assert!(metrics.contains(&info), "no {info} in {metrics}");
+    }
     let input = a.api().create_input(json!({
         "recording": {"mode": "automatic", "timeoutSeconds": 30}
     }));

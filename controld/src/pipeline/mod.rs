@@ -228,7 +228,12 @@ impl PipelineManager {
             None => None,
         };
         let metrics = Arc::new(Metrics::default());
-        let webhooks = Webhooks::start(store.clone(), metrics.clone(), webhook_retry_base);
+        let webhooks = Webhooks::start(
+            store.clone(),
+            metrics.clone(),
+            webhook_retry_base,
+            &ingest.node_id,
+        );
         recovery::close_unfinished(&store, &webhooks, &media_dir, &ingest.node_id).await?;
         let inputs = store.read(crate::store::live_inputs::all)?;
         let (starts, start_rx) = mpsc::unbounded_channel();
@@ -279,6 +284,11 @@ impl PipelineManager {
             "pipeline manager ready"
         );
         Ok(manager)
+    }
+
+    /// This node's `--node-id`.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
     }
 
     pub fn rtmp_addr(&self) -> SocketAddr {

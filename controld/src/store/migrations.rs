@@ -168,6 +168,17 @@ CREATE TABLE live_input_leases (
 );
 ";
 
+/// Which node is sending an outbox event (`store::webhooks::claim`).
+const V_WEBHOOK_CLAIMS: &str = "
+ALTER TABLE webhook_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE webhook_outbox ADD COLUMN claimed_until_ms INTEGER;
+";
+
+const PG_V3_WEBHOOK_CLAIMS: &str = "
+ALTER TABLE webhook_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE webhook_outbox ADD COLUMN claimed_until_ms BIGINT;
+";
+
 pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
     Migrations::new(vec![
         M::up(V1),
@@ -179,6 +190,7 @@ pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
         M::up(V_LOW_LATENCY),
         M::up(V_RECORDED_MEDIA),
         M::up(V_LEASES),
+        M::up(V_WEBHOOK_CLAIMS),
     ])
     .to_latest(conn)
     .map_err(|e| StoreError::Migration(e.to_string()))
@@ -299,10 +311,14 @@ const MIGRATION_LOCK: i64 = 0x6366_7374_7265_616d; // "cfstream"
 
 pub fn postgres(client: &mut postgres::Client) -> Result<(), StoreError> {
     let failed = |e: &dyn std::fmt::Display| StoreError::Migration(e.to_string());
-    let steps = [("V1__initial", PG_V1), ("V2__leases", PG_V2_LEASES)]
-        .into_iter()
-        .map(|(name, sql)| refinery::Migration::unapplied(name, sql).map_err(|e| failed(&e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let steps = [
+        ("V1__initial", PG_V1),
+        ("V2__leases", PG_V2_LEASES),
+        ("V3__webhook_claims", PG_V3_WEBHOOK_CLAIMS),
+    ]
+    .into_iter()
+    .map(|(name, sql)| refinery::Migration::unapplied(name, sql).map_err(|e| failed(&e)))
+    .collect::<Result<Vec<_>, _>>()?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .map_err(|e| failed(&e))?;

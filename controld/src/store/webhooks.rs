@@ -116,6 +116,17 @@ pub fn heads(conn: &Conn) -> sql::Result<Vec<Pending>> {
     )
 }
 
+/// Takes event `id` for `node` until `until_ms`, unless another node's claim on it runs past
+/// `now_ms`: one conditional update, so nodes sharing the outbox never both send an event.
+pub fn claim(conn: &Conn, id: i64, node: &str, now_ms: i64, until_ms: i64) -> sql::Result<bool> {
+    let n = conn.execute(
+        "UPDATE webhook_outbox SET claimed_by = ?2, claimed_until_ms = ?4 WHERE id = ?1 \
+         AND (claimed_by IS NULL OR claimed_by = ?2 OR claimed_until_ms <= ?3)",
+        params![id, node, now_ms, until_ms],
+    )?;
+    Ok(n == 1)
+}
+
 /// Delivered, or given up on.
 pub fn remove(conn: &Conn, id: i64) -> sql::Result<()> {
     conn.execute("DELETE FROM webhook_outbox WHERE id = ?1", params![id])?;
@@ -193,6 +204,17 @@ mod tests {
             ("4", 2, 99)
         );
         assert_eq!(h[1].body, "b1");
+        // One node's claim keeps the event from another until it lapses.
+        let id = heads_now()[0].id;
+        let claim_at = |node: &str, now: i64| {
+            store
+                .write_blocking(|c| claim(c, id, node, now, now + 10))
+                .unwrap()
+        };
+        assert!(claim_at("A", 100));
+        assert!(!claim_at("B", 105), "A's claim runs to 110");
+        assert!(claim_at("A", 105), "A again");
+        assert!(claim_at("B", 115), "A's claim lapsed at 115");
         // Deleting the subscription drops its queue.
         assert!(store.write_blocking(|c| delete(c, "a")).unwrap());
         assert_eq!(heads_now().len(), 1);

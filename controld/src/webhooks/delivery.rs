@@ -66,6 +66,12 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 next_due = Some(next_due.map_or(due, |d| d.min(due)));
                 continue;
             }
+            if !claim(&inner, &pending, now).await {
+                // Another node is sending it; look again once its claim would have lapsed.
+                let due = now + CLAIM.as_millis() as i64;
+                next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                continue;
+            }
             in_flight.insert(pending.account_id.clone());
             deliveries.spawn(deliver(inner.clone(), client.clone(), pending));
         }
@@ -85,6 +91,27 @@ pub(super) async fn run(inner: Arc<Inner>) {
             }
             _ = inner.wake.notified() => {}
             _ = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
+/// How long a node's claim on an event lasts: past one attempt's timeout, so that a node that
+/// died mid-attempt leaves the event to another.
+const CLAIM: Duration = Duration::from_secs(REQUEST_TIMEOUT.as_secs() * 2);
+
+/// Claims the event for this node; false if another node holds it.
+async fn claim(inner: &Inner, p: &Pending, now: i64) -> bool {
+    let (id, node) = (p.id, inner.node_id.clone());
+    let until = now + CLAIM.as_millis() as i64;
+    match inner
+        .store
+        .write(move |c| store::claim(c, id, &node, now, until))
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::error!("claiming a webhook event: {e}");
+            false
         }
     }
 }

@@ -28,6 +28,9 @@ struct Inner {
     store: Store,
     metrics: Arc<Metrics>,
     retry_base: Duration,
+    /// Claims outbox rows (`store::webhooks::claim`) so that nodes sharing a database send each
+    /// event once.
+    node_id: String,
     wake: Notify,
     /// Base of playback URLs in video bodies, known once the HTTP listener is bound.
     http_base: OnceLock<String>,
@@ -42,11 +45,17 @@ pub struct Webhooks {
 impl Webhooks {
     /// Starts the delivery task (inside the tokio runtime); events left by an earlier run go
     /// out first.
-    pub fn start(store: Store, metrics: Arc<Metrics>, retry_base: Duration) -> Webhooks {
+    pub fn start(
+        store: Store,
+        metrics: Arc<Metrics>,
+        retry_base: Duration,
+        node_id: &str,
+    ) -> Webhooks {
         let inner = Arc::new(Inner {
             store,
             metrics,
             retry_base,
+            node_id: node_id.to_owned(),
             wake: Notify::new(),
             http_base: OnceLock::new(),
         });
