@@ -55,6 +55,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .method_not_allowed_fallback(api::envelope::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::playback::forward::to_holder,
+        ))
         .with_state(state)
         .merge(dashboard::router())
         .fallback(api::envelope::route_not_found)

@@ -120,6 +120,11 @@ struct ServeArgs {
     /// Default: the host name.
     #[arg(long, env = "CONTROLD_NODE_ID")]
     node_id: Option<String>,
+    /// Where the other nodes sharing --database-url reach this node's HTTP, to forward
+    /// playback of what this node holds (default: http://<--http address>; set it when --http
+    /// binds 0.0.0.0).
+    #[arg(long, env = "CONTROLD_NODE_URL")]
+    node_url: Option<String>,
     /// Thumbnails decoded at once (each on one thread at low priority); a few more requests
     /// wait for a turn, further ones are answered 503 with Retry-After.
     #[arg(long, env = "CONTROLD_THUMBNAIL_CONCURRENCY",
@@ -346,6 +351,12 @@ async fn serve(
     let http_addr = http.local_addr()?;
     let urls = public_urls(args.public_url.as_deref(), http_addr, &pipelines);
     pipelines.webhooks().set_http_base(&urls.http);
+    pipelines.set_node_url(
+        &args
+            .node_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}")),
+    );
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "controld: account {account}")?;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use cfstream_e2e::{Controld, Encoding, Publisher, http_get, wait_for};
+use cfstream_e2e::{Controld, Encoding, Publisher, ffprobe_streams, http_get, wait_for};
 use cfstream_testservices::ScratchDatabase;
 use serde_json::{Value, json};
 
@@ -37,6 +37,13 @@ fn a_live_key_belongs_to_one_node_until_that_node_dies() {
         (http_get(&manifest).0 == 200).then_some(())
     });
 
+    // Played from A too: A forwards the input's playback to B, which holds the live edge.
+    for query in ["", "?protocol=llhls"] {
+        let on_a = format!("{}/{uid}/manifest/video.m3u8{query}", a.base_url());
+        let streams = ffprobe_streams(&on_a).unwrap_or_else(|e| panic!("{on_a}: {e}"));
+        assert_eq!(streams, ["aac", "h264"], "{on_a}");
+    }
+
     // A second publisher of the key on A is refused while B holds the input.
     let (status, stderr) =
         Publisher::start(&a.rtmp_url(&key), Encoding::good(5)).wait(Duration::from_secs(30));
@@ -63,6 +70,18 @@ fn a_live_key_belongs_to_one_node_until_that_node_dies() {
         "the dead node's lease lapsed after {after:?}"
     );
     drop(taken_over);
+
+    // B's recording (the older video) is on B's disk: A says where it is rather than
+    // pretending it does not exist.
+    let videos = a.api().videos_of(&uid);
+    assert_eq!(videos.len(), 2, "B's recording and A's: {videos:?}");
+    let b_video = videos[1]["uid"].as_str().unwrap();
+    let manifest = format!("{}/{b_video}/manifest/video.m3u8", a.base_url());
+    let body = wait_for("A to see B gone", Duration::from_secs(20), || {
+        let (status, _, body) = http_get(&manifest);
+        (status == 503).then(|| String::from_utf8_lossy(&body).into_owned())
+    });
+    assert!(body.contains("node node-b"), "{body}");
 }
 
 /// Whether the input's status says connected within `timeout`, entered later than `before`.

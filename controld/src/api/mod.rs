@@ -9,7 +9,7 @@ pub mod envelope;
 mod live_inputs;
 pub mod openapi;
 mod outputs;
-mod playback;
+pub(crate) mod playback;
 mod signed_urls;
 mod signing_keys;
 pub(crate) mod videos;

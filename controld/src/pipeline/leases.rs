@@ -8,7 +8,11 @@ use std::sync::Weak;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Inner, StopReason, lock};
-use crate::store::leases;
+use crate::store::{leases, nodes};
+
+/// A node that has not announced itself for this long is taken for gone (its address is not
+/// used to forward playback).
+pub const NODE_SEEN_WITHIN: Duration = LEASE_TTL;
 
 /// How long a lease lasts without renewal: how soon another node may take over the inputs of
 /// a node that died (a publisher's reconnect within `timeoutSeconds` finds it free).
@@ -16,7 +20,7 @@ pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often the owner renews: a few renewals may fail (a slow database) before a lease lapses.
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -64,15 +68,26 @@ pub(super) fn give_up(inner: &Inner, input_uid: &str) {
     }
 }
 
-/// Renews the leases of the inputs with a pipeline here until the manager goes; a pipeline
-/// whose lease another node took meanwhile (this node was cut off longer than the lease) is
-/// stopped, so that an input never records on two nodes at once.
+/// Renews the leases of the inputs with a pipeline here until the manager goes (and announces
+/// the node's HTTP address, `store::nodes`); a pipeline whose lease another node took
+/// meanwhile (this node was cut off longer than the lease) is stopped, so that an input never
+/// records on two nodes at once.
 pub(super) async fn renew(inner: Weak<Inner>) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
+        if let Some(url) = inner.node_url.get().cloned() {
+            let node = inner.node_id.clone();
+            let announced = inner
+                .store
+                .write(move |c| nodes::announce(c, &node, &url, now_ms()))
+                .await;
+            if let Err(e) = announced {
+                tracing::warn!("announcing this node: {e}");
+            }
+        }
         let uids: Vec<String> = lock(&inner.sessions).keys().cloned().collect();
         if uids.is_empty() {
             continue;

@@ -11,7 +11,7 @@
 //! video records and tears it down.
 
 mod build;
-mod leases;
+pub(crate) mod leases;
 mod outputs;
 mod playback;
 pub mod recorded_media;
@@ -193,6 +193,8 @@ struct Inner {
     part_target_ms: u32,
     limits: AdmissionLimits,
     node_id: String,
+    /// Where the other nodes reach this one's HTTP (`set_node_url`, once it is bound).
+    node_url: std::sync::OnceLock<String>,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
@@ -249,6 +251,7 @@ impl PipelineManager {
             part_target_ms: ingest.part_target_ms,
             limits: ingest.limits,
             node_id: ingest.node_id,
+            node_url: std::sync::OnceLock::new(),
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
             session_ended: Notify::new(),
@@ -284,6 +287,11 @@ impl PipelineManager {
             "pipeline manager ready"
         );
         Ok(manager)
+    }
+
+    /// Where the other nodes sharing the database reach this one's HTTP (`--node-url`).
+    pub fn set_node_url(&self, url: &str) {
+        let _ = self.inner.node_url.set(url.to_owned());
     }
 
     /// This node's `--node-id`.

@@ -131,7 +131,7 @@ impl Session {
                 Err(e) => tracing::error!(input = input.uid, "reading outputs: {e}"),
             }
             if let Some(sink) = pipeline.by_name("hls") {
-                connect_recording_name(&sink, inner.store.clone(), input);
+                connect_recording_name(&sink, inner.store.clone(), input, inner.node_id.clone());
             }
             pipeline
                 .set_state(gst::State::Playing)
@@ -481,14 +481,20 @@ impl Session {
 /// a value: a NULL name when the row cannot be made (e.g. a full disk), and the sink then names
 /// the directory itself. Returning no value from a handler of a signal with a return type
 /// panics inside GLib's emission, where a panic cannot unwind: the whole process would abort.
-fn connect_recording_name(sink: &gst::Element, store: crate::store::Store, input: Arc<LiveInput>) {
+fn connect_recording_name(
+    sink: &gst::Element,
+    store: crate::store::Store,
+    input: Arc<LiveInput>,
+    node: String,
+) {
     sink.connect("recording-name", false, move |_| {
-        Some(new_video(&store, &input).to_value())
+        Some(new_video(&store, &input, &node).to_value())
     });
 }
 
-/// `recording-name` handler (streaming thread): creates the video row, names the directory.
-fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
+/// `recording-name` handler (streaming thread): creates the video row (recorded on `node`),
+/// names the directory.
+fn new_video(store: &crate::store::Store, input: &LiveInput, node: &str) -> Option<String> {
     let now = time::OffsetDateTime::now_utc();
     let when = now
         .format(time::macros::format_description!(
@@ -515,7 +521,10 @@ fn new_video(store: &crate::store::Store, input: &LiveInput) -> Option<String> {
         require_signed_urls: input.recording.require_signed_urls,
         allowed_origins: input.recording.allowed_origins.clone(),
     };
-    match store.write_blocking(|c| videos::insert(c, &video)) {
+    match store.write_blocking(|c| {
+        videos::insert(c, &video)?;
+        crate::store::nodes::set_of_video(c, &video.uid, node)
+    }) {
         Ok(()) => Some(video.uid),
         Err(e) => {
             tracing::error!(input = input.uid, "creating the video record: {e}");
@@ -573,7 +582,7 @@ mod tests {
             .write_blocking(|c| c.execute("PRAGMA query_only = true", &[]))
             .unwrap();
         let sink = gst::ElementFactory::make("cfhlssink").build().unwrap();
-        connect_recording_name(&sink, store, Arc::new(input()));
+        connect_recording_name(&sink, store, Arc::new(input()), "test-node".into());
         let name = sink.emit_by_name::<Option<String>>("recording-name", &[]);
         assert_eq!(name, None);
     }

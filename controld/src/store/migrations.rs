@@ -179,6 +179,25 @@ ALTER TABLE webhook_outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE webhook_outbox ADD COLUMN claimed_until_ms BIGINT;
 ";
 
+/// The nodes sharing the database (`store::nodes`) and the node each video was recorded on.
+const V_NODES: &str = "
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    http_url TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+ALTER TABLE videos ADD COLUMN node_id TEXT;
+";
+
+const PG_V4_NODES: &str = "
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    http_url TEXT NOT NULL,
+    seen_ms BIGINT NOT NULL
+);
+ALTER TABLE videos ADD COLUMN node_id TEXT;
+";
+
 pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
     Migrations::new(vec![
         M::up(V1),
@@ -191,6 +210,7 @@ pub fn sqlite(conn: &mut Connection) -> Result<(), StoreError> {
         M::up(V_RECORDED_MEDIA),
         M::up(V_LEASES),
         M::up(V_WEBHOOK_CLAIMS),
+        M::up(V_NODES),
     ])
     .to_latest(conn)
     .map_err(|e| StoreError::Migration(e.to_string()))
@@ -315,6 +335,7 @@ pub fn postgres(client: &mut postgres::Client) -> Result<(), StoreError> {
         ("V1__initial", PG_V1),
         ("V2__leases", PG_V2_LEASES),
         ("V3__webhook_claims", PG_V3_WEBHOOK_CLAIMS),
+        ("V4__nodes", PG_V4_NODES),
     ]
     .into_iter()
     .map(|(name, sql)| refinery::Migration::unapplied(name, sql).map_err(|e| failed(&e)))

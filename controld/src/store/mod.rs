@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod leases;
 pub mod live_inputs;
 mod migrations;
+pub mod nodes;
 pub mod outputs;
 mod postgres_pool;
 pub mod signing_keys;

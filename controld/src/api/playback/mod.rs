@@ -23,6 +23,7 @@ mod dash;
 pub(super) mod embed;
 mod excerpt;
 mod files;
+pub(crate) mod forward;
 mod hls;
 pub(super) mod mp4;
 mod recording;
