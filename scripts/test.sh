@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/setup-dashboard.sh
 scripts/setup-python-venv.sh
+scripts/setup-garage.sh
 
 cargo build --workspace --all-targets
 scripts/check-meson.sh
