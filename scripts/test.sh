@@ -11,6 +11,7 @@ scripts/setup-python-venv.sh
 postgres_url=$(scripts/setup-postgres.sh)
 # Tests about PostgreSQL itself (several nodes on one database) use this server in every pass.
 export CFSTREAM_TEST_POSTGRES=$postgres_url
+scripts/setup-garage.sh
 
 cargo build --workspace --all-targets
 scripts/check-meson.sh

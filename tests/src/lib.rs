@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the real `controld` binary, its HTTP API, ffmpeg
 //! publishers and ffprobe, all on loopback ports chosen by the OS.
 
+pub mod garage;
 pub mod playback;
 
 use std::io::{BufRead, BufReader};

@@ -4,7 +4,8 @@
 //!
 //! Order of writes, which is what makes a crash at any moment leave a playable recording: a
 //! part's bytes are appended to its segment file before the live index lists the part, and a
-//! record goes into `index.log` only once the files it names are complete. A resumed recording
+//! record goes into `index.log` only once the files it names are complete (sealed: in a bucket,
+//! uploaded), and the log is sealed after each segment's record. A resumed recording
 //! drops the files its log does not list and continues behind a discontinuity.
 //!
 //! Memory and per-frame cost do not depend on the recording's length, except for the live
@@ -333,6 +334,7 @@ impl Recording {
         self.segmenter.finish();
         self.drain()?;
         self.log(Record::End)?;
+        self.storage.seal(INDEX_LOG).map_err(Error::write)?;
         self.delete_pending_later();
         let summary = RecordingSummary {
             segments: self.retention.listed_segments(),
@@ -486,6 +488,9 @@ impl Recording {
         track: TrackKind,
         segment: cfstream_proto::index::Segment,
     ) -> Result<(), Error> {
+        // Complete before the log names it (a bucket uploads it now).
+        let name = segment_name(track, segment.sequence);
+        self.storage.seal(&name).map_err(Error::write)?;
         let parts = segment.parts.clone();
         let listed = Record::Segment {
             kind: track,
@@ -495,6 +500,8 @@ impl Recording {
             },
         };
         self.append_log(&listed)?;
+        // The log is durable up to this segment: a seal point.
+        self.storage.seal(INDEX_LOG).map_err(Error::write)?;
         let history_ticks = self.part_history_ticks(track);
         self.live.update(|index| {
             let Some(t) = index.tracks.iter_mut().find(|t| t.kind == track) else {
