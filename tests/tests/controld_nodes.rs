@@ -69,12 +69,15 @@ fn a_live_key_belongs_to_one_node_until_that_node_dies() {
         after < Duration::from_secs(20),
         "the dead node's lease lapsed after {after:?}"
     );
-    drop(taken_over);
 
     // B's recording (the older video) is on B's disk: A says where it is rather than
     // pretending it does not exist.
-    let videos = a.api().videos_of(&uid);
-    assert_eq!(videos.len(), 2, "B's recording and A's: {videos:?}");
+    // A's row is made with its first segment, a moment after its publisher connected.
+    let videos = wait_for("B's recording and A's", Duration::from_secs(30), || {
+        let videos = a.api().videos_of(&uid);
+        (videos.len() == 2).then_some(videos)
+    });
+    drop(taken_over);
     let b_video = videos[1]["uid"].as_str().unwrap();
     let manifest = format!("{}/{b_video}/manifest/video.m3u8", a.base_url());
     let body = wait_for("A to see B gone", Duration::from_secs(20), || {
