@@ -10,6 +10,7 @@ mod dashboard;
 pub mod ids;
 pub mod leftovers;
 pub mod logging;
+pub mod media_bucket;
 pub mod metrics;
 pub mod pipeline;
 pub mod retention;

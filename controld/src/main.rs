@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use cfstream_storage::S3Config;
 use clap::{Args, Parser, Subcommand};
+use controld::media_bucket::MediaBucket;
 use controld::pipeline::{IngestConfig, PipelineManager, RTMP_APP, TlsPaths};
 use controld::store::Store;
 use controld::{AppState, PublicUrls, bootstrap};
@@ -131,6 +133,51 @@ struct ServeArgs {
           default_value_t = controld::thumbnails::DEFAULT_CONCURRENCY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     thumbnail_concurrency: usize,
+    #[command(flatten)]
+    media: MediaArgs,
+}
+
+/// Where recordings are copied, so that every node can serve them (see docs/NODES.md).
+#[derive(Args)]
+struct MediaArgs {
+    /// S3-compatible bucket recordings are copied to as they are written: `s3://bucket` or
+    /// `s3://bucket/prefix`. They are still written to <data-dir>/media first.
+    #[arg(long, env = "CONTROLD_MEDIA_URL",
+          requires_all = ["s3_endpoint", "s3_access_key_id", "s3_secret_access_key"])]
+    media_url: Option<String>,
+    /// The S3 server: `https://host:port` (`http://` needs --s3-allow-http).
+    #[arg(long, env = "CONTROLD_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    #[arg(long, env = "CONTROLD_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long, env = "CONTROLD_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    #[arg(long, env = "CONTROLD_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    s3_secret_access_key: Option<String>,
+    /// Plain HTTP to --s3-endpoint (a server on loopback or a private network).
+    #[arg(long, env = "CONTROLD_S3_ALLOW_HTTP")]
+    s3_allow_http: bool,
+}
+
+impl MediaArgs {
+    fn open(&self, media_dir: &std::path::Path) -> Result<Option<MediaBucket>, BoxError> {
+        let Some(url) = &self.media_url else {
+            return Ok(None);
+        };
+        let given = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut config = S3Config::new(
+            url,
+            &given(&self.s3_endpoint),
+            &self.s3_region,
+            &given(&self.s3_access_key_id),
+            &given(&self.s3_secret_access_key),
+        );
+        config.allow_http = self.s3_allow_http;
+        let bucket =
+            MediaBucket::open(&config, media_dir).map_err(|e| format!("--media-url {url}: {e}"))?;
+        tracing::info!(bucket = url, "recordings are copied to the bucket");
+        Ok(Some(bucket))
+    }
 }
 
 /// Half a second: LL-HLS players hold back three part targets (`PART-HOLD-BACK`), so they sit
@@ -292,11 +339,13 @@ async fn serve(
     let media_dir = data_dir.join("media");
     std::fs::create_dir_all(&media_dir)
         .map_err(|e| format!("creating {}: {e}", media_dir.display()))?;
+    let bucket = args.media.open(&media_dir)?;
     controld::retention::Sweeper::new(
         store.clone(),
         media_dir.clone(),
         Arc::new(controld::retention::SystemClock),
     )
+    .with_bucket(bucket.clone())
     .spawn(std::time::Duration::from_secs(args.retention_sweep_seconds));
     let (rtmps, certificate) = match (args.rtmps, args.tls_cert, args.tls_key) {
         (Listen::Off, ..) => (None, None),
@@ -341,6 +390,7 @@ async fn serve(
                 max_unauthenticated_per_address: args.max_unauthenticated_per_address,
             },
             node_id: args.node_id.clone().unwrap_or_else(host_name),
+            bucket,
         },
         std::time::Duration::from_millis(args.webhook_retry_base_ms),
     )

@@ -189,7 +189,42 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         "Simulcast output failures (each is retried).",
         [(None, load(&m.output_failures))],
     );
+    if let Some(bucket) = pipelines.bucket() {
+        bucket_families(&mut out, bucket.stats());
+    }
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
+}
+
+/// The copies of recordings to `--media-url` (only with a bucket).
+fn bucket_families(out: &mut String, copies: crate::media_bucket::CopyStats) {
+    family(
+        out,
+        "cfstream_bucket_copies_queued",
+        "gauge",
+        "Recordings with something new not copied to the bucket yet (retries included).",
+        [(None, copies.queued)],
+    );
+    family(
+        out,
+        "cfstream_bucket_copied_objects_total",
+        "counter",
+        "Objects uploaded to the bucket (segments, init segments, index.log and its chunks).",
+        [(None, copies.objects)],
+    );
+    family(
+        out,
+        "cfstream_bucket_copied_bytes_total",
+        "counter",
+        "Bytes uploaded to the bucket.",
+        [(None, copies.bytes)],
+    );
+    family(
+        out,
+        "cfstream_bucket_copy_failures_total",
+        "counter",
+        "Copies to the bucket that failed (each is retried, the pause doubling up to 30 s).",
+        [(None, copies.failures)],
+    );
 }
 
 /// One metric family: HELP, TYPE and its samples (label values here never need escaping:

@@ -11,6 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::leftovers::{self, Owners};
+use crate::media_bucket::MediaBucket;
 use crate::pipeline;
 use crate::store::{Store, StoreError, live_inputs, videos};
 use crate::timefmt;
@@ -36,6 +37,7 @@ pub struct Sweeper {
     store: Store,
     media_dir: PathBuf,
     clock: Arc<dyn Clock>,
+    bucket: Option<MediaBucket>,
 }
 
 impl Sweeper {
@@ -44,7 +46,14 @@ impl Sweeper {
             store,
             media_dir,
             clock,
+            bucket: None,
         }
+    }
+
+    /// Deletes the copies of due recordings from `bucket` too.
+    pub fn with_bucket(mut self, bucket: Option<MediaBucket>) -> Sweeper {
+        self.bucket = bucket;
+        self
     }
 
     /// Sweeps every `interval` (the first right away) until the runtime shuts down.
@@ -118,6 +127,12 @@ impl Sweeper {
                         tracing::error!(video = video.uid, "retention: removing files: {e}");
                         continue;
                     }
+                }
+                if let Some(bucket) = &self.bucket
+                    && let Err(e) = bucket.delete(&video.live_input, &video.uid).await
+                {
+                    tracing::error!(video = video.uid, "retention: removing the copy: {e}");
+                    continue;
                 }
                 let (account, uid) = (video.account_id, video.uid);
                 tracing::info!(video = uid, "retention: deleting recording");

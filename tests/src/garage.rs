@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cfstream_storage::S3Config;
+
 use crate::{free_loopback_port, wait_for};
 
 pub const GARAGE_VERSION: &str = "2.5.0";
@@ -72,6 +74,19 @@ impl Garage {
     /// `s3://media/<prefix>`.
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{BUCKET}/{prefix}")
+    }
+
+    /// How a client reaches `s3://media/<prefix>` on this server.
+    pub fn config(&self, prefix: &str) -> S3Config {
+        let mut config = S3Config::new(
+            &self.url(prefix),
+            &self.endpoint,
+            REGION,
+            &self.access_key_id,
+            &self.secret_access_key,
+        );
+        config.allow_http = true;
+        config
     }
 
     /// Layout, key and bucket, each once the node answers.

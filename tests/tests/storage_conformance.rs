@@ -4,8 +4,8 @@
 
 use std::io;
 
-use cfstream_e2e::garage::{Garage, REGION};
-use cfstream_storage::{LocalDir, S3Config, S3Storage, Storage, StorageRead};
+use cfstream_e2e::garage::Garage;
+use cfstream_storage::{LocalDir, S3Storage, Storage, StorageRead};
 
 /// What one operation returned: its value, or the kind of its error (whose message must name
 /// the object).
@@ -100,7 +100,7 @@ fn local_dir_and_garage_give_the_same_results() {
     let local = run(&LocalDir::open(tmp.path()).unwrap());
 
     let garage = Garage::start();
-    let bucket = S3Storage::open(&config(&garage, "conformance")).unwrap();
+    let bucket = S3Storage::open(&garage.config("conformance")).unwrap();
     let remote = run(&bucket);
     assert_eq!(local, remote);
     // What the sequence saw, so that equal results are also the right ones.
@@ -124,22 +124,10 @@ fn local_dir_and_garage_give_the_same_results() {
     }
 }
 
-fn config(garage: &Garage, prefix: &str) -> S3Config {
-    let mut config = S3Config::new(
-        &garage.url(prefix),
-        &garage.endpoint,
-        REGION,
-        &garage.access_key_id,
-        &garage.secret_access_key,
-    );
-    config.allow_http = true;
-    config
-}
-
 #[test]
 fn bucket_errors_name_the_object_and_the_endpoint_and_appends_are_bounded() {
     let garage = Garage::start();
-    let mut small = config(&garage, "bounded");
+    let mut small = garage.config("bounded");
     small.max_buffered_bytes = 10;
     let bucket = S3Storage::open(&small).unwrap();
     bucket.create("seg").unwrap();
@@ -158,7 +146,7 @@ fn bucket_errors_name_the_object_and_the_endpoint_and_appends_are_bounded() {
     for part in ["missing", "s3://media/bounded", &garage.endpoint] {
         assert!(e.to_string().contains(part), "{e} does not name {part}");
     }
-    let mut wrong = config(&garage, "bounded");
+    let mut wrong = garage.config("bounded");
     wrong.secret_access_key = "0".repeat(64);
     let e = S3Storage::open(&wrong).unwrap().read("seg").unwrap_err();
     assert!(e.to_string().contains(&garage.endpoint), "{e}");

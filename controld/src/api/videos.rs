@@ -302,6 +302,10 @@ async fn delete(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ApiError::internal(format!("removing recording: {e}"))),
     }
+    if let Some(bucket) = state.pipelines.bucket() {
+        let deleted = bucket.delete(&video.live_input, &video.uid).await;
+        deleted.map_err(|e| ApiError::internal(format!("removing the recording's copy: {e}")))?;
+    }
     Ok(ok(serde_json::Value::Null))
 }
 

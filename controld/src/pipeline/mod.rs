@@ -33,6 +33,7 @@ use gstcfstream::rtmp::{
 use gstcfstream::srt::{self, CallerRequest, Lookup, UnknownStreamHandler};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::media_bucket::MediaBucket;
 use crate::metrics::Metrics;
 use crate::store::live_inputs::LiveInput;
 use crate::store::{Conn, Store, live_inputs};
@@ -64,6 +65,8 @@ pub struct IngestConfig {
     /// This node's name in input leases and logs (`--node-id`): unique among the nodes that
     /// share a database, and the same across restarts.
     pub node_id: String,
+    /// Where finished and growing recordings are copied (`--media-url`), if anywhere.
+    pub bucket: Option<MediaBucket>,
 }
 
 /// The protocol a publisher came in with: the status' `ingestProtocol`.
@@ -193,12 +196,24 @@ struct Inner {
     part_target_ms: u32,
     limits: AdmissionLimits,
     node_id: String,
+    bucket: Option<MediaBucket>,
     /// Where the other nodes reach this one's HTTP (`set_node_url`, once it is bound).
     node_url: std::sync::OnceLock<String>,
     index: RwLock<KeyIndex>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     session_ended: Notify,
     starts: mpsc::UnboundedSender<StartRequest>,
+}
+
+impl Inner {
+    /// What closing a recording needs: to mark it ready, tell webhooks, copy it.
+    fn closing(&self) -> recovery::Closing {
+        recovery::Closing {
+            store: self.store.clone(),
+            webhooks: self.webhooks.clone(),
+            bucket: self.bucket.clone(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -236,7 +251,12 @@ impl PipelineManager {
             webhook_retry_base,
             &ingest.node_id,
         );
-        recovery::close_unfinished(&store, &webhooks, &media_dir, &ingest.node_id).await?;
+        let closing = recovery::Closing {
+            store: store.clone(),
+            webhooks: webhooks.clone(),
+            bucket: ingest.bucket.clone(),
+        };
+        recovery::close_unfinished(&closing, &media_dir, &ingest.node_id).await?;
         let inputs = store.read(crate::store::live_inputs::all)?;
         let (starts, start_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -251,6 +271,7 @@ impl PipelineManager {
             part_target_ms: ingest.part_target_ms,
             limits: ingest.limits,
             node_id: ingest.node_id,
+            bucket: ingest.bucket,
             node_url: std::sync::OnceLock::new(),
             index: RwLock::new(KeyIndex::default()),
             sessions: Mutex::new(HashMap::new()),
@@ -358,6 +379,11 @@ impl PipelineManager {
 
     pub fn webhooks(&self) -> &Webhooks {
         &self.inner.webhooks
+    }
+
+    /// The bucket recordings are copied to (`--media-url`), if any.
+    pub fn bucket(&self) -> Option<&MediaBucket> {
+        self.inner.bucket.as_ref()
     }
 
     /// Publishers connected right now, over all inputs.

@@ -6,20 +6,30 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::recorded_media;
+use crate::media_bucket::MediaBucket;
 use crate::store::{Store, StoreError, leases, status, videos};
 use crate::timefmt;
 use crate::webhooks::Webhooks;
+
+/// What closing a recording needs: the store to mark it ready, webhooks to tell, the bucket
+/// to copy it to.
+#[derive(Clone)]
+pub struct Closing {
+    pub store: Store,
+    pub webhooks: Webhooks,
+    pub bucket: Option<MediaBucket>,
+}
 
 /// At startup: every video still `live-inprogress` was cut by a crash, but those of inputs
 /// another node holds the lease of (live there). Its directory is closed (`end` appended to its
 /// index.log, media files it does not list deleted) and the video marked ready; statuses that
 /// still say connected are closed too.
 pub async fn close_unfinished(
-    store: &Store,
-    webhooks: &Webhooks,
+    closing: &Closing,
     media_dir: &Path,
     node: &str,
 ) -> Result<(), StoreError> {
+    let store = &closing.store;
     let now_ms = super::leases::now_ms();
     let live_elsewhere: HashSet<String> = store
         .read(|c| leases::held_by_others(c, node, now_ms))?
@@ -35,7 +45,7 @@ pub async fn close_unfinished(
             "closing a recording interrupted by a restart"
         );
         let dir = super::recording_dir(media_dir, &video.live_input, &video.uid);
-        close_recording(store, webhooks, dir, video.uid).await;
+        close_recording(closing, dir, &video.live_input, video.uid).await;
     }
     let now = timefmt::now();
     let node = node.to_owned();
@@ -45,26 +55,27 @@ pub async fn close_unfinished(
     Ok(())
 }
 
-/// Closes the directory, marks the video ready and sends the video webhook. A directory that
-/// cannot be closed now (the disk is full, say) stays `live-inprogress` and is retried in the
-/// background until it can be: marking it ready without its `end` record would leave players
-/// waiting on it forever (its playlists would never get `EXT-X-ENDLIST`).
-pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, video_uid: String) {
+/// Closes the directory, copies it to the bucket, marks the video ready and sends the video
+/// webhook. A directory that cannot be closed now (the disk is full, say) stays
+/// `live-inprogress` and is retried in the background until it can be: marking it ready
+/// without its `end` record would leave players waiting on it forever (its playlists would
+/// never get `EXT-X-ENDLIST`).
+pub async fn close_recording(closing: &Closing, dir: PathBuf, input: &str, video_uid: String) {
     match finish(dir.clone()).await {
-        Ok(duration) => mark_ready(store, webhooks, &dir, video_uid, duration).await,
+        Ok(duration) => finished(closing, &dir, input, video_uid, duration).await,
         Err(e) => {
             tracing::warn!(
                 "closing recording {}: {e}; retrying in the background",
                 dir.display()
             );
-            let (store, webhooks) = (store.clone(), webhooks.clone());
+            let (closing, input) = (closing.clone(), input.to_owned());
             tokio::spawn(async move {
                 let mut pause = FIRST_RETRY;
                 loop {
                     tokio::time::sleep(pause).await;
                     match finish(dir.clone()).await {
                         Ok(duration) => {
-                            break mark_ready(&store, &webhooks, &dir, video_uid, duration).await;
+                            break finished(&closing, &dir, &input, video_uid, duration).await;
                         }
                         Err(e) => tracing::debug!("closing recording {}: {e}", dir.display()),
                     }
@@ -73,6 +84,14 @@ pub async fn close_recording(store: &Store, webhooks: &Webhooks, dir: PathBuf, v
             });
         }
     }
+}
+
+/// A recording whose `end` is written: its copy, then its video ready.
+async fn finished(closing: &Closing, dir: &Path, input: &str, video: String, seconds: f64) {
+    if let Some(bucket) = &closing.bucket {
+        bucket.copy_finished(input, &video).await;
+    }
+    mark_ready(&closing.store, &closing.webhooks, dir, video, seconds).await;
 }
 
 /// Pauses between attempts to close a recording: from this…

@@ -306,6 +306,9 @@ impl Session {
 
     async fn segment_added(&self) {
         Metrics::add(&self.inner.metrics.segments_written, 1);
+        if let (Some(bucket), Some(video)) = (&self.inner.bucket, &self.recording) {
+            bucket.copy(&self.input.uid, video);
+        }
         let uid = self.input.uid.clone();
         let now = timefmt::now();
         self.store_write(move |c| status::touch(c, &uid, &now))
@@ -320,6 +323,9 @@ impl Session {
             if let Some(s) = lock(&self.inner.sessions).get_mut(&self.input.uid) {
                 s.recording = None;
             }
+        }
+        if let Some(bucket) = &self.inner.bucket {
+            bucket.copy_finished(&self.input.uid, &video).await;
         }
         let media = recorded_media::measure_finished(finished.directory.into()).await;
         let now = timefmt::now();
@@ -400,7 +406,8 @@ impl Session {
         self.publisher_gone().await;
         if let Some(video) = self.recording.take() {
             let dir = super::recording_dir(&self.inner.media_dir, &self.input.uid, &video);
-            recovery::close_recording(&self.inner.store, &self.inner.webhooks, dir, video).await;
+            let closing = self.inner.closing();
+            recovery::close_recording(&closing, dir, &self.input.uid, video).await;
         }
     }
 

@@ -48,6 +48,7 @@ pub async fn test_app() -> TestApp {
             part_target_ms: 500,
             limits: Default::default(),
             node_id: "test-node".into(),
+            bucket: None,
         },
         Duration::from_secs(2),
     )

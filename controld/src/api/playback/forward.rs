@@ -3,6 +3,11 @@
 //! there), a video's to the node that recorded it (its files are there), answered as that
 //! node answers them. A forwarded request is marked and always served where it lands, so a
 //! request crosses at most one hop. With SQLite (one node) nothing is looked up.
+//!
+//! With a bucket (`--media-url`), a finished recording whose node is gone, or that is missing
+//! from this node's disk, is fetched from the bucket's copy onto this node's disk (once) and
+//! served from there. A recording still being written is not: its copy lags behind its live
+//! edge, so only its node serves it.
 
 use std::sync::OnceLock;
 
@@ -15,8 +20,9 @@ use base64::Engine;
 
 use crate::AppState;
 use crate::api::envelope::{ApiError, codes};
+use crate::media_bucket::MediaBucket;
 use crate::pipeline::leases::{NODE_SEEN_WITHIN, now_ms};
-use crate::store::{leases, nodes};
+use crate::store::{leases, nodes, videos};
 
 /// Marks a request one node forwarded to another.
 const FORWARDED: HeaderName = HeaderName::from_static("x-cfstream-forwarded-by");
@@ -32,7 +38,9 @@ const HOP_BY_HOP: [&str; 5] = [
 
 /// The middleware: forwards the playback requests of what another node holds.
 pub async fn to_holder(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.store.engine() != "postgresql" || request.headers().contains_key(&FORWARDED) {
+    let bucket = state.pipelines.bucket().cloned();
+    let shared = state.store.engine() == "postgresql";
+    if !(shared || bucket.is_some()) || request.headers().contains_key(&FORWARDED) {
         return next.run(request).await;
     }
     let Some(id) = playback_id(request.uri().path()) else {
@@ -40,16 +48,54 @@ pub async fn to_holder(State(state): State<AppState>, request: Request, next: Ne
     };
     let uid = uid_of(id);
     let rec = request.uri().query().and_then(rec_param).map(str::to_owned);
-    match holder(&state, &uid, rec.as_deref()) {
-        Ok(None) => next.run(request).await,
-        Ok(Some(Holder::At(url))) => forward(&state, &url, request).await,
-        Ok(Some(Holder::Gone(node))) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::INTERNAL,
-            format!("node {node}, which holds this recording, is not reachable"),
-        )
-        .into_response(),
-        Err(e) => e.into_response(),
+    let video = rec.as_deref().unwrap_or(&uid);
+    let gone = match holder(&state, &uid, rec.as_deref()) {
+        Ok(Some(Holder::At(url))) => return forward(&state, &url, request).await,
+        Ok(Some(Holder::Gone(node))) => Some(node),
+        Ok(None) => None,
+        Err(e) => return e.into_response(),
+    };
+    let fetched = match &bucket {
+        Some(bucket) => from_bucket(&state, bucket, video).await,
+        None => Err("no bucket is configured (--media-url)".into()),
+    };
+    match (gone, fetched) {
+        (None, Ok(_) | Err(_)) | (Some(_), Ok(true)) => next.run(request).await,
+        (Some(node), Ok(false)) => unreachable(&node, "it is still being recorded"),
+        (Some(node), Err(e)) => unreachable(&node, &e),
+    }
+}
+
+fn unreachable(node: &str, why: &str) -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        codes::INTERNAL,
+        format!("node {node}, which holds this recording, is not reachable ({why})"),
+    )
+    .into_response()
+}
+
+/// Makes sure a finished recording named `video_uid` is on this node's disk; `Ok(false)` for
+/// a recording still being written (and for a uid that names no video: a live input's).
+async fn from_bucket(
+    state: &AppState,
+    bucket: &MediaBucket,
+    video_uid: &str,
+) -> Result<bool, String> {
+    let video = state.store.read(|c| videos::get_any(c, video_uid));
+    let video = video.map_err(|e| e.to_string())?;
+    let Some(video) = video.filter(|v| v.state == videos::STATE_READY) else {
+        return Ok(false);
+    };
+    match bucket.fetch(&video.live_input, &video.uid).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            tracing::warn!(
+                video = video.uid,
+                "fetching a recording from the bucket: {e}"
+            );
+            Err(format!("fetching its copy from {}: {e}", bucket.url()))
+        }
     }
 }
 
