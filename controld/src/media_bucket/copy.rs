@@ -41,17 +41,22 @@ impl<S: Storage + StorageRead + ?Sized> Target<'_, S> {
         format!("{}/{name}", self.prefix)
     }
 
-    /// What is in the bucket already (a first pass in this process: an earlier one may have
-    /// copied part of it). The log is uploaded whole again.
+    /// What the bucket's copy lists already (a first pass in this process: an earlier one may
+    /// have copied part of it). Files its log does not list do not count: a node that died
+    /// between uploading a segment and the record naming it left a file that this recording,
+    /// resumed, writes again with other bytes. The log is uploaded whole again.
     pub fn listed(&self) -> io::Result<Copied> {
-        let inside = format!("{}/", self.prefix);
-        let files = self.storage.list_prefix(&inside)?;
-        let files = files.iter().filter_map(|k| k.strip_prefix(&inside));
+        let log = match self.storage.read(&self.key(INDEX_LOG)) {
+            Ok(log) => log,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Copied::default()),
+            Err(e) => return Err(e),
+        };
+        let mut replay = Replay::new();
+        replay
+            .feed(&log)
+            .map_err(|e| invalid(&self.key(INDEX_LOG), e))?;
         Ok(Copied {
-            files: files
-                .filter(|f| *f != INDEX_LOG)
-                .map(str::to_owned)
-                .collect(),
+            files: listed_files(replay.index()),
             log_len: 0,
         })
     }
@@ -70,7 +75,7 @@ impl<S: Storage + StorageRead + ?Sized> Target<'_, S> {
         let mut replay = Replay::new();
         let complete = replay
             .feed(&log)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{INDEX_LOG}: {e}")))?;
+            .map_err(|e| invalid(&dir.join(INDEX_LOG).display().to_string(), e))?;
         let log = &log[..complete];
         let listed = listed_files(replay.index());
         for name in &listed {
@@ -95,12 +100,23 @@ impl<S: Storage + StorageRead + ?Sized> Target<'_, S> {
         pass.objects += u64::from(copied.log_len != log.len() || finished);
         copied.log_len = log.len();
         if finished {
-            for gone in copied.files.difference(&listed) {
-                self.storage.delete(&self.key(gone))?;
-            }
-            copied.files.retain(|f| listed.contains(f));
+            self.remove_unlisted(&listed)?;
+            copied.files = listed;
         }
         Ok(pass)
+    }
+
+    /// Removes the copy's files that the finished log does not list: trimmed segments, and
+    /// any a node that died left behind.
+    fn remove_unlisted(&self, listed: &HashSet<String>) -> io::Result<()> {
+        let inside = format!("{}/", self.prefix);
+        for key in self.storage.list_prefix(&inside)? {
+            let name = key.strip_prefix(&inside).unwrap_or(&key);
+            if name != INDEX_LOG && !listed.contains(name) {
+                self.storage.delete(&key)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -116,6 +132,10 @@ fn listed_files(index: &RecordingIndex) -> HashSet<String> {
     files
 }
 
+fn invalid(log: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{log}: {e}"))
+}
+
 fn named(dir: &Path, name: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display()))
 }
@@ -129,6 +149,46 @@ mod tests {
     const HEAD: &str = "cfstream-index 1\ntrack kind=v timescale=90000 part_target=45000\n\
                         target seconds=4\ninit kind=v dn=0\n";
 
+    const MEDIA: [&str; 3] = [
+        "init-00000000.v.mp4",
+        "seg-00000000.v.m4s",
+        "seg-00000001.v.m4s",
+    ];
+
+    /// A recording directory and a directory standing in for the bucket (the same interface).
+    struct Fixture {
+        recording: tempfile::TempDir,
+        bucket: LocalDir,
+        _bucket_dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// With the init segment and segments 0 and 1 holding `media`.
+        fn new(media: &str) -> Fixture {
+            let bucket_dir = tempfile::tempdir().unwrap();
+            let fixture = Fixture {
+                recording: tempfile::tempdir().unwrap(),
+                bucket: LocalDir::open(bucket_dir.path()).unwrap(),
+                _bucket_dir: bucket_dir,
+            };
+            for name in MEDIA {
+                fixture.write(name, media);
+            }
+            fixture
+        }
+
+        fn target(&self) -> Target<'_, LocalDir> {
+            Target {
+                storage: &self.bucket,
+                prefix: "in/vid",
+            }
+        }
+
+        fn write(&self, name: &str, data: &str) {
+            std::fs::write(self.recording.path().join(name), data).unwrap();
+        }
+    }
+
     fn seg(seq: u64) -> String {
         let t = seq * 360_000;
         format!("seg kind=v seq={seq} t={t} d=360000 pdt=1764705000123 disc=0 dn=0 size=4\n")
@@ -136,26 +196,13 @@ mod tests {
 
     #[test]
     fn copies_what_the_log_lists_before_the_log_and_tidies_up_when_finished() {
-        let recording = tempfile::tempdir().unwrap();
-        let bucket_dir = tempfile::tempdir().unwrap();
-        let bucket = LocalDir::open(bucket_dir.path()).unwrap();
-        let target = Target {
-            storage: &bucket,
-            prefix: "in/vid",
-        };
-        let write = |name: &str, data: &str| std::fs::write(recording.path().join(name), data);
-        for name in [
-            "init-00000000.v.mp4",
-            "seg-00000000.v.m4s",
-            "seg-00000001.v.m4s",
-        ] {
-            write(name, "data").unwrap();
-        }
+        let fixture = Fixture::new("data");
+        let (target, bucket, dir) = (fixture.target(), &fixture.bucket, fixture.recording.path());
         // Segment 1 is being written (not listed), and the last record is torn.
         let log = format!("{HEAD}{}seg kind=v seq=1", seg(0));
-        write(INDEX_LOG, &log).unwrap();
+        fixture.write(INDEX_LOG, &log);
         let mut copied = target.listed().unwrap();
-        let pass = target.copy(recording.path(), &mut copied, false).unwrap();
+        let pass = target.copy(dir, &mut copied, false).unwrap();
         let whole = format!("{HEAD}{}", seg(0));
         assert_eq!(pass.objects, 3);
         assert_eq!(
@@ -169,18 +216,18 @@ mod tests {
         assert_eq!(bucket.read("in/vid/index.log").unwrap(), whole.as_bytes());
 
         // Nothing new: nothing uploaded.
-        let pass = target.copy(recording.path(), &mut copied, false).unwrap();
+        let pass = target.copy(dir, &mut copied, false).unwrap();
         assert_eq!(pass, Pass::default());
 
         // Segment 1 listed, segment 0 trimmed, then the end: the log is appended to, and once
         // finished uploaded whole, and segment 0's copy removed.
         let log = format!("{whole}{}trim seq=1\n", seg(1));
-        write(INDEX_LOG, &log).unwrap();
-        target.copy(recording.path(), &mut copied, false).unwrap();
+        fixture.write(INDEX_LOG, &log);
+        target.copy(dir, &mut copied, false).unwrap();
         assert_eq!(bucket.read("in/vid/index.log").unwrap(), log.as_bytes());
         let log = format!("{log}end\n");
-        write(INDEX_LOG, &log).unwrap();
-        target.copy(recording.path(), &mut copied, true).unwrap();
+        fixture.write(INDEX_LOG, &log);
+        target.copy(dir, &mut copied, true).unwrap();
         assert_eq!(
             bucket.list().unwrap(),
             [
@@ -193,7 +240,25 @@ mod tests {
 
         // A process that starts again lists the copy and uploads only the log.
         let mut copied = target.listed().unwrap();
-        let pass = target.copy(recording.path(), &mut copied, true).unwrap();
+        let pass = target.copy(dir, &mut copied, true).unwrap();
         assert_eq!(pass.objects, 1);
+    }
+
+    #[test]
+    fn a_file_the_copy_does_not_list_is_uploaded_again() {
+        let fixture = Fixture::new("anew");
+        let (target, bucket, dir) = (fixture.target(), &fixture.bucket, fixture.recording.path());
+        // A node died after uploading segment 1 and before the record naming it.
+        bucket
+            .replace("in/vid/index.log", format!("{HEAD}{}", seg(0)).as_bytes())
+            .unwrap();
+        bucket
+            .replace("in/vid/seg-00000001.v.m4s", b"stale")
+            .unwrap();
+        fixture.write(INDEX_LOG, &format!("{HEAD}{}{}", seg(0), seg(1)));
+        let mut copied = target.listed().unwrap();
+        assert_eq!(copied.files.len(), 2, "{:?}", copied.files);
+        target.copy(dir, &mut copied, false).unwrap();
+        assert_eq!(bucket.read("in/vid/seg-00000001.v.m4s").unwrap(), b"anew");
     }
 }

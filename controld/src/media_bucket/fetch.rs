@@ -14,8 +14,11 @@ pub fn is_local(dir: &Path) -> bool {
     dir.join(INDEX_LOG).is_file()
 }
 
-/// Downloads every object of `prefix` (`input/video`) into `dir`.
-pub fn fetch(storage: &dyn StorageRead, prefix: &str, dir: &Path) -> io::Result<()> {
+/// Downloads every object of `prefix` (`input/video`) into `dir`, unless it is there.
+pub fn fetch_missing(storage: &dyn StorageRead, prefix: &str, dir: &Path) -> io::Result<()> {
+    if is_local(dir) {
+        return Ok(());
+    }
     let inside = format!("{prefix}/");
     let names = storage.list_prefix(&inside)?;
     if !names

@@ -98,13 +98,19 @@ impl MediaBucket {
             return Ok(());
         }
         let _one = self.fetching.lock().await;
-        if fetch::is_local(&dir) {
-            return Ok(());
-        }
         let (storage, prefix) = (Arc::clone(&self.storage), prefix(input, video));
-        tokio::task::spawn_blocking(move || fetch::fetch(&*storage, &prefix, &dir))
+        tokio::task::spawn_blocking(move || fetch::fetch_missing(&*storage, &prefix, &dir))
             .await
             .map_err(io::Error::other)?
+    }
+
+    /// As [`fetch`](Self::fetch), from a thread that may block (not the runtime's); returns
+    /// the recording's directory.
+    pub fn fetch_blocking(&self, input: &str, video: &str) -> io::Result<PathBuf> {
+        let dir = self.media_dir.join(input).join(video);
+        let _one = self.fetching.blocking_lock();
+        fetch::fetch_missing(&*self.storage, &prefix(input, video), &dir)?;
+        Ok(dir)
     }
 
     /// Removes the recording's copy (a deleted video).

@@ -11,6 +11,7 @@
 //! video records and tears it down.
 
 mod build;
+mod continuation;
 pub(crate) mod leases;
 mod outputs;
 mod playback;

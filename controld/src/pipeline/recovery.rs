@@ -21,9 +21,10 @@ pub struct Closing {
 }
 
 /// At startup: every video still `live-inprogress` was cut by a crash, but those of inputs
-/// another node holds the lease of (live there). Its directory is closed (`end` appended to its
-/// index.log, media files it does not list deleted) and the video marked ready; statuses that
-/// still say connected are closed too.
+/// another node holds the lease of (live there). One that is not on this disk (recorded by a
+/// node that died) is fetched from the bucket's copy first, when there is a bucket. Its
+/// directory is closed (`end` appended to its index.log, media files it does not list
+/// deleted) and the video marked ready; statuses that still say connected are closed too.
 pub async fn close_unfinished(
     closing: &Closing,
     media_dir: &Path,
@@ -44,6 +45,13 @@ pub async fn close_unfinished(
             video = video.uid,
             "closing a recording interrupted by a restart"
         );
+        // A recording of another node that died is closed from its copy.
+        if let Some(bucket) = &closing.bucket
+            && let Err(e) = bucket.fetch(&video.live_input, &video.uid).await
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(video = video.uid, "fetching an interrupted recording: {e}");
+        }
         let dir = super::recording_dir(media_dir, &video.live_input, &video.uid);
         close_recording(closing, dir, &video.live_input, video.uid).await;
     }

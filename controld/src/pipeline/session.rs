@@ -14,7 +14,10 @@ use gstcfstream::contract::{DisconnectReason, ElementMessage};
 use tokio::sync::{Notify, oneshot};
 
 use super::outputs::Branches;
-use super::{Ingest, Inner, StartRequest, StopReason, build, lock, recorded_media, recovery};
+use super::{
+    Ingest, Inner, StartRequest, StopReason, build, continuation, lock, recorded_media, recovery,
+};
+use crate::media_bucket::MediaBucket;
 use crate::metrics::Metrics;
 use crate::store::live_inputs::LiveInput;
 use crate::store::outputs as output_rows;
@@ -131,7 +134,13 @@ impl Session {
                 Err(e) => tracing::error!(input = input.uid, "reading outputs: {e}"),
             }
             if let Some(sink) = pipeline.by_name("hls") {
-                connect_recording_name(&sink, inner.store.clone(), input, inner.node_id.clone());
+                let namer = RecordingNamer {
+                    store: inner.store.clone(),
+                    input,
+                    node: inner.node_id.clone(),
+                    bucket: inner.bucket.clone(),
+                };
+                connect_recording_name(&sink, namer);
             }
             pipeline
                 .set_state(gst::State::Playing)
@@ -488,15 +497,29 @@ impl Session {
 /// a value: a NULL name when the row cannot be made (e.g. a full disk), and the sink then names
 /// the directory itself. Returning no value from a handler of a signal with a return type
 /// panics inside GLib's emission, where a panic cannot unwind: the whole process would abort.
-fn connect_recording_name(
-    sink: &gst::Element,
+fn connect_recording_name(sink: &gst::Element, namer: RecordingNamer) {
+    sink.connect("recording-name", false, move |_| {
+        Some(namer.name().to_value())
+    });
+}
+
+/// What names a recording: the video a dead node was recording, continued here (with a
+/// bucket), or a new video row.
+struct RecordingNamer {
     store: crate::store::Store,
     input: Arc<LiveInput>,
     node: String,
-) {
-    sink.connect("recording-name", false, move |_| {
-        Some(new_video(&store, &input, &node).to_value())
-    });
+    bucket: Option<MediaBucket>,
+}
+
+impl RecordingNamer {
+    fn name(&self) -> Option<String> {
+        let (store, input, node) = (&self.store, &self.input, &self.node);
+        let bucket = self.bucket.as_ref();
+        bucket
+            .and_then(|bucket| continuation::continued_video(store, bucket, input, node))
+            .or_else(|| new_video(store, input, node))
+    }
 }
 
 /// `recording-name` handler (streaming thread): creates the video row (recorded on `node`),
@@ -589,7 +612,13 @@ mod tests {
             .write_blocking(|c| c.execute("PRAGMA query_only = true", &[]))
             .unwrap();
         let sink = gst::ElementFactory::make("cfhlssink").build().unwrap();
-        connect_recording_name(&sink, store, Arc::new(input()), "test-node".into());
+        let namer = RecordingNamer {
+            store,
+            input: Arc::new(input()),
+            node: "test-node".into(),
+            bucket: None,
+        };
+        connect_recording_name(&sink, namer);
         let name = sink.emit_by_name::<Option<String>>("recording-name", &[]);
         assert_eq!(name, None);
     }

@@ -43,3 +43,13 @@ pub fn set_of_video(conn: &Conn, video_uid: &str, node: &str) -> sql::Result<()>
     )?;
     Ok(())
 }
+
+/// Moves a video from the node that was recording it to `to`, if `from` still has it: of nodes
+/// racing to continue a dead node's recording, one gets it.
+pub fn claim_video(conn: &Conn, video_uid: &str, from: &str, to: &str) -> sql::Result<bool> {
+    let moved = conn.execute(
+        "UPDATE videos SET node_id = ?3 WHERE uid = ?1 AND node_id = ?2",
+        params![video_uid, from, to],
+    )?;
+    Ok(moved == 1)
+}

@@ -6,7 +6,7 @@
 use std::io;
 
 use cfstream_proto::cmaf::ResumePoint;
-use cfstream_proto::index::log::{HEADER, Replay};
+use cfstream_proto::index::log::{self, HEADER, Record, Replay};
 use cfstream_proto::index::{Progress, RecordingIndex, StreamInfo, TrackKind, parse_media_name};
 
 use super::super::{INDEX_LOG, LEGACY_PLAYLIST};
@@ -68,7 +68,15 @@ pub fn prepare(storage: &LocalDir) -> io::Result<Found> {
             main_segments: Vec::new(),
         });
     }
-    if consumed < bytes.len() {
+    if let Some(aligned) = aligned(&bytes[..consumed], replay.index()) {
+        storage.replace(INDEX_LOG, &aligned)?;
+        replay = log::replay(&aligned).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+    } else if consumed < bytes.len() {
         storage.replace(INDEX_LOG, &bytes[..consumed])?; // a record torn by the crash
     }
     let mut index = replay.into_index();
@@ -78,6 +86,25 @@ pub fn prepare(storage: &LocalDir) -> io::Result<Found> {
     }
     let next_discontinuity = remove_unlisted(storage, &index)?;
     Ok(found(index, next_discontinuity))
+}
+
+/// The log without the segments that some tracks list beyond the others' last (a crash between
+/// the records of one segment's tracks), so that every track resumes at the same sequence
+/// number; `None` when they end together. A track without segments yet does not count.
+fn aligned(log: &[u8], index: &RecordingIndex) -> Option<Vec<u8>> {
+    let ends = index.tracks.iter().filter_map(|t| t.segments.back());
+    let ends: Vec<u64> = ends.map(|s| s.sequence + 1).collect();
+    let common = *ends.iter().min()?;
+    if ends.iter().all(|&end| end == common) {
+        return None;
+    }
+    let text = std::str::from_utf8(log).ok()?;
+    let beyond = |line: &str| {
+        matches!(log::decode(line.trim_end_matches('\n')),
+                 Ok(Record::Segment { segment, .. }) if segment.sequence >= common)
+    };
+    let kept: String = text.split_inclusive('\n').filter(|l| !beyond(l)).collect();
+    Some(kept.into_bytes())
 }
 
 fn refused(path: &std::path::Path, why: &str) -> io::Error {

@@ -121,6 +121,31 @@ fn a_crashed_recording_resumes_behind_a_discontinuity() {
 }
 
 #[test]
+fn a_crash_between_the_tracks_of_a_segment_resumes_every_track_at_one_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = open(config(dir.path(), true, 3600));
+    feed(&mut first, 0, 3);
+    drop(first);
+    // The crash came after video segment 1's record and before audio's.
+    let log = std::fs::read_to_string(dir.path().join(INDEX_LOG)).unwrap();
+    let cut: String = (log.split_inclusive('\n'))
+        .filter(|l| !l.starts_with("seg kind=a seq=1 "))
+        .collect();
+    assert_ne!(cut, log);
+    std::fs::write(dir.path().join(INDEX_LOG), cut).unwrap();
+
+    let mut second = open(config(dir.path(), true, 3600));
+    assert!(second.resumed());
+    assert_eq!(sequences(&index(dir.path()), TrackKind::Video), [0]);
+    assert!(!dir.path().join("seg-00000001.v.m4s").exists());
+    feed(&mut second, 50_000, 2);
+    second.finish().unwrap();
+    let index = index(dir.path());
+    assert_eq!(sequences(&index, TrackKind::Video), [0, 1, 2]);
+    assert_eq!(sequences(&index, TrackKind::Audio), [0, 1, 2]);
+}
+
+#[test]
 fn max_duration_trims_the_index_and_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let mut recording = open(config(dir.path(), true, 3));
